@@ -48,7 +48,7 @@ class Conversation(TimeStampedModel):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.BOT, db_index=True)
     # A single nullable column can hold one outcome only; the constraints below make a closed
     # conversation carry exactly one and an open one none.
-    outcome = models.CharField(max_length=20, choices=Outcome.choices, null=True, blank=True)
+    outcome = models.CharField(max_length=20, choices=Outcome.choices, null=True, blank=True)  # noqa: DJ001
     closed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -91,7 +91,10 @@ class Message(TimeStampedModel):
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
     role = models.CharField(max_length=10, choices=Role.choices)
     text = models.TextField(blank=True)
-    client_id = models.CharField(max_length=64, null=True, blank=True, help_text="Client-chosen id; re-sends dedupe.")
+    # NULL, not "", for "no client id": the unique constraint must not make all of those collide.
+    client_id = models.CharField(  # noqa: DJ001
+        max_length=64, null=True, blank=True, help_text="Client-chosen id; re-sends dedupe."
+    )
     source = models.CharField(max_length=10, choices=Source.choices, blank=True)
     partial = models.BooleanField(default=False, help_text="Generation stopped before the answer was complete.")
     matched = models.JSONField(default=list, blank=True, help_text="Knowledge-base entries the answer used.")

@@ -13,7 +13,7 @@ def store_list_for_user(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[S
         return Store.objects.none()
     if getattr(user, "is_superuser", False):
         return Store.objects.all()
-    return Store.objects.filter(staff=user)
+    return Store.objects.filter(staff__pk=user.pk)
 
 
 def promotion_list_active(*, store: Store, at: datetime | None = None) -> QuerySet[Promotion]:

