@@ -1,0 +1,592 @@
+"""The engine scheduler: one thread owns the llama.cpp runtime and advances every chat in one batch.
+
+Speed comes from three things, all measured by `manage.py bench_engine`:
+- each store's stable prefix is evaluated once into its own KV sequence and shared (seq_cp) by every
+  conversation of that store; a changed prefix has other tokens, so it is simply a new sequence;
+- a conversation keeps its KV sequence between turns (and, once evicted, a saved state in a RAM LRU
+  bounded in MB), so a follow-up turn evaluates only its new tokens;
+- concurrent chats decode together in one llama_batch (several sequences), and prompt-lookup drafts
+  (tokens copied from the prompt, e.g. a knowledge-base answer) are verified several at a time.
+"""
+
+import codecs
+import logging
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from engine.generate import FinishReason, GenerationEvent, GenerationRequest, GenerationStats
+
+logger = logging.getLogger(__name__)
+
+EventSink = Callable[[GenerationEvent], None]
+
+
+class Runtime(Protocol):
+    """What the scheduler needs of `engine.llm.LlamaRuntime` (unit tests use a fake)."""
+
+    n_ctx: int
+    n_seq_max: int
+
+    @property
+    def batch_capacity(self) -> int: ...
+    def render_chat(self, messages: Sequence[dict[str, str]], *, add_generation_prompt: bool = True) -> str: ...
+    def tokenize(self, text: str, *, special: bool = True) -> list[int]: ...
+    def token_bytes(self, token: int) -> bytes: ...
+    def is_end(self, token: int) -> bool: ...
+    def seq_remove(self, seq: int, start: int = 0, end: int = -1) -> None: ...
+    def seq_copy(self, src: int, dst: int, start: int = 0, end: int = -1) -> None: ...
+    def seq_state_save(self, seq: int) -> bytes: ...
+    def seq_state_load(self, seq: int, data: bytes) -> bool: ...
+    def clear(self) -> None: ...
+    def decode(self, items: Sequence[tuple[int, int, int, bool]]) -> None: ...
+    def logits(self, index: int) -> Any: ...
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class SchedulerConfig:
+    parallel: int = 4  # chats decoded together
+    queue_size: int = 16  # jobs waiting beyond those; past it callers answer "busy"
+    prefill_chunk: int = 128  # prompt tokens per step, so running chats keep streaming
+    draft_tokens: int = 6  # prompt-lookup draft length (0 disables)
+    ngram: int = 3  # longest n-gram matched for a draft
+    repeat_penalty: float = 1.1
+    penalty_window: int = 64
+    state_cache_mb: int = 256  # saved conversation states kept in RAM
+    kv_margin: int = 64
+
+
+def lookup_draft(prompt: Sequence[int], generated: Sequence[int], *, max_draft: int, ngram: int) -> list[int]:
+    """Tokens that followed the latest occurrence in the prompt of the text just generated."""
+    if max_draft <= 0 or not generated:
+        return []
+    history = list(prompt[-ngram:]) + list(generated[-ngram:])
+    n_prompt = len(prompt)
+    for n in range(min(ngram, len(history)), 0, -1):
+        pattern = history[-n:]
+        first = pattern[0]
+        for start in range(n_prompt - n - 1, -1, -1):
+            if prompt[start] == first and list(prompt[start : start + n]) == pattern:
+                draft = list(prompt[start + n : start + n + max_draft])
+                if draft:
+                    return draft
+        if n <= 2:
+            # A single matching token is too weak a signal to spend compute on.
+            break
+    return []
+
+
+@dataclass
+class _Entry:
+    """What one KV-cache sequence holds."""
+
+    seq: int
+    kind: str  # "prefix" | "conversation"
+    key: str
+    tokens: list[int] = field(default_factory=list)
+    shared_with: str = ""  # prefix key whose cells the first `shared` tokens share
+    shared: int = 0
+    busy: bool = False
+    last_used: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class _Job:
+    request: GenerationRequest
+    sink: EventSink
+    submitted: float = field(default_factory=time.monotonic)
+    cancelled: bool = False
+
+
+@dataclass
+class _Slot:
+    job: _Job
+    entry: _Entry
+    prompt: list[int]
+    prefix_len: int
+    prefix_entry: _Entry | None  # set while this slot builds its store prefix
+    n_past: int  # prompt tokens already in this slot's sequence
+    stats: GenerationStats
+    started: float
+    generated: list[int] = field(default_factory=list)
+    pending: list[int] = field(default_factory=list)  # tokens to evaluate next step (last + drafts)
+    decoder: Any = field(default_factory=lambda: codecs.getincrementaldecoder("utf-8")(errors="replace"))
+    text: str = ""
+    finished: FinishReason | None = None
+
+    @property
+    def request(self) -> GenerationRequest:
+        return self.job.request
+
+
+class Scheduler:
+    def __init__(self, runtime_factory: Callable[[], Runtime], config: SchedulerConfig | None = None) -> None:
+        self.config = config or SchedulerConfig()
+        self._runtime_factory = runtime_factory
+        self._runtime: Runtime | None = None
+        self._lock = threading.Condition()
+        self._queue: deque[_Job] = deque()
+        self._active: dict[str, _Slot] = {}
+        self._entries: dict[int, _Entry] = {}
+        self._states: OrderedDict[str, tuple[bytes, list[int]]] = OrderedDict()
+        self._states_bytes = 0
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+        self.restarts = 0
+        self.last_progress = time.monotonic()
+        self.load_error = ""
+
+    # --- called from any thread ------------------------------------------------------------------
+
+    def start(self) -> None:
+        with self._lock:
+            if self._thread and self._thread.is_alive():
+                return
+            if self._thread is not None:
+                self.restarts += 1
+                logger.warning("engine thread was dead; restarting it (restart %d)", self.restarts)
+            self._stopping = False
+            self._thread = threading.Thread(target=self._run, name="engine-scheduler", daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        with self._lock:
+            self._stopping = True
+            self._lock.notify_all()
+        if self._thread:
+            self._thread.join(timeout)
+        if self._runtime is not None:
+            self._runtime.close()
+            self._runtime = None
+
+    @property
+    def alive(self) -> bool:
+        return bool(self._thread and self._thread.is_alive())
+
+    def submit(self, request: GenerationRequest, sink: EventSink) -> bool:
+        """Queue a job; False when the queue is full (the caller answers "busy" at once)."""
+        with self._lock:
+            if len(self._queue) >= self.config.queue_size:
+                return False
+            self._queue.append(_Job(request=request, sink=sink))
+            self._lock.notify_all()
+        self.start()
+        return True
+
+    def cancel(self, job_id: str) -> bool:
+        with self._lock:
+            for job in self._queue:
+                if job.request.job_id == job_id:
+                    self._queue.remove(job)
+                    break
+            else:
+                slot = self._active.get(job_id)
+                if slot is None:
+                    return False
+                slot.job.cancelled = True
+                return True
+        job.sink(GenerationEvent(job_id=job_id, kind="done", finish_reason="cancelled"))
+        return True
+
+    def job_ids(self) -> list[str]:
+        with self._lock:
+            return [j.request.job_id for j in self._queue] + list(self._active)
+
+    def queue_position(self, job_id: str) -> int:
+        with self._lock:
+            for i, job in enumerate(self._queue):
+                if job.request.job_id == job_id:
+                    return i + 1
+        return 0
+
+    # --- the engine thread -----------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                if self._stopping:
+                    return
+            try:
+                if self._runtime is None:
+                    self._runtime = self._runtime_factory()
+                    self.load_error = ""
+                self._loop(self._runtime)
+                return
+            except Exception as exc:
+                logger.exception("engine failed; failing its running answers and starting over")
+                self._fail_active(f"{type(exc).__name__}: {exc}")
+                if self._runtime is None:
+                    self.load_error = str(exc)
+                    self._fail_queued(f"the model could not be loaded: {exc}")
+                    time.sleep(2.0)
+                else:
+                    try:
+                        self._runtime.clear()
+                    except Exception:
+                        logger.exception("could not clear the KV cache; reloading the model")
+                        self._runtime = None
+                self._entries.clear()
+                self.restarts += 1
+
+    def _fail_active(self, message: str) -> None:
+        with self._lock:
+            slots = list(self._active.values())
+            self._active.clear()
+        for slot in slots:
+            slot.stats.total_ms = int((time.monotonic() - slot.job.submitted) * 1000)
+            slot.job.sink(
+                GenerationEvent(
+                    job_id=slot.request.job_id,
+                    kind="done",
+                    finish_reason="error",
+                    error=message,
+                    text=slot.text,
+                    stats=slot.stats,
+                )
+            )
+
+    def _fail_queued(self, message: str) -> None:
+        with self._lock:
+            jobs = list(self._queue)
+            self._queue.clear()
+        for job in jobs:
+            job.sink(GenerationEvent(job_id=job.request.job_id, kind="done", finish_reason="error", error=message))
+
+    def _loop(self, rt: Runtime) -> None:
+        while True:
+            with self._lock:
+                if self._stopping:
+                    return
+                self._admit(rt)
+                if not self._active:
+                    self._lock.wait(timeout=0.5)
+                    self.last_progress = time.monotonic()
+                    continue
+                slots = list(self._active.values())
+            self._step(rt, slots)
+            self.last_progress = time.monotonic()
+
+    # --- admission: a queued job gets a sequence and a warm start --------------------------------
+
+    def _admit(self, rt: Runtime) -> None:
+        busy_keys = {s.request.conversation_key for s in self._active.values()}
+        building = {s.prefix_entry.key for s in self._active.values() if s.prefix_entry is not None}
+        index = 0
+        while len(self._active) < self.config.parallel and index < len(self._queue):
+            job = self._queue[index]
+            if job.request.conversation_key in busy_keys:
+                index += 1  # one answer at a time per conversation; later jobs may go first
+                continue
+            try:
+                slot = self._prepare(rt, job, building)
+            except _Rejected as exc:
+                del self._queue[index]
+                job.sink(GenerationEvent(job_id=job.request.job_id, kind="done", finish_reason="error", error=str(exc)))
+                continue
+            if slot is None:
+                index += 1
+                continue
+            del self._queue[index]
+            self._active[job.request.job_id] = slot
+            busy_keys.add(job.request.conversation_key)
+            if slot.prefix_entry is not None:
+                building.add(slot.prefix_entry.key)
+            slot.stats.queued_ms = int((slot.started - job.submitted) * 1000)
+            job.sink(GenerationEvent(job_id=job.request.job_id, kind="accepted", stats=slot.stats))
+
+    def _prepare(self, rt: Runtime, job: _Job, building: set[str]) -> _Slot | None:
+        request = job.request
+        prompt = rt.tokenize(rt.render_chat(request.messages))
+        prefix = rt.tokenize(rt.render_chat(request.messages[:1], add_generation_prompt=False))
+        if prompt[: len(prefix)] != prefix:
+            prefix = []
+        prefix_key = f"prefix:{hash(tuple(prefix))}"
+        max_tokens = max(1, min(request.max_tokens, rt.n_ctx // 4))
+        if len(prompt) + max_tokens + self.config.draft_tokens > rt.n_ctx // 2:
+            raise _Rejected(f"the prompt is too long ({len(prompt)} tokens)")
+        if prefix and prefix_key in building:
+            return None  # another chat is evaluating this store's prefix right now; wait for it
+        conv_key = f"conv:{request.conversation_key}"
+        need = len(prompt) + max_tokens + self.config.draft_tokens
+        if not self._make_room(rt, need + len(prefix), keep={conv_key, prefix_key}):
+            return None
+        entry = self._find(conv_key)
+        prefix_entry = self._find(prefix_key) if prefix else None
+        stats = GenerationStats(prompt_tokens=len(prompt))
+        now = time.monotonic()
+
+        kept = 0
+        if entry is None:
+            seq = self._free_seq(rt, avoid={prefix_entry.seq} if prefix_entry else None)
+            if seq is None:
+                return None
+            entry = _Entry(seq=seq, kind="conversation", key=conv_key)
+            self._entries[seq] = entry
+            saved = self._states.pop(conv_key, None)
+            if saved is not None:
+                self._states_bytes -= len(saved[0])
+            warm = saved is not None and _common(saved[1], prompt) > (len(prefix) if prefix_entry else 0)
+            if saved is not None and warm and rt.seq_state_load(seq, saved[0]):
+                entry.tokens = list(saved[1])
+        if entry.tokens:
+            kept = min(_common(entry.tokens, prompt), len(prompt) - 1)
+            if kept <= len(prefix) and prefix_entry is not None and entry.shared_with != prefix_key:
+                kept = 0  # the cached turns sit on an old store prefix: start from the current one
+        entry.busy = True
+        entry.last_used = now
+        building_prefix: _Entry | None = None
+        if kept == 0:
+            rt.seq_remove(entry.seq)
+            entry.tokens, entry.shared, entry.shared_with = [], 0, ""
+            if prefix_entry is not None:
+                rt.seq_copy(prefix_entry.seq, entry.seq)
+                prefix_entry.last_used = now
+                entry.tokens, entry.shared, entry.shared_with = list(prefix), len(prefix), prefix_key
+                kept = len(prefix)
+            elif prefix:
+                seq = self._free_seq(rt, avoid={entry.seq})  # may be None: then no shared prefix this time
+                if seq is not None:
+                    building_prefix = _Entry(seq=seq, kind="prefix", key=prefix_key, busy=True)
+                    self._entries[seq] = building_prefix
+        else:
+            rt.seq_remove(entry.seq, kept)
+            entry.tokens = entry.tokens[:kept]
+            entry.shared = min(entry.shared, kept)
+        return _Slot(
+            job=job,
+            entry=entry,
+            prompt=prompt,
+            prefix_len=len(prefix),
+            prefix_entry=building_prefix,
+            n_past=kept,
+            stats=stats,
+            started=now,
+        )
+
+    def _find(self, key: str) -> _Entry | None:
+        for entry in self._entries.values():
+            if entry.key == key:
+                return entry
+        return None
+
+    def _free_seq(self, rt: Runtime, avoid: set[int] | None = None) -> int | None:
+        avoid = avoid or set()
+        for seq in range(rt.n_seq_max):
+            if seq not in self._entries and seq not in avoid:
+                return seq
+        victim = self._lru_idle(avoid=avoid)
+        if victim is None:
+            return None
+        self._evict(rt, victim)
+        return victim.seq
+
+    def _lru_idle(self, avoid: set[int], keep: set[str] | None = None) -> _Entry | None:
+        keep = keep or set()
+        idle = [e for e in self._entries.values() if not e.busy and e.seq not in avoid and e.key not in keep]
+        # Conversations go before store prefixes: a prefix serves every new chat of its store.
+        idle.sort(key=lambda e: (e.kind == "prefix", e.last_used))
+        return idle[0] if idle else None
+
+    def _cells_used(self) -> int:
+        prefixes = {e.key for e in self._entries.values() if e.kind == "prefix"}
+        used = 0
+        for e in self._entries.values():
+            shared = e.shared if e.shared_with in prefixes else 0
+            used += len(e.tokens) - shared
+        for slot in self._active.values():
+            used += slot.request.max_tokens - len(slot.generated) + self.config.draft_tokens
+            if slot.n_past < len(slot.prompt):
+                used += len(slot.prompt) - slot.n_past
+        return used
+
+    def _make_room(self, rt: Runtime, need: int, keep: set[str]) -> bool:
+        while self._cells_used() + need > rt.n_ctx - self.config.kv_margin:
+            victim = self._lru_idle(avoid=set(), keep=keep)
+            if victim is None:
+                return False
+            self._evict(rt, victim)
+        return True
+
+    def _evict(self, rt: Runtime, entry: _Entry) -> None:
+        if entry.kind == "conversation" and entry.tokens and self.config.state_cache_mb > 0:
+            data = rt.seq_state_save(entry.seq)
+            budget = self.config.state_cache_mb * 1024 * 1024
+            if len(data) <= budget:
+                self._states[entry.key] = (data, list(entry.tokens))
+                self._states_bytes += len(data)
+                while self._states_bytes > budget:
+                    _, (old, _tokens) = self._states.popitem(last=False)
+                    self._states_bytes -= len(old)
+        rt.seq_remove(entry.seq)
+        del self._entries[entry.seq]
+
+    # --- one step: a batch over every active chat ------------------------------------------------
+
+    def _step(self, rt: Runtime, slots: list[_Slot]) -> None:
+        now = time.monotonic()
+        for slot in slots:
+            if slot.job.cancelled:
+                slot.finished = "cancelled"
+            elif now - slot.started > slot.request.max_seconds:
+                slot.finished = "time"
+        running = [s for s in slots if s.finished is None]
+
+        items: list[tuple[int, int, int, bool]] = []
+        owners: list[tuple[_Slot, int, int]] = []  # slot, first item index, count
+        for slot in running:
+            if slot.pending:
+                pos = len(slot.entry.tokens)
+                owners.append((slot, len(items), len(slot.pending)))
+                items.extend((tok, pos + i, slot.entry.seq, True) for i, tok in enumerate(slot.pending))
+        budget = rt.batch_capacity - len(items)
+        for slot in running:
+            if slot.pending or budget <= 0:
+                continue
+            if slot.prefix_entry is not None:
+                target, done = slot.prefix_entry, len(slot.prefix_entry.tokens)
+                chunk = slot.prompt[done : min(slot.prefix_len, done + self.config.prefill_chunk, done + budget)]
+                items.extend((tok, done + i, target.seq, False) for i, tok in enumerate(chunk))
+                owners.append((slot, -1, len(chunk)))
+            else:
+                done = slot.n_past
+                chunk = slot.prompt[done : min(len(slot.prompt), done + self.config.prefill_chunk, done + budget)]
+                last = done + len(chunk) == len(slot.prompt)
+                start = len(items)
+                items.extend(
+                    (tok, done + i, slot.entry.seq, last and i == len(chunk) - 1) for i, tok in enumerate(chunk)
+                )
+                owners.append((slot, start + len(chunk) - 1 if last else -2, len(chunk)))
+            budget -= len(chunk)
+            slot.stats.evaluated_tokens += len(chunk)
+
+        if items:
+            rt.decode(items)
+
+        for slot, index, count in owners:
+            if slot.pending:
+                self._accept(rt, slot, index, count)
+            elif slot.prefix_entry is not None:
+                slot.prefix_entry.tokens.extend(slot.prompt[len(slot.prefix_entry.tokens) :][:count])
+                if len(slot.prefix_entry.tokens) >= slot.prefix_len:
+                    prefix = slot.prefix_entry
+                    rt.seq_copy(prefix.seq, slot.entry.seq)
+                    slot.entry.tokens = list(prefix.tokens)
+                    slot.entry.shared, slot.entry.shared_with = len(prefix.tokens), prefix.key
+                    slot.n_past = len(prefix.tokens)
+                    prefix.busy = False
+                    prefix.last_used = time.monotonic()
+                    slot.prefix_entry = None
+            else:
+                slot.entry.tokens.extend(slot.prompt[slot.n_past : slot.n_past + count])
+                slot.n_past += count
+                if index >= 0:
+                    self._emit_tokens(rt, slot, [self._pick(rt.logits(index), slot.generated)])
+
+        for slot in slots:
+            if slot.finished is not None:
+                self._finish(rt, slot)
+
+    def _pick(self, logits: Any, recent: Sequence[int]) -> int:
+        penalty = self.config.repeat_penalty
+        if penalty != 1.0 and recent:
+            ids = np.unique(np.asarray(recent[-self.config.penalty_window :], dtype=np.int64))
+            values = logits[ids]
+            logits[ids] = np.where(values > 0, values / penalty, values * penalty)
+        return int(np.argmax(logits))
+
+    def _accept(self, rt: Runtime, slot: _Slot, index: int, count: int) -> None:
+        """Verify this step's tokens: the first is the last sampled token, the rest are drafts."""
+        evaluated = slot.pending
+        slot.pending = []
+        drafts = evaluated[1:]
+        accepted: list[int] = []
+        history = list(slot.generated)
+        for i in range(count):
+            token = self._pick(rt.logits(index + i), history)
+            accepted.append(token)
+            history.append(token)
+            if i >= len(drafts) or token != drafts[i] or rt.is_end(token):
+                break
+        # The KV now holds every evaluated token; keep those the model agreed with.
+        n_ok = len(accepted)  # evaluated[0] plus the drafts confirmed by the model
+        slot.entry.tokens.extend(evaluated[:n_ok])
+        slot.stats.drafted_tokens += len(drafts)
+        slot.stats.accepted_tokens += n_ok - 1
+        if n_ok < len(evaluated):
+            rt.seq_remove(slot.entry.seq, len(slot.entry.tokens))
+        self._emit_tokens(rt, slot, accepted)
+
+    def _emit_tokens(self, rt: Runtime, slot: _Slot, tokens: list[int]) -> None:
+        out = []
+        for token in tokens:
+            if rt.is_end(token):
+                slot.finished = "stop"
+                break
+            slot.generated.append(token)
+            out.append(slot.decoder.decode(rt.token_bytes(token)))
+            if len(slot.generated) >= slot.request.max_tokens:
+                slot.finished = "length"
+                break
+        text = "".join(out)
+        if text:
+            self._delta(slot, text)
+        if slot.finished is None:
+            last = slot.generated[-1]
+            draft = []
+            if slot.request.prompt_lookup:
+                room = slot.request.max_tokens - len(slot.generated)
+                draft = lookup_draft(
+                    slot.prompt,
+                    slot.generated,
+                    max_draft=min(self.config.draft_tokens, room),
+                    ngram=self.config.ngram,
+                )
+            slot.pending = [last, *draft]
+
+    def _delta(self, slot: _Slot, text: str) -> None:
+        if slot.stats.ttft_ms is None:
+            slot.stats.ttft_ms = int((time.monotonic() - slot.job.submitted) * 1000)
+        slot.text += text
+        slot.job.sink(GenerationEvent(job_id=slot.request.job_id, kind="delta", text=text))
+
+    def _finish(self, rt: Runtime, slot: _Slot) -> None:
+        tail = slot.decoder.decode(b"", final=True)
+        if tail:
+            self._delta(slot, tail)
+        if slot.prefix_entry is not None:
+            # Stopped while building a store prefix: a half-built prefix is of no use to anyone.
+            rt.seq_remove(slot.prefix_entry.seq)
+            self._entries.pop(slot.prefix_entry.seq, None)
+        slot.entry.busy = False
+        slot.entry.last_used = time.monotonic()
+        slot.stats.completion_tokens = len(slot.generated)
+        slot.stats.total_ms = int((time.monotonic() - slot.job.submitted) * 1000)
+        with self._lock:
+            self._active.pop(slot.request.job_id, None)
+        slot.job.sink(
+            GenerationEvent(
+                job_id=slot.request.job_id,
+                kind="done",
+                finish_reason=slot.finished,
+                text=slot.text,
+                stats=slot.stats,
+            )
+        )
+
+
+class _Rejected(Exception):
+    pass
+
+
+def _common(a: Sequence[int], b: Sequence[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
