@@ -1,4 +1,5 @@
 from typing import Any
 
-# Websocket routes are added by the apps that own them (chat, agent console).
-websocket_urlpatterns: list[Any] = []
+from conversations.routing import websocket_urlpatterns as chat_patterns
+
+websocket_urlpatterns: list[Any] = [*chat_patterns]

@@ -6,6 +6,8 @@ import environ
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(environ.Env().str("VAR_DIR", default=str(BASE_DIR / "var")))
+# The embedded mode keeps its database, model and queues here; create it on first use.
+VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 env = environ.Env()
 
@@ -137,7 +139,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["kb.apis.IsStoreStaff"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
@@ -172,3 +174,25 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
+
+# The engine. "embedded": it runs inside the server process on a thread (in-memory channel layer).
+# "worker": `python manage.py runworker engine` processes take jobs from the Redis channel `engine`.
+ENGINE_MODE = env.str("ENGINE_MODE", default="worker" if REDIS_URL else "embedded")
+ENGINE_CHANNEL = "engine"
+ENGINE_N_CTX = env.int("ENGINE_N_CTX", default=8192)
+ENGINE_THREADS = env.int("ENGINE_THREADS", default=0)  # 0: physical cores
+ENGINE_PARALLEL = env.int("ENGINE_PARALLEL", default=4)
+ENGINE_QUEUE_SIZE = env.int("ENGINE_QUEUE_SIZE", default=16)
+ENGINE_MAX_TOKENS = env.int("ENGINE_MAX_TOKENS", default=200)
+ENGINE_MAX_SECONDS = env.float("ENGINE_MAX_SECONDS", default=30.0)
+ENGINE_DRAFT_TOKENS = env.int("ENGINE_DRAFT_TOKENS", default=6)
+ENGINE_STATE_CACHE_MB = env.int("ENGINE_STATE_CACHE_MB", default=256)
+# A job the engine has not reported on for this long is taken for lost (the worker died).
+ENGINE_STALL_SECONDS = env.float("ENGINE_STALL_SECONDS", default=5.0)
+ENGINE_HEARTBEAT_SECONDS = 1.0
+
+CHAT_MAX_MESSAGE_CHARS = 2000
+CHAT_HISTORY_TURNS = 6
+# Flood control per connection: at most this many shopper messages in CHAT_RATE_WINDOW seconds.
+CHAT_RATE_MESSAGES = env.int("CHAT_RATE_MESSAGES", default=8)
+CHAT_RATE_WINDOW = 10.0

@@ -1,0 +1,265 @@
+"""The shopper's chat websocket: `/ws/chat/<store>/`. The frames are documented in README.md."""
+
+import asyncio
+import logging
+import time
+import uuid
+from collections import deque
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+
+from config.exceptions import ApplicationError
+from conversations import services
+from conversations.models import Conversation, Message
+from engine.consumers import FAILED_TEXT
+from engine.embedded import ensure_embedded_worker
+
+logger = logging.getLogger(__name__)
+
+
+def _message_frame(message: Message) -> dict[str, Any]:
+    return {
+        "id": message.pk,
+        "role": message.role,
+        "text": message.text,
+        "source": message.source,
+        "partial": message.partial,
+        "client_id": message.client_id if message.role == Message.Role.CUSTOMER else None,
+        "created_at": message.created_at.isoformat(),
+    }
+
+
+def _open_session(store_slug: str, token: str, conversation_id: int | None) -> dict[str, Any]:
+    store, visitor, conversation = services.chat_session_open(
+        store_slug=store_slug, visitor_token=token, conversation_id=conversation_id
+    )
+    history = list(conversation.messages.order_by("-pk")[:50])
+    history.reverse()
+    return {
+        "conversation": conversation,
+        "hello": {
+            "type": "hello",
+            "visitor": visitor.token,
+            "conversation": conversation.pk,
+            "status": conversation.status,
+            "store": {
+                "slug": store.slug,
+                "name": store.name,
+                "assistant_name": store.assistant_name,
+                "welcome": store.welcome,
+                "quick_questions": store.quick_questions,
+            },
+            "messages": [_message_frame(m) for m in history],
+        },
+    }
+
+
+def _save_question(conversation: Conversation, text: str, client_id: str | None) -> tuple[Message, bool, bool]:
+    """The shopper's message, whether it is new, and whether it already has an answer."""
+    before = conversation.messages.filter(client_id=client_id).first() if client_id else None
+    message = services.message_create_customer(conversation=conversation, text=text, client_id=client_id)
+    answered = before is not None and conversation.messages.filter(pk__gt=before.pk, role=Message.Role.BOT).exists()
+    return message, before is None, answered
+
+
+def _messages_after(conversation: Conversation, after: int) -> list[dict[str, Any]]:
+    return [_message_frame(m) for m in conversation.messages.filter(pk__gt=after).order_by("pk")[:200]]
+
+
+class ChatConsumer(AsyncJsonWebsocketConsumer):
+    conversation: Conversation
+    group: str
+
+    async def connect(self) -> None:
+        query = parse_qs(self.scope.get("query_string", b"").decode())
+        token = (query.get("visitor") or [""])[0][:64]
+        raw_conversation = (query.get("conversation") or [""])[0]
+        conversation_id = int(raw_conversation) if raw_conversation.isdigit() else None
+        try:
+            session = await database_sync_to_async(_open_session)(
+                self.scope["url_route"]["kwargs"]["store"], token, conversation_id
+            )
+        except ApplicationError:
+            await self.close(code=4404)
+            return
+        self.conversation = session["conversation"]
+        self.group = f"conversation.{self.conversation.pk}"
+        self._pending: dict[str, dict[str, Any]] = {}
+        self._sent: deque[float] = deque()
+        await ensure_embedded_worker()
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        self._watchdog = asyncio.ensure_future(self._watch())
+        await self.accept()
+        await self.send_json(session["hello"])
+
+    async def disconnect(self, code: int) -> None:
+        if hasattr(self, "group"):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+            self._watchdog.cancel()
+
+    # --- frames from the shopper -----------------------------------------------------------------
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        if not isinstance(content, dict):
+            await self._error("Send a JSON object with a type.")
+            return
+        kind = content.get("type")
+        if kind == "message":
+            await self._on_message(content)
+        elif kind == "cancel":
+            await self._on_cancel()
+        elif kind == "sync":
+            after = content.get("after")
+            after = after if isinstance(after, int) and after >= 0 else 0
+            messages = await database_sync_to_async(_messages_after)(self.conversation, after)
+            await self.send_json({"type": "sync", "messages": messages})
+        elif kind == "ping":
+            await self.send_json({"type": "pong"})
+        else:
+            await self._error(f"Unknown frame type {kind!r}.")
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
+        if text_data is None or len(text_data) > settings.CHAT_MAX_MESSAGE_CHARS * 4 + 1000:
+            await self._error("That frame is too large or not text; nothing was saved.")
+            return
+        try:
+            content = await self.decode_json(text_data)
+        except ValueError:
+            await self._error("That frame is not valid JSON; nothing was saved.")
+            return
+        await self.receive_json(content)
+
+    async def _on_message(self, content: dict[str, Any]) -> None:
+        text, client_id = content.get("text"), content.get("client_id")
+        if not isinstance(text, str) or (client_id is not None and not isinstance(client_id, str)):
+            await self._error("A message needs a text (and optionally a client_id) as strings.")
+            return
+        if client_id is not None and not 0 < len(client_id) <= 64:
+            await self._error("client_id must be 1 to 64 characters.")
+            return
+        now = time.monotonic()
+        while self._sent and now - self._sent[0] > settings.CHAT_RATE_WINDOW:
+            self._sent.popleft()
+        if len(self._sent) >= settings.CHAT_RATE_MESSAGES:
+            await self._error("您发送得太快了，请稍等几秒再发。", code="rate_limited", client_id=client_id)
+            return
+        self._sent.append(now)
+        try:
+            question, created, answered = await database_sync_to_async(_save_question)(
+                self.conversation, text, client_id
+            )
+        except ApplicationError as exc:
+            await self._error(exc.message, code="invalid_message", client_id=client_id)
+            return
+        await self.send_json(
+            {"type": "ack", "message_id": question.pk, "client_id": client_id, "duplicate": not created}
+        )
+        if answered or (not created and self._pending):
+            return
+        await self._ask_engine(question)
+
+    async def _ask_engine(self, question: Message, *, retry: bool = False) -> None:
+        job_id = uuid.uuid4().hex
+        request = await database_sync_to_async(services.answer_request_build)(
+            conversation=self.conversation, question=question, job_id=job_id
+        )
+        self._pending[job_id] = {"question": question, "seen": time.monotonic(), "text": "", "retry": retry}
+        await self.channel_layer.send(
+            settings.ENGINE_CHANNEL,
+            {
+                "type": "engine.generate",
+                "request": request.to_dict(),
+                "reply_group": self.group,
+                "meta": {"conversation_id": self.conversation.pk, "question_id": question.pk},
+            },
+        )
+
+    async def _on_cancel(self) -> None:
+        for job_id, job in list(self._pending.items()):
+            await self.channel_layer.send(
+                job.get("engine_channel") or settings.ENGINE_CHANNEL, {"type": "engine.cancel", "job_id": job_id}
+            )
+
+    async def _error(self, message: str, *, code: str = "bad_frame", client_id: str | None = None) -> None:
+        await self.send_json({"type": "error", "code": code, "message": message, "client_id": client_id})
+
+    # --- events from the engine (group `conversation.<id>`) --------------------------------------
+
+    def _touch(self, event: dict[str, Any]) -> dict[str, Any] | None:
+        job = self._pending.get(event["job_id"])
+        if job is not None:
+            job["seen"] = time.monotonic()
+        return job
+
+    async def conversation_accepted(self, event: dict[str, Any]) -> None:
+        job = self._touch(event)
+        if job is not None:
+            job["engine_channel"] = event["engine_channel"]
+
+    async def conversation_heartbeat(self, event: dict[str, Any]) -> None:
+        self._touch(event)
+        if event.get("position"):
+            await self.send_json({"type": "queued", "job": event["job_id"], "position": event["position"]})
+
+    async def conversation_delta(self, event: dict[str, Any]) -> None:
+        job = self._touch(event)
+        if job is not None:
+            job["text"] += event["text"]
+        await self.send_json(
+            {"type": "delta", "job": event["job_id"], "answer_to": event["question_id"], "text": event["text"]}
+        )
+
+    async def conversation_final(self, event: dict[str, Any]) -> None:
+        self._pending.pop(event["job_id"], None)
+        frame = {k: v for k, v in event.items() if k not in ("type", "job_id", "question_id")}
+        await self.send_json({"type": "final", "job": event["job_id"], "answer_to": event["question_id"], **frame})
+
+    async def _watch(self) -> None:
+        """A job the engine stopped reporting on is lost (its worker died): never leave the shopper hanging."""
+        while True:
+            await asyncio.sleep(0.5)
+            now = time.monotonic()
+            for job_id, job in list(self._pending.items()):
+                if now - job["seen"] < settings.ENGINE_STALL_SECONDS:
+                    continue
+                del self._pending[job_id]
+                if not job["text"] and not job["retry"]:
+                    # Nothing streamed yet: another (or the restarted) worker can still answer it.
+                    logger.warning("engine lost job %s before it started; sending it again", job_id)
+                    await self._ask_engine(job["question"], retry=True)
+                    continue
+                logger.warning("engine lost job %s; recording the partial answer", job_id)
+                await self._record_lost(job_id, job)
+
+    async def _record_lost(self, job_id: str, job: dict[str, Any]) -> None:
+        partial_text = job["text"]
+        text = partial_text or FAILED_TEXT
+        message = await database_sync_to_async(services.message_record_answer)(
+            conversation_id=self.conversation.pk,
+            job_id=job_id,
+            text=text,
+            source="llm" if partial_text else "template",
+            partial=True,
+            flags=["engine_lost"],
+        )
+        if not partial_text:
+            await self.send_json({"type": "delta", "job": job_id, "answer_to": job["question"].pk, "text": text})
+        await self.send_json(
+            {
+                "type": "final",
+                "job": job_id,
+                "answer_to": job["question"].pk,
+                "message_id": message.pk,
+                "text": message.text,
+                "source": message.source,
+                "partial": True,
+                "flags": message.flags,
+                "error": "engine_lost",
+                "ttft_ms": None,
+                "total_ms": None,
+            }
+        )

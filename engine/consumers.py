@@ -1,0 +1,147 @@
+"""The engine worker: a Channels consumer on the channel `engine`.
+
+It takes generation jobs, feeds them to this process's scheduler thread and streams the events
+back to the asking conversation's group, in order. It records every answer it was asked for, so an
+answer survives the shopper closing the page. The same code runs inside the server (embedded) and
+in `manage.py runworker engine` processes (scaled); only the channel layer differs.
+"""
+
+import asyncio
+import logging
+from typing import Any
+
+from channels.consumer import AsyncConsumer
+from channels.db import database_sync_to_async
+from django.conf import settings
+
+from engine.generate import GenerationEvent, GenerationRequest
+from engine.service import get_scheduler
+
+logger = logging.getLogger(__name__)
+
+BUSY_TEXT = "当前咨询的顾客较多，请稍后再试，或点击“转人工”联系人工客服。"
+FAILED_TEXT = "抱歉，回答时出了点问题，请再发一次，或点击“转人工”联系人工客服。"
+
+
+def _record(meta: dict[str, Any], job_id: str, text: str, source: str, partial: bool, flags: list[str], stats: Any):
+    from conversations.services import message_record_answer
+
+    return message_record_answer(
+        conversation_id=int(meta["conversation_id"]),
+        job_id=job_id,
+        text=text,
+        source=source,
+        partial=partial,
+        flags=flags,
+        stats=stats,
+    )
+
+
+class EngineConsumer(AsyncConsumer):
+    async def engine_generate(self, event: dict[str, Any]) -> None:
+        self._setup()
+        request = GenerationRequest.from_dict(event["request"])
+        job = {"reply": event["reply_group"], "meta": event.get("meta", {})}
+        self._jobs[request.job_id] = job
+        loop = asyncio.get_running_loop()
+
+        def sink(ev: GenerationEvent) -> None:  # called on the engine thread
+            loop.call_soon_threadsafe(self._outbox.put_nowait, ev)
+
+        if not get_scheduler().submit(request, sink):
+            logger.warning("engine queue full: answering job %s busy", request.job_id)
+            self._outbox.put_nowait(GenerationEvent(job_id=request.job_id, kind="done", finish_reason="busy"))
+
+    async def engine_cancel(self, event: dict[str, Any]) -> None:
+        self._setup()
+        get_scheduler().cancel(str(event["job_id"]))
+
+    def _setup(self) -> None:
+        if getattr(self, "_outbox", None) is not None:
+            return
+        self._outbox: asyncio.Queue[GenerationEvent] = asyncio.Queue()
+        self._jobs: dict[str, dict[str, Any]] = {}
+        self._tasks = [
+            asyncio.ensure_future(self._forward()),
+            asyncio.ensure_future(self._heartbeat()),
+        ]
+
+    async def _forward(self) -> None:
+        """One sender keeps each job's events in order, whatever the channel layer."""
+        while True:
+            ev = await self._outbox.get()
+            try:
+                await self._forward_one(ev)
+            except Exception:
+                logger.exception("could not forward engine event for job %s", ev.job_id)
+
+    async def _forward_one(self, ev: GenerationEvent) -> None:
+        job = self._jobs.get(ev.job_id)
+        if job is None:
+            return
+        reply, meta = job["reply"], job["meta"]
+        base = {"job_id": ev.job_id, "question_id": meta.get("question_id")}
+        if ev.kind == "accepted":
+            await self.channel_layer.group_send(
+                reply, {"type": "conversation.accepted", **base, "engine_channel": self.channel_name}
+            )
+        elif ev.kind == "delta":
+            await self.channel_layer.group_send(reply, {"type": "conversation.delta", **base, "text": ev.text})
+        else:
+            del self._jobs[ev.job_id]
+            await self._finish(reply, meta, ev, base)
+
+    async def _finish(self, reply: str, meta: dict[str, Any], ev: GenerationEvent, base: dict[str, Any]) -> None:
+        reason = ev.finish_reason
+        text, source, flags, partial = ev.text, "llm", [], False
+        if reason == "busy":
+            text, source, flags = BUSY_TEXT, "template", ["busy"]
+            await self.channel_layer.group_send(reply, {"type": "conversation.delta", **base, "text": text})
+        elif reason == "error":
+            flags, partial = ["engine_error"], True
+            if not text:
+                text, source = FAILED_TEXT, "template"
+                await self.channel_layer.group_send(reply, {"type": "conversation.delta", **base, "text": text})
+        elif reason in ("cancelled", "time"):
+            flags, partial = [reason], True
+        elif reason == "length":
+            flags = ["length"]
+        stats = ev.stats.to_dict()
+        message = await database_sync_to_async(_record)(meta, ev.job_id, text, source, partial, flags, stats)
+        await self.channel_layer.group_send(
+            reply,
+            {
+                "type": "conversation.final",
+                **base,
+                "message_id": message.pk,
+                "text": message.text,
+                "source": message.source,
+                "partial": message.partial,
+                "flags": message.flags,
+                "error": {"busy": "busy", "error": "engine_error"}.get(reason or "", ""),
+                "ttft_ms": stats.get("ttft_ms"),
+                "total_ms": stats.get("total_ms"),
+                "prompt_tokens": stats.get("prompt_tokens"),
+                "evaluated_tokens": stats.get("evaluated_tokens"),
+                "completion_tokens": stats.get("completion_tokens"),
+            },
+        )
+
+    async def _heartbeat(self) -> None:
+        """Tell each waiting conversation the engine still has its job (the watchdog listens)."""
+        while True:
+            await asyncio.sleep(settings.ENGINE_HEARTBEAT_SECONDS)
+            if not self._jobs:
+                continue
+            scheduler = get_scheduler()  # restarts a dead engine thread
+            alive = set(scheduler.job_ids())
+            for job_id, job in list(self._jobs.items()):
+                if job_id in alive:
+                    await self.channel_layer.group_send(
+                        job["reply"],
+                        {
+                            "type": "conversation.heartbeat",
+                            "job_id": job_id,
+                            "position": scheduler.queue_position(job_id),
+                        },
+                    )
