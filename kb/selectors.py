@@ -29,3 +29,7 @@ def product_list(*, store: Store) -> QuerySet[Product]:
 
 def faq_list_enabled(*, store: Store) -> QuerySet[FaqEntry]:
     return store.faqs.filter(enabled=True)
+
+
+def store_get_by_slug(*, slug: str) -> Store | None:
+    return Store.objects.filter(slug=slug).first()

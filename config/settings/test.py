@@ -1,3 +1,5 @@
+import os
+
 from config.settings.base import *  # noqa: F403
 from config.settings.base import env
 
@@ -13,3 +15,8 @@ STORAGES = {
 CELERY_TASK_ALWAYS_EAGER = True
 ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
 _ = env
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    # A file, not memory: tests that start a `runworker` process share the test database with it.
+    # One file per test run, so runs side by side never share it.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-db-{os.getpid()}.sqlite3")}  # noqa: F405

@@ -96,7 +96,10 @@ def test_changed_store_prefix_is_not_reused(make_scheduler):
     changed = GenerationRequest(
         job_id="j2",
         conversation_key="c2",
-        messages=[{"role": "system", "content": SYSTEM + "新增：满300减50。"}, {"role": "user", "content": "有现货吗?"}],
+        messages=[
+            {"role": "system", "content": SYSTEM + "新增：满300减50。"},
+            {"role": "user", "content": "有现货吗?"},
+        ],
     )
     scheduler.submit(changed, b)
     assert b.final.stats.evaluated_tokens == b.final.stats.prompt_tokens

@@ -1,0 +1,239 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.db.models import ForeignKey, ManyToManyField, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
+from import_export.admin import ImportExportModelAdmin
+from import_export.formats.base_formats import CSV, XLSX
+
+from kb.models import FaqEntry, Product, Promotion, Store, SynonymRule
+from kb.resources import FaqEntryResource, ProductResource
+from kb.selectors import store_list_for_user
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+
+    _AdminBase = admin.ModelAdmin[Any]
+else:
+    _AdminBase = object
+
+
+def _is_superuser(user: AbstractBaseUser | AnonymousUser) -> bool:
+    return bool(getattr(user, "is_superuser", False))
+
+
+class StoreScopedAdminMixin(_AdminBase):
+    """Limits a ModelAdmin to the stores the staff member works for; superusers see everything.
+
+    ``store_path`` is the lookup from the model to its Store ("store", "conversation__store", "pk" for
+    Store itself). Every view goes through ``get_queryset``, so an object of another store is
+    "not found" (Django redirects to the admin index) in change, delete and history views alike.
+    """
+
+    store_path = "store"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        queryset = super().get_queryset(request)
+        if _is_superuser(request.user):
+            return queryset
+        return queryset.filter(**{f"{self.store_path}__in": store_list_for_user(user=request.user)})
+
+    def formfield_for_foreignkey(
+        self, db_field: ForeignKey[Any, Any], request: HttpRequest, **kwargs: Any
+    ) -> forms.ModelChoiceField[Any] | None:
+        if db_field.related_model is Store:
+            kwargs["queryset"] = store_list_for_user(user=request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+# Lists only the stores present in the (scoped) changelist, never every store's name.
+store_filter = ("store", admin.RelatedOnlyFieldListFilter)
+
+
+class StoreAdminForm(forms.ModelForm):
+    """Keeps the JSON settings in the shapes the widget and the engine read."""
+
+    class Meta:
+        model = Store
+        fields = (
+            "slug",
+            "name",
+            "staff",
+            "assistant_name",
+            "persona",
+            "boundaries",
+            "offtopic_reply",
+            "handoff_message",
+            "disclaimer",
+            "welcome",
+            "quick_questions",
+            "theme",
+            "allowed_origins",
+            "relevance_threshold",
+            "retrieval_top_k",
+        )
+
+    def _string_list(self, name: str) -> list[str]:
+        value = self.cleaned_data.get(name)
+        if value in (None, ""):
+            return []
+        if not isinstance(value, list) or not all(isinstance(item, str) and item.strip() for item in value):
+            raise ValidationError('Enter a JSON list of non-empty strings, e.g. ["...", "..."].')
+        return [item.strip() for item in value]
+
+    def clean_quick_questions(self) -> list[str]:
+        return self._string_list("quick_questions")
+
+    def clean_allowed_origins(self) -> list[str]:
+        origins = self._string_list("allowed_origins")
+        for origin in origins:
+            parts = urlsplit(origin)
+            if parts.scheme not in ("http", "https") or not parts.netloc or parts.path or parts.query:
+                # Browsers send the origin without a path or trailing slash; anything else never matches.
+                raise ValidationError(f'"{origin}" is not an origin; write it like "https://shop.example.com".')
+        return origins
+
+    def clean_theme(self) -> dict[str, Any]:
+        theme = self.cleaned_data.get("theme")
+        if theme in (None, ""):
+            return {}
+        if not isinstance(theme, dict):
+            raise ValidationError('Enter a JSON object, e.g. {"color": "#e4393c", "position": "right"}.')
+        return theme
+
+
+@admin.register(Store)
+class StoreAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
+    """Store staff edit their store's voice and widget; only superusers create stores or change staff."""
+
+    store_path = "pk"
+    form = StoreAdminForm
+    list_display = ("slug", "name", "assistant_name", "retrieval_top_k", "relevance_threshold", "updated_at")
+    search_fields = ("slug", "name")
+    filter_horizontal = ("staff",)
+    fieldsets = (
+        (None, {"fields": ("slug", "name", "staff")}),
+        (
+            "Assistant",
+            {
+                "fields": (
+                    "assistant_name",
+                    "persona",
+                    "boundaries",
+                    "offtopic_reply",
+                    "handoff_message",
+                    "disclaimer",
+                    "welcome",
+                    "quick_questions",
+                )
+            },
+        ),
+        ("Chat widget", {"fields": ("theme", "allowed_origins")}),
+        ("Retrieval", {"fields": ("relevance_threshold", "retrieval_top_k")}),
+    )
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Store | None = None) -> tuple[str, ...]:
+        readonly = tuple(super().get_readonly_fields(request, obj))
+        return readonly if _is_superuser(request.user) else (*readonly, "staff")
+
+    def formfield_for_manytomany(
+        self, db_field: ManyToManyField[Any, Any], request: HttpRequest, **kwargs: Any
+    ) -> forms.ModelMultipleChoiceField[Any] | None:
+        if db_field.name == "staff":
+            kwargs["queryset"] = get_user_model().objects.filter(is_staff=True).order_by("username")
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return _is_superuser(request.user)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Store | None = None) -> bool:
+        return _is_superuser(request.user)
+
+
+def import_problems(result: Any) -> list[str]:
+    """One line per problem of an import result: the file's, then each bad row with its number and field."""
+    problems = [str(error.error) for error in result.base_errors]
+    for number, errors in result.row_errors():
+        problems += [f"row {number}: {error.error}" for error in errors]
+    for row in result.invalid_rows:
+        for field, field_errors in row.error_dict.items():
+            where = f"row {row.number}" if field == NON_FIELD_ERRORS else f"row {row.number}, {field}"
+            problems.append(f"{where}: {' '.join(field_errors)}")
+    return problems
+
+
+class StoreScopedImportExportAdmin(StoreScopedAdminMixin, ImportExportModelAdmin):
+    """CSV/XLSX import with preview and confirm, all-or-nothing, for the user's stores only."""
+
+    # The BOM lets Excel open exported Chinese text as UTF-8; import reads utf-8-sig too.
+    to_encoding = "utf-8-sig"
+    import_error_display = ("message",)
+
+    @property
+    def formats(self) -> list[type[Any]]:
+        return [CSV, XLSX]
+
+    def get_resource_kwargs(self, request: HttpRequest, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        return {**super().get_resource_kwargs(request, *args, **kwargs), "user": request.user}
+
+    def get_import_data_kwargs(self, **kwargs: Any) -> dict[str, Any]:
+        # By default the confirm step skips rows that fail validation and saves the rest; the file
+        # can differ from the previewed one (or the data changed meanwhile), so roll back instead.
+        return {**super().get_import_data_kwargs(**kwargs), "rollback_on_validation_errors": True}
+
+    def process_result(self, result: Any, request: HttpRequest) -> HttpResponse:
+        if result.has_errors() or result.has_validation_errors():
+            problems = import_problems(result)
+            shown = "; ".join(problems[:10]) + (f"; and {len(problems) - 10} more" if len(problems) > 10 else "")
+            messages.error(request, f"Nothing was imported: {shown}")
+            app_label, model_name = self.get_model_info()
+            return HttpResponseRedirect(reverse(f"{self.admin_site.name}:{app_label}_{model_name}_import"))
+        response: HttpResponse = super().process_result(result, request)
+        return response
+
+
+@admin.register(Product)
+class ProductAdmin(StoreScopedImportExportAdmin):
+    resource_classes = [ProductResource]
+    list_display = ("sku", "name", "store", "price", "stock", "is_active", "updated_at")
+    list_filter = (store_filter, "is_active")
+    search_fields = ("sku", "name", "description")
+    list_select_related = ("store",)
+
+
+@admin.register(FaqEntry)
+class FaqEntryAdmin(StoreScopedImportExportAdmin):
+    resource_classes = [FaqEntryResource]
+    list_display = ("question", "store", "category", "mode", "enabled", "hit_count", "updated_at")
+    list_filter = (store_filter, "category", "mode", "enabled")
+    search_fields = ("question", "answer", "category")
+    list_select_related = ("store",)
+    readonly_fields = ("hit_count",)
+
+
+@admin.register(Promotion)
+class PromotionAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
+    list_display = ("title", "store", "kind", "threshold", "amount", "multiplier", "gift", "member_only", "enabled")
+    list_filter = (store_filter, "kind", "member_only", "enabled")
+    search_fields = ("title", "description", "gift")
+    list_select_related = ("store",)
+    fieldsets = (
+        (None, {"fields": ("store", "title", "kind", "description")}),
+        ("Terms", {"fields": ("threshold", "amount", "multiplier", "gift", "member_only")}),
+        ("When", {"fields": ("enabled", "starts_at", "ends_at")}),
+    )
+
+
+@admin.register(SynonymRule)
+class SynonymRuleAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
+    list_display = ("phrase", "replacement", "store")
+    list_filter = (store_filter,)
+    search_fields = ("phrase", "replacement")
+    list_select_related = ("store",)

@@ -1,0 +1,151 @@
+import logging
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.db import models, transaction
+
+from kb.kb_file import (
+    ROW_SECTIONS,
+    STORE,
+    KbFileError,
+    KbRow,
+    Section,
+    kb_file_validate,
+    kb_row_export,
+)
+from kb.models import Store
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ImportCounts:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+
+    def __str__(self) -> str:
+        text = f"{self.created} created, {self.updated} updated, {self.unchanged} unchanged"
+        return text + (f", {self.deleted} deleted" if self.deleted else "")
+
+
+@dataclass
+class ImportReport:
+    store: Store
+    store_action: str  # "created", "updated" or "unchanged"
+    counts: dict[str, ImportCounts] = field(default_factory=dict)  # per section the file has
+    dry_run: bool = False
+
+    @property
+    def changed(self) -> bool:
+        return self.store_action != "unchanged" or any(
+            c.created or c.updated or c.deleted for c in self.counts.values()
+        )
+
+    def lines(self) -> list[str]:
+        lines = [f'store "{self.store.slug}" ({self.store.name}): {self.store_action}']
+        lines += [f"{name}: {counts}" for name, counts in self.counts.items()]
+        if self.dry_run:
+            lines.append("dry run: nothing was written")
+        return lines
+
+
+@dataclass
+class _Planned:
+    obj: models.Model
+    action: str
+
+
+def _plan(*, section: Section, row: KbRow, current: models.Model | None) -> _Planned:
+    """Apply the row to a new or existing instance (unsaved) and run the model's own validation."""
+    if current is None:
+        planned = _Planned(obj=section.model(**row.values), action="created")
+    else:
+        changed = [name for name, value in row.values.items() if getattr(current, name) != value]
+        for name in changed:
+            setattr(current, name, row.values[name])
+        planned = _Planned(obj=current, action="updated" if changed else "unchanged")
+    try:
+        if section is STORE:
+            planned.obj.full_clean()
+        else:
+            # Uniqueness within the store is the natural key: rows are looked up by it and
+            # duplicates inside the file are refused before we get here.
+            planned.obj.full_clean(exclude=["store"], validate_unique=False)
+    except ValidationError as exc:
+        for name, messages in exc.message_dict.items():
+            for message in messages:
+                row.error(message if name == NON_FIELD_ERRORS else f"{name}: {message}")
+    return planned
+
+
+def store_import(*, data: Any, prune: bool = False, dry_run: bool = False) -> ImportReport:
+    """Create or update a store and its knowledge base from a parsed knowledge-base file.
+
+    Rows are matched on their natural key (store slug; product sku, promotion title, FAQ question and
+    synonym phrase within the store) and written exactly as the file has them, so importing the same
+    file again changes nothing. Rows the file does not name are kept, unless `prune` is set, which
+    deletes them from the sections the file has. Everything is checked before the first write and
+    runs in one transaction: on any error (KbFileError, listing all of them) nothing is written.
+    """
+    kb = kb_file_validate(data=data)
+    if kb.store is None:
+        raise KbFileError(kb.all_errors())
+
+    with transaction.atomic():
+        store = None
+        if isinstance(kb.store.key, str):
+            store = Store.objects.select_for_update().filter(slug=kb.store.key).first()
+        store_plan = None if kb.store.errors else _plan(section=STORE, row=kb.store, current=store)
+        plans: dict[str, list[_Planned]] = {}
+        doomed: dict[str, list[models.Model]] = {}
+        for section in ROW_SECTIONS:
+            rows = kb.sections.get(section.name)
+            if rows is None:
+                continue
+            existing: dict[Any, models.Model] = {}
+            if store is not None:
+                current_rows = section.model._default_manager.filter(store=store)
+                existing = {getattr(obj, section.key): obj for obj in current_rows}
+            plans[section.name] = [
+                _plan(section=section, row=row, current=existing.get(row.key)) for row in rows if not row.errors
+            ]
+            if prune:
+                named = {row.key for row in rows}
+                doomed[section.name] = [obj for key, obj in existing.items() if key not in named]
+        errors = kb.all_errors()
+        if errors or store_plan is None:
+            raise KbFileError(errors)
+
+        store = cast(Store, store_plan.obj)
+        if store_plan.action != "unchanged":
+            store.save()
+        report = ImportReport(store=store, store_action=store_plan.action, dry_run=dry_run)
+        for name, planned_rows in plans.items():
+            counts = report.counts[name] = ImportCounts()
+            for planned in planned_rows:
+                if planned.action != "unchanged":
+                    planned.obj.store = store  # type: ignore[attr-defined]
+                    planned.obj.save()
+                setattr(counts, planned.action, getattr(counts, planned.action) + 1)
+            for obj in doomed.get(name, []):
+                obj.delete()
+                counts.deleted += 1
+        if dry_run:
+            transaction.set_rollback(True)
+
+    logger.info("Imported the knowledge base of store %s (dry run: %s): %s", store.slug, dry_run, report.lines())
+    return report
+
+
+def store_export(*, store: Store) -> dict[str, Any]:
+    """The store and its knowledge base in the import format; importing it back changes nothing."""
+    data: dict[str, Any] = {STORE.name: kb_row_export(section=STORE, obj=store)}
+    for section in ROW_SECTIONS:
+        # Sorted by the natural key in Python, not by the database's collation, so that the same data
+        # exports byte for byte the same from SQLite and PostgreSQL.
+        rows = sorted(section.model._default_manager.filter(store=store), key=lambda obj: getattr(obj, section.key))
+        data[section.name] = [kb_row_export(section=section, obj=obj) for obj in rows]
+    return data

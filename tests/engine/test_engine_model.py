@@ -1,0 +1,258 @@
+"""The real model through the chat websocket: embedded (in-process) and scaled (`runworker` on Redis).
+
+No timings are asserted here; `manage.py bench_engine` measures speed.
+"""
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.layers import channel_layers
+from channels.testing import WebsocketCommunicator
+
+from conversations.models import Message
+from engine import service
+from engine.consumers import BUSY_TEXT
+from tests.kb.factories import StoreFactory
+
+ROOT = Path(__file__).resolve().parents[2]
+HEADERS = [(b"origin", b"http://127.0.0.1:8000"), (b"host", b"127.0.0.1:8000")]
+
+pytestmark = [pytest.mark.model, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(autouse=True)
+def fresh_channel_layers():
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
+@pytest.fixture
+async def store():
+    return await database_sync_to_async(StoreFactory)(
+        slug="modeltest",
+        name="示例服饰旗舰店",
+        assistant_name="小美",
+        persona="你热情、简洁。本店纯棉T恤99元，有S/M/L/XL四个尺码；付款后24小时内发货；支持7天无理由退换。",
+    )
+
+
+async def connect(slug: str = "modeltest", query: str = "") -> tuple[WebsocketCommunicator, dict]:
+    from config.asgi import application
+
+    communicator = WebsocketCommunicator(application, f"/ws/chat/{slug}/{query}", headers=HEADERS)
+    connected, _ = await communicator.connect()
+    assert connected
+    hello = await communicator.receive_json_from(timeout=10)
+    assert hello["type"] == "hello"
+    return communicator, hello
+
+
+async def ask(communicator: WebsocketCommunicator, text: str, *, timeout: float = 90, on_delta=None) -> dict:
+    """Send a question; return the ack, the deltas and the final frame."""
+    client_id = uuid.uuid4().hex
+    await communicator.send_json_to({"type": "message", "text": text, "client_id": client_id})
+    frames: dict = {"deltas": []}
+    while True:
+        frame = await communicator.receive_json_from(timeout=timeout)
+        if frame["type"] == "ack":
+            frames["ack"] = frame
+        elif frame["type"] == "delta":
+            frames["deltas"].append(frame["text"])
+            if on_delta is not None:
+                await on_delta(frames)
+        elif frame["type"] == "final":
+            frames["final"] = frame
+            return frames
+
+
+async def test_question_streams_through_the_websocket_embedded(store):
+    communicator, _ = await connect()
+    try:
+        frames = await ask(communicator, "T恤多少钱？")
+    finally:
+        await communicator.disconnect()
+    final = frames["final"]
+    assert frames["ack"]["client_id"]
+    assert len(frames["deltas"]) >= 2, "the answer should arrive in pieces"
+    assert final["text"] == "".join(frames["deltas"])
+    assert final["source"] == "llm" and not final["partial"] and final["error"] == ""
+    assert final["ttft_ms"] is not None and final["completion_tokens"] > 0
+    saved = await database_sync_to_async(lambda: list(Message.objects.order_by("pk").values_list("role", "text")))()
+    assert saved == [("customer", "T恤多少钱？"), ("bot", final["text"])]
+
+
+async def test_follow_up_evaluates_fewer_prompt_tokens_than_a_cold_turn(store):
+    await asyncio.to_thread(service.reset_scheduler)  # an empty KV cache: the first turn is cold
+    communicator, _ = await connect()
+    try:
+        first = (await ask(communicator, "你们什么时候发货？"))["final"]
+        second = (await ask(communicator, "那T恤有哪些尺码？"))["final"]
+    finally:
+        await communicator.disconnect()
+    assert first["evaluated_tokens"] == first["prompt_tokens"]
+    assert second["prompt_tokens"] > first["prompt_tokens"]
+    # The follow-up runs only its new tokens (last answer's end and the new question) through the model.
+    assert second["evaluated_tokens"] < second["prompt_tokens"] - first["prompt_tokens"] + 8
+    assert second["evaluated_tokens"] < first["evaluated_tokens"]
+
+
+async def test_cancel_stops_generation(store):
+    communicator, _ = await connect()
+
+    async def cancel_once(frames):
+        if len(frames["deltas"]) == 2:
+            await communicator.send_json_to({"type": "cancel"})
+
+    try:
+        frames = await ask(
+            communicator, "请详细介绍一下你们店的所有商品、尺码、面料和售后政策，越详细越好。", on_delta=cancel_once
+        )
+    finally:
+        await communicator.disconnect()
+    final = frames["final"]
+    assert final["partial"] is True
+    assert "cancelled" in final["flags"]
+    assert final["completion_tokens"] < 200
+    bot = await database_sync_to_async(lambda: Message.objects.get(role="bot"))()
+    assert bot.partial and bot.text == final["text"]
+
+
+async def test_full_queue_answers_busy_at_once(store, settings):
+    settings.ENGINE_PARALLEL = 1
+    settings.ENGINE_QUEUE_SIZE = 1
+    await asyncio.to_thread(service.reset_scheduler)
+    chats = [await connect() for _ in range(3)]
+    try:
+        first = chats[0][0]
+        await first.send_json_to({"type": "message", "text": "请详细介绍一下T恤。", "client_id": "q0"})
+        while (await first.receive_json_from(timeout=60))["type"] != "delta":
+            pass  # the first answer is being generated: one chat running, the queue empty
+        for i, (communicator, _) in enumerate(chats[1:], start=1):
+            await communicator.send_json_to({"type": "message", "text": f"介绍一下T恤，第{i}次", "client_id": f"q{i}"})
+        results = await asyncio.gather(*(_until_final(c) for c, _ in chats))
+    finally:
+        for communicator, _ in chats:
+            await communicator.disconnect()
+        await asyncio.to_thread(service.reset_scheduler)
+    busy = [f for f in results if f["error"] == "busy"]
+    assert len(busy) == 1
+    assert busy[0]["text"] == BUSY_TEXT and busy[0]["source"] == "template"
+    assert sum(1 for f in results if f["source"] == "llm" and not f["error"]) == 2
+    # Every shopper message was kept, the refused one included.
+    count = await database_sync_to_async(lambda: Message.objects.filter(role="customer").count())()
+    assert count == 3
+
+
+async def _until_final(communicator: WebsocketCommunicator) -> dict:
+    while True:
+        frame = await communicator.receive_json_from(timeout=120)
+        if frame["type"] == "final":
+            return frame
+
+
+async def test_engine_crash_mid_answer_yields_an_error_frame_and_recovers(store, monkeypatch):
+    from engine.llm import LlamaRuntime
+
+    real_decode = LlamaRuntime.decode
+    communicator, _ = await connect()
+
+    def crash(self, items):
+        raise RuntimeError("engine died")
+
+    async def break_engine(frames):
+        if len(frames["deltas"]) == 1:
+            monkeypatch.setattr(LlamaRuntime, "decode", crash)
+
+    try:
+        frames = await ask(communicator, "请详细介绍一下T恤的面料和尺码。", on_delta=break_engine)
+        monkeypatch.setattr(LlamaRuntime, "decode", real_decode)
+        again = await ask(communicator, "什么时候发货？")
+    finally:
+        monkeypatch.setattr(LlamaRuntime, "decode", real_decode)
+        await communicator.disconnect()
+    final = frames["final"]
+    assert final["error"] == "engine_error" and final["partial"] is True
+    assert final["text"] and final["text"] == "".join(frames["deltas"])
+    assert again["final"]["error"] == "" and again["final"]["text"]
+    roles = await database_sync_to_async(lambda: list(Message.objects.order_by("pk").values_list("role", "partial")))()
+    assert roles == [("customer", False), ("bot", True), ("customer", False), ("bot", False)]
+
+
+def _database_url() -> str:
+    from django.db import connection
+
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def _start_worker(prefix: str, database_url: str, log: Path) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "REDIS_URL": "redis://127.0.0.1:6379/0",
+        "CHANNELS_PREFIX": prefix,
+        "DATABASE_URL": database_url,
+    }
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "runworker", "engine"],
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+@pytest.mark.redis
+async def test_runworker_process_on_redis_streams_and_a_killed_worker_is_reported(store, settings, tmp_path):
+    prefix = f"test-{uuid.uuid4().hex[:8]}"
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": ["redis://127.0.0.1:6379/0"], "prefix": prefix},
+        }
+    }
+    settings.ENGINE_MODE = "worker"
+    settings.ENGINE_STALL_SECONDS = 3.0
+    database_url = await database_sync_to_async(_database_url)()
+    log = tmp_path / "worker.log"
+    worker = _start_worker(prefix, database_url, log)
+    communicator, _ = await connect()
+    try:
+        answered = await ask(communicator, "T恤多少钱？", timeout=120)
+        assert len(answered["deltas"]) >= 2, log.read_text()
+        assert answered["final"]["source"] == "llm" and answered["final"]["error"] == ""
+
+        async def kill_worker(frames):
+            if len(frames["deltas"]) == 1:
+                os.killpg(worker.pid, signal.SIGKILL)
+
+        killed = await ask(communicator, "请详细介绍一下你们店所有商品的面料、尺码和售后。", on_delta=kill_worker)
+        final = killed["final"]
+        assert final["error"] == "engine_lost" and final["partial"] is True
+
+        # Whoever runs the workers starts a new one; the chat goes on.
+        worker.wait(10)
+        worker = _start_worker(prefix, database_url, log)
+        again = await ask(communicator, "什么时候发货？", timeout=120)
+        assert again["final"]["error"] == "" and again["final"]["text"]
+    finally:
+        await communicator.disconnect()
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait(10)
+    rows = await database_sync_to_async(
+        lambda: list(Message.objects.order_by("pk").values_list("role", "partial", "source"))
+    )()
+    assert [r[0] for r in rows] == ["customer", "bot", "customer", "bot", "customer", "bot"]
+    assert rows[3][1] is True  # the answer cut short by the kill is kept, marked partial
