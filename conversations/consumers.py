@@ -20,6 +20,9 @@ from engine.embedded import ensure_embedded_worker
 
 logger = logging.getLogger(__name__)
 
+# Room for a maximal message even with every character JSON-escaped; anything bigger is not a chat.
+MAX_FRAME_CHARS = 64 * 1024
+
 
 def _message_frame(message: Message) -> dict[str, Any]:
     return {
@@ -123,7 +126,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self._error(f"Unknown frame type {kind!r}.")
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
-        if text_data is None or len(text_data) > settings.CHAT_MAX_MESSAGE_CHARS * 4 + 1000:
+        if text_data is None or len(text_data) > MAX_FRAME_CHARS:
             await self._error("That frame is too large or not text; nothing was saved.")
             return
         try:

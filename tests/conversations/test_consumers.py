@@ -1,0 +1,201 @@
+"""The chat websocket with a scripted fake engine runtime (the real model is in tests/engine)."""
+
+import json
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.layers import channel_layers
+from channels.testing import WebsocketCommunicator
+from django.test import override_settings
+
+from conversations.models import Message
+from engine import service
+from engine.consumers import FAILED_TEXT
+from tests.engine.fake_runtime import FakeRuntime
+from tests.kb.factories import StoreFactory
+
+HEADERS = [(b"origin", b"http://127.0.0.1:8000"), (b"host", b"127.0.0.1:8000")]
+ANSWER = "亲，付款后24小时内发货。"
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def fake_engine(monkeypatch):
+    channel_layers.backends.clear()
+    service.reset_scheduler()
+    monkeypatch.setattr(service, "_runtime", lambda: FakeRuntime(answer=ANSWER))
+    yield
+    service.reset_scheduler()
+    channel_layers.backends.clear()
+
+
+@pytest.fixture
+async def store():
+    return await database_sync_to_async(StoreFactory)(slug="shop")
+
+
+async def connect(path: str = "/ws/chat/shop/") -> tuple[WebsocketCommunicator, dict]:
+    from config.asgi import application
+
+    communicator = WebsocketCommunicator(application, path, headers=HEADERS)
+    connected, _ = await communicator.connect()
+    assert connected
+    hello = await communicator.receive_json_from(timeout=5)
+    assert hello["type"] == "hello"
+    return communicator, hello
+
+
+async def until(communicator: WebsocketCommunicator, kind: str, timeout: float = 10) -> list[dict]:
+    frames = []
+    while True:
+        frame = await communicator.receive_json_from(timeout=timeout)
+        frames.append(frame)
+        if frame["type"] == kind:
+            return frames
+
+
+def messages() -> list[tuple[str, str]]:
+    return list(Message.objects.order_by("pk").values_list("role", "text"))
+
+
+async def test_unknown_store_is_refused():
+    from config.asgi import application
+
+    communicator = WebsocketCommunicator(application, "/ws/chat/nope/", headers=HEADERS)
+    connected, code = await communicator.connect()
+    assert not connected
+    assert code == 4404
+
+
+async def test_question_is_saved_acknowledged_then_answered_in_pieces(store):
+    communicator, hello = await connect()
+    try:
+        await communicator.send_json_to({"type": "message", "text": "什么时候发货?", "client_id": "c1"})
+        frames = await until(communicator, "final")
+    finally:
+        await communicator.disconnect()
+    assert frames[0]["type"] == "ack" and frames[0]["client_id"] == "c1"
+    deltas = [f["text"] for f in frames if f["type"] == "delta"]
+    assert len(deltas) >= 2 and "".join(deltas) == ANSWER
+    final = frames[-1]
+    assert final["text"] == ANSWER and final["source"] == "llm" and final["error"] == ""
+    assert final["answer_to"] == frames[0]["message_id"]
+    assert await database_sync_to_async(messages)() == [("customer", "什么时候发货?"), ("bot", ANSWER)]
+    assert hello["store"]["slug"] == "shop" and hello["visitor"]
+
+
+async def test_reconnecting_with_the_visitor_token_resumes_the_conversation(store):
+    communicator, hello = await connect()
+    await communicator.send_json_to({"type": "message", "text": "有现货吗?", "client_id": "c1"})
+    await until(communicator, "final")
+    await communicator.disconnect()
+
+    again, hello2 = await connect(f"/ws/chat/shop/?visitor={hello['visitor']}")
+    await again.disconnect()
+    assert hello2["conversation"] == hello["conversation"]
+    assert [(m["role"], m["text"]) for m in hello2["messages"]] == [("customer", "有现货吗?"), ("bot", ANSWER)]
+
+    stranger, hello3 = await connect("/ws/chat/shop/?visitor=made-up-token")
+    await stranger.disconnect()
+    assert hello3["conversation"] != hello["conversation"] and hello3["messages"] == []
+
+
+async def test_resending_a_client_id_is_acknowledged_once_and_answered_once(store):
+    communicator, _ = await connect()
+    try:
+        await communicator.send_json_to({"type": "message", "text": "有现货吗?", "client_id": "same"})
+        first = await until(communicator, "final")
+        await communicator.send_json_to({"type": "message", "text": "有现货吗?", "client_id": "same"})
+        ack = await communicator.receive_json_from(timeout=5)
+        assert ack["type"] == "ack" and ack["duplicate"] is True and ack["message_id"] == first[0]["message_id"]
+        assert await communicator.receive_nothing(timeout=0.5)
+    finally:
+        await communicator.disconnect()
+    assert await database_sync_to_async(messages)() == [("customer", "有现货吗?"), ("bot", ANSWER)]
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        ("not json at all", "bad_frame"),
+        (json.dumps(["a", "list"]), "bad_frame"),
+        (json.dumps({"type": "launch_missiles"}), "bad_frame"),
+        (json.dumps({"type": "message", "text": 42}), "bad_frame"),
+        (json.dumps({"type": "message", "text": "   "}), "invalid_message"),
+        (json.dumps({"type": "message", "text": "长" * 2500, "client_id": "big"}), "invalid_message"),
+        ("x" * 100_000, "bad_frame"),
+    ],
+)
+async def test_bad_frames_get_a_clear_error_and_the_chat_keeps_working(store, raw, code):
+    communicator, _ = await connect()
+    try:
+        await communicator.send_to(text_data=raw)
+        error = await communicator.receive_json_from(timeout=5)
+        assert error["type"] == "error" and error["code"] == code and error["message"]
+        await communicator.send_json_to({"type": "message", "text": "还在吗?", "client_id": "ok"})
+        frames = await until(communicator, "final")
+    finally:
+        await communicator.disconnect()
+    assert frames[-1]["text"] == ANSWER
+    assert await database_sync_to_async(messages)() == [("customer", "还在吗?"), ("bot", ANSWER)]
+
+
+@override_settings(CHAT_RATE_MESSAGES=3)
+async def test_a_flood_is_refused_politely_and_nothing_is_lost(store):
+    communicator, _ = await connect()
+    try:
+        for i in range(4):
+            await communicator.send_json_to({"type": "message", "text": f"在吗{i}", "client_id": f"f{i}"})
+        frames = []
+        for _ in range(40):
+            frame = await communicator.receive_json_from(timeout=10)
+            frames.append(frame)
+            if sum(f["type"] == "final" for f in frames) == 3:
+                break
+    finally:
+        await communicator.disconnect()
+    errors = [f for f in frames if f["type"] == "error"]
+    assert [(e["code"], e["client_id"]) for e in errors] == [("rate_limited", "f3")]
+    saved = await database_sync_to_async(messages)()
+    assert [t for r, t in saved if r == "customer"] == ["在吗0", "在吗1", "在吗2"]
+
+
+async def test_html_in_a_message_is_stored_as_plain_text(store):
+    payload = '<img src=x onerror="alert(1)"><script>alert(2)</script>'
+    communicator, _ = await connect()
+    try:
+        await communicator.send_json_to({"type": "message", "text": payload, "client_id": "x"})
+        await until(communicator, "final")
+        await communicator.send_json_to({"type": "sync", "after": 0})
+        sync = await until(communicator, "sync")
+    finally:
+        await communicator.disconnect()
+    assert sync[-1]["messages"][0]["text"] == payload
+
+
+async def test_sync_returns_only_newer_messages(store):
+    communicator, _ = await connect()
+    try:
+        await communicator.send_json_to({"type": "message", "text": "第一问", "client_id": "a"})
+        first = await until(communicator, "final")
+        await communicator.send_json_to({"type": "sync", "after": first[0]["message_id"]})
+        sync = (await until(communicator, "sync"))[-1]
+    finally:
+        await communicator.disconnect()
+    assert [(m["role"], m["text"]) for m in sync["messages"]] == [("bot", ANSWER)]
+
+
+@override_settings(ENGINE_MODE="worker", ENGINE_STALL_SECONDS=0.5)
+async def test_no_engine_at_all_still_ends_the_answer_with_an_error_frame(store):
+    # Scaled mode with no worker running: nobody picks the job up, nobody reports on it.
+    communicator, _ = await connect()
+    try:
+        await communicator.send_json_to({"type": "message", "text": "有人吗?", "client_id": "lost"})
+        frames = await until(communicator, "final", timeout=10)
+    finally:
+        await communicator.disconnect()
+    final = frames[-1]
+    assert final["error"] == "engine_lost" and final["partial"] is True
+    assert final["text"] == FAILED_TEXT
+    assert await database_sync_to_async(messages)() == [("customer", "有人吗?"), ("bot", FAILED_TEXT)]
