@@ -14,9 +14,19 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip wheel setuptools
 
-# llama-cpp-python compiles llama.cpp here the first time (about 6 minutes); pip caches the wheel.
+# llama-cpp-python ships as source: llama.cpp is compiled once (about 6 minutes on 2 cores) into a
+# wheel kept in WHEELHOUSE, and later installs reuse it. Built without OpenMP: with it, decoding from
+# the engine's own thread (not the main thread) runs at half speed.
+WHEELHOUSE ?= $(HOME)/.cache/shopdesk/wheels/llama-noopenmp
+LLAMA_CMAKE_ARGS ?= -DGGML_OPENMP=OFF
+LLAMA_VERSION := $(shell sed -n 's/^llama-cpp-python==\([0-9.]*\).*/\1/p' requirements.txt)
+
 $(VENV)/.installed: requirements.txt requirements-model.txt | $(PY)
-	$(PIP) install -r requirements.txt -r requirements-model.txt
+	@ls $(WHEELHOUSE)/llama_cpp_python-$(LLAMA_VERSION)-*.whl >/dev/null 2>&1 || { \
+	  echo "Compiling llama.cpp for llama-cpp-python $(LLAMA_VERSION) (once, about 6 minutes) ..."; \
+	  CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PIP) wheel --no-deps --no-cache-dir \
+	    "llama-cpp-python==$(LLAMA_VERSION)" -w $(WHEELHOUSE); }
+	$(PIP) install --find-links $(WHEELHOUSE) -r requirements.txt -r requirements-model.txt
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt

@@ -91,6 +91,9 @@ class Message(TimeStampedModel):
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
     role = models.CharField(max_length=10, choices=Role.choices)
     text = models.TextField(blank=True)
+    # A shopper's turn as the model saw it (with its reference snippets): later turns repeat it
+    # word for word, so the engine's KV cache for the conversation stays valid.
+    prompt = models.TextField(blank=True, editable=False)
     # NULL, not "", for "no client id": the unique constraint must not make all of those collide.
     client_id = models.CharField(  # noqa: DJ001
         max_length=64, null=True, blank=True, help_text="Client-chosen id; re-sends dedupe."

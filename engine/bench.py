@@ -89,6 +89,7 @@ def _pct(values: Sequence[float], q: float) -> float:
 
 
 Ask = Callable[[list[GenerationRequest]], list[Result]]
+ClosedLoop = Callable[[list[GenerationRequest], int], tuple[list[Result], float]]
 
 
 class OurEngine:
@@ -126,6 +127,42 @@ class OurEngine:
             event.wait(300)
         return [results[r.job_id] for r in requests]
 
+    def closed_loop(self, requests: list[GenerationRequest], in_flight: int) -> tuple[list[Result], float]:
+        """Keep `in_flight` chats running: each finished answer lets the next chat in."""
+        pending = list(requests)
+        results: list[Result] = []
+        lock = threading.Lock()
+        all_done = threading.Event()
+        submitted: dict[str, float] = {}
+        first: dict[str, float] = {}
+
+        def submit_next() -> None:
+            with lock:
+                if not pending:
+                    return
+                request = pending.pop(0)
+                submitted[request.job_id] = time.perf_counter()
+            self.scheduler.submit(request, sink)
+
+        def sink(ev: GenerationEvent) -> None:
+            now = time.perf_counter()
+            if ev.kind == "delta":
+                first.setdefault(ev.job_id, now)
+            elif ev.kind == "done":
+                start = submitted[ev.job_id]
+                results.append(
+                    Result(ttft=first.get(ev.job_id, now) - start, total=now - start, tokens=ev.stats.completion_tokens)
+                )
+                if len(results) == len(requests):
+                    all_done.set()
+                submit_next()
+
+        started = time.perf_counter()
+        for _ in range(min(in_flight, len(requests))):
+            submit_next()
+        all_done.wait(600)
+        return results, time.perf_counter() - started
+
     def close(self) -> None:
         self.scheduler.stop()
 
@@ -142,6 +179,20 @@ class NaiveEngine:
         for request in requests:  # queued behind each other, as a single-context server would
             out.append(self._one(request, started))
         return out
+
+    def closed_loop(self, requests: list[GenerationRequest], in_flight: int) -> tuple[list[Result], float]:
+        """The same offered load; this server answers one request at a time, the rest wait their turn."""
+        started = time.perf_counter()
+        waiting = [(request, started) for request in requests[:in_flight]]
+        later = list(requests[in_flight:])
+        results = []
+        while waiting:
+            request, submitted = waiting.pop(0)
+            result = self._one(request, submitted)
+            results.append(result)
+            if later:
+                waiting.append((later.pop(0), time.perf_counter()))
+        return results, time.perf_counter() - started
 
     def _one(self, request: GenerationRequest, started: float) -> Result:
         rt = self.rt
@@ -186,8 +237,18 @@ def _request(job: str, conv: str, messages: list[dict[str, str]], max_tokens: in
 
 
 def run_workload(
-    name: str, ask: Ask, prefix: str, *, conversations: int, max_tokens: int, concurrency: Sequence[int]
+    name: str,
+    ask: Ask,
+    closed_loop: ClosedLoop,
+    prefix: str,
+    *,
+    conversations: int,
+    max_tokens: int,
+    concurrency: Sequence[int],
+    rounds: int = 2,
 ) -> Report:
+    """Two-turn conversations one after another, KB-copying answers, then N chats kept in flight
+    (`rounds` x N chats in all, each finished one letting the next in)."""
     report = Report(name=name)
     system = {"role": "system", "content": prefix}
     # Warm-up: the store prefix gets evaluated once, as it would be on a running server.
@@ -231,11 +292,9 @@ def run_workload(
                 [system, {"role": "user", "content": FIRST_TURNS[i % len(FIRST_TURNS)]}],
                 max_tokens,
             )
-            for i in range(n)
+            for i in range(n * rounds)
         ]
-        started = time.perf_counter()
-        results = ask(requests)
-        wall = time.perf_counter() - started
+        results, wall = closed_loop(requests, n)
         report.concurrent[n] = {
             "aggregate_tps": sum(r.tokens for r in results) / wall,
             "first_token_max_s": max(r.ttft for r in results),

@@ -72,6 +72,7 @@ class StoreAdminForm(forms.ModelForm):
             "offtopic_reply",
             "handoff_message",
             "disclaimer",
+            "blocked_phrases",
             "welcome",
             "quick_questions",
             "theme",
@@ -90,6 +91,9 @@ class StoreAdminForm(forms.ModelForm):
 
     def clean_quick_questions(self) -> list[str]:
         return self._string_list("quick_questions")
+
+    def clean_blocked_phrases(self) -> list[str]:
+        return self._string_list("blocked_phrases")
 
     def clean_allowed_origins(self) -> list[str]:
         origins = self._string_list("allowed_origins")
@@ -130,6 +134,7 @@ class StoreAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
                     "offtopic_reply",
                     "handoff_message",
                     "disclaimer",
+                    "blocked_phrases",
                     "welcome",
                     "quick_questions",
                 )

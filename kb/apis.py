@@ -192,6 +192,7 @@ STORE_SETTINGS_FIELDS = [
     "offtopic_reply",
     "handoff_message",
     "disclaimer",
+    "blocked_phrases",
     "welcome",
     "quick_questions",
     "theme",
@@ -212,6 +213,9 @@ class StoreViewSet(StoreScopedViewSet):
     class InputSerializer(serializers.ModelSerializer[Store]):
         quick_questions = serializers.ListField(
             child=serializers.CharField(max_length=100), max_length=10, required=False
+        )
+        blocked_phrases = serializers.ListField(
+            child=serializers.CharField(max_length=100), max_length=200, required=False
         )
         theme = StoreThemeSerializer(required=False)
         allowed_origins = serializers.ListField(child=OriginField(), max_length=20, required=False)

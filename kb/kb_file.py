@@ -288,6 +288,7 @@ STORE = Section(
         FileField("offtopic_reply", _text),
         FileField("handoff_message", _text),
         FileField("disclaimer", _text),
+        FileField("blocked_phrases", _string_list),
         FileField("welcome", _text),
         FileField("quick_questions", _string_list),
         FileField("theme", _json_object),

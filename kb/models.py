@@ -37,7 +37,10 @@ class Store(TimeStampedModel):
     )
     offtopic_reply = models.TextField(blank=True, help_text="Reply to chit-chat that is not about the shop.")
     handoff_message = models.TextField(blank=True, help_text="Said when a human takes over.")
-    disclaimer = models.TextField(blank=True)
+    disclaimer = models.TextField(blank=True, help_text="Appended to answers that mention prices or offers.")
+    blocked_phrases = models.JSONField(
+        default=list, blank=True, help_text="Words and phrases the assistant must never say (checked in code)."
+    )
     welcome = models.TextField(blank=True, help_text="First message in the chat widget.")
     quick_questions = models.JSONField(default=list, blank=True)
     theme = models.JSONField(default=_default_theme, blank=True)

@@ -270,6 +270,7 @@ FULL_STORE: dict[str, Any] = {
         "offtopic_reply": "我只回答茶叶相关的问题。",
         "handoff_message": "稍等，茶舍主人马上来。",
         "disclaimer": "冲泡建议仅供参考。",
+        "blocked_phrases": ["绝对正品", "假一赔十"],
         "welcome": "您好，想喝点什么茶？",
         "quick_questions": ["怎么冲泡?", "保质期多久?"],
         "theme": {"color": "#2e7d32", "position": "left", "title": "山间茶舍", "avatar": "/static/tea.png"},

@@ -43,7 +43,7 @@ class Command(BaseCommand):
         self.stderr.write("benchmarking our engine ...")
         runtime = LlamaRuntime(runtime_config)
         ours = bench.OurEngine(runtime, config)
-        ours_report = bench.run_workload("ours", ours.ask, prefix, **workload)
+        ours_report = bench.run_workload("ours", ours.ask, ours.closed_loop, prefix, **workload)
         rss = bench.rss_mb()
         ours.close()
         runtime.close()
@@ -52,7 +52,7 @@ class Command(BaseCommand):
         self.stderr.write("benchmarking the naive baseline ...")
         naive_runtime = LlamaRuntime(runtime_config)
         naive = bench.NaiveEngine(naive_runtime)
-        naive_report = bench.run_workload("naive", naive.ask, prefix, **workload)
+        naive_report = bench.run_workload("naive", naive.ask, naive.closed_loop, prefix, **workload)
         naive_runtime.close()
 
         result = bench.summarize(ours_report, naive_report, rss, str(settings.ENGINE_MODEL_PATH))
