@@ -167,19 +167,48 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def _ask_engine(self, question: Message, *, retry: bool = False) -> None:
         job_id = uuid.uuid4().hex
-        request = await database_sync_to_async(services.answer_request_build)(
+        prepared = await database_sync_to_async(services.answer_prepare)(
             conversation=self.conversation, question=question, job_id=job_id
         )
+        if prepared.decision is None:
+            return  # a human has this conversation: the bot stays silent
+        if prepared.reply is not None:
+            await self._send_direct(job_id, question, prepared)
+            return
+        assert prepared.request is not None
         self._pending[job_id] = {"question": question, "seen": time.monotonic(), "text": "", "retry": retry}
         await self.channel_layer.send(
             settings.ENGINE_CHANNEL,
             {
                 "type": "engine.generate",
-                "request": request.to_dict(),
+                "request": prepared.request.to_dict(),
                 "reply_group": self.group,
-                "meta": {"conversation_id": self.conversation.pk, "question_id": question.pk},
+                "meta": prepared.meta,
             },
         )
+
+    async def _send_direct(self, job_id: str, question: Message, prepared: services.PreparedAnswer) -> None:
+        """FAQ answers, templates and handoffs: no model, one delta and the final frame."""
+        reply = prepared.reply
+        assert reply is not None
+        frame = {"type": "delta", "job": job_id, "answer_to": question.pk, "text": reply.text}
+        await self.channel_layer.group_send(self.group, {"type": "conversation.forward", "frame": frame})
+        final = {
+            "type": "final",
+            "job": job_id,
+            "answer_to": question.pk,
+            "message_id": reply.pk,
+            "text": reply.text,
+            "source": reply.source,
+            "partial": False,
+            "flags": reply.flags,
+            "handoff": prepared.ticket is not None,
+            "status": "waiting" if prepared.ticket is not None else None,
+            "error": "",
+            "ttft_ms": reply.ttft_ms,
+            "total_ms": reply.total_ms,
+        }
+        await self.channel_layer.group_send(self.group, {"type": "conversation.forward", "frame": final})
 
     async def _on_cancel(self) -> None:
         for job_id, job in list(self._pending.items()):
@@ -215,6 +244,9 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json(
             {"type": "delta", "job": event["job_id"], "answer_to": event["question_id"], "text": event["text"]}
         )
+
+    async def conversation_forward(self, event: dict[str, Any]) -> None:
+        await self.send_json(event["frame"])
 
     async def conversation_final(self, event: dict[str, Any]) -> None:
         self._pending.pop(event["job_id"], None)

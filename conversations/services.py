@@ -1,15 +1,23 @@
 import logging
+import queue
+import time
+import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from config.exceptions import ApplicationError
 from conversations.models import Conversation, HandoffTicket, Message, Visitor
-from engine.generate import GenerationRequest
-from engine.prompt import StorePersona, Turn, build_messages, store_prefix
-from kb.models import Store
+from engine.generate import AnswerStream, GenerationEvent, GenerationRequest
+from engine.pipeline import Decision, decide
+from engine.prompt import Turn, build_messages, store_prefix
+from engine.service import get_scheduler
+from kb.models import FaqEntry, Store
+from kb.selectors import store_snapshot
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +76,9 @@ def conversation_close(*, conversation: Conversation, outcome: Conversation.Outc
     return locked
 
 
-def conversation_hand_off(*, conversation: Conversation, reason: HandoffTicket.Reason) -> HandoffTicket:
+def conversation_hand_off(
+    *, conversation: Conversation, reason: HandoffTicket.Reason, matched: list[dict[str, Any]] | None = None
+) -> HandoffTicket:
     """Move the conversation to waiting and open a ticket (one open ticket per conversation)."""
     with transaction.atomic():
         locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
@@ -82,7 +92,7 @@ def conversation_hand_off(*, conversation: Conversation, reason: HandoffTicket.R
         if locked.status == Conversation.Status.BOT:
             locked.status = Conversation.Status.WAITING
             locked.save(update_fields=["status", "updated_at"])
-        return HandoffTicket.objects.create(conversation=locked, reason=reason)
+        return HandoffTicket.objects.create(conversation=locked, reason=reason, matched=matched or [])
 
 
 def chat_session_open(
@@ -105,28 +115,83 @@ def chat_session_open(
     return store, visitor, conversation
 
 
-def answer_request_build(*, conversation: Conversation, question: Message, job_id: str) -> GenerationRequest:
-    """The generation job for a shopper's question: store prefix, recent turns, the question."""
-    store = conversation.store
-    persona = StorePersona(
-        name=store.name, assistant_name=store.assistant_name, persona=store.persona, boundaries=store.boundaries
-    )
+@dataclass(frozen=True)
+class PreparedAnswer:
+    """What to do about a shopper's question: an answer already recorded, or a job for the engine."""
+
+    decision: Decision | None  # None: a human has the conversation, the bot stays silent
+    reply: Message | None = None
+    request: GenerationRequest | None = None
+    ticket: HandoffTicket | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def _history(*, conversation: Conversation, before: Message) -> list[Turn]:
     earlier = (
         conversation.messages.filter(
-            pk__lt=question.pk, role__in=[Message.Role.CUSTOMER, Message.Role.BOT, Message.Role.AGENT]
+            pk__lt=before.pk, role__in=[Message.Role.CUSTOMER, Message.Role.BOT, Message.Role.AGENT]
         )
         .exclude(text="")
         .order_by("-pk")[: settings.CHAT_HISTORY_TURNS * 2]
     )
-    history = [Turn(role="user" if m.role == Message.Role.CUSTOMER else "assistant", text=m.text) for m in earlier]
-    history.reverse()
-    return GenerationRequest(
+    turns = [
+        Turn(role="user", text=m.prompt or m.text) if m.role == Message.Role.CUSTOMER else Turn("assistant", m.text)
+        for m in earlier
+    ]
+    turns.reverse()
+    return turns
+
+
+def answer_prepare(*, conversation: Conversation, question: Message, job_id: str) -> PreparedAnswer:
+    """Run the pipeline up to generation. Direct answers (FAQ, templates, handoffs) are recorded here."""
+    started = time.monotonic()
+    conversation.refresh_from_db(fields=["status"])
+    if conversation.status != Conversation.Status.BOT:
+        return PreparedAnswer(decision=None)
+    snapshot = store_snapshot(store=conversation.store)
+    decision = decide(store=snapshot, question=question.text)
+    if decision.kind == "direct":
+        elapsed = int((time.monotonic() - started) * 1000)
+        reply = message_record_answer(
+            conversation_id=conversation.pk,
+            job_id=job_id,
+            text=decision.text,
+            source=decision.source,
+            flags=[decision.route],
+            matched=list(decision.matched),
+            stats={"ttft_ms": elapsed, "total_ms": elapsed},
+        )
+        if decision.faq_id is not None:
+            FaqEntry.objects.filter(pk=decision.faq_id).update(hit_count=F("hit_count") + 1)
+        ticket = None
+        if decision.handoff:
+            ticket = conversation_hand_off(
+                conversation=conversation,
+                reason=HandoffTicket.Reason(decision.handoff_reason),
+                matched=list(decision.matched),
+            )
+        return PreparedAnswer(decision=decision, reply=reply, ticket=ticket)
+    question.prompt = decision.user_content
+    question.save(update_fields=["prompt", "updated_at"])
+    request = GenerationRequest(
         job_id=job_id,
         conversation_key=str(conversation.pk),
-        messages=build_messages(prefix=store_prefix(persona), history=history, question=question.text),
+        messages=build_messages(
+            prefix=store_prefix(snapshot),
+            history=_history(conversation=conversation, before=question),
+            user_content=decision.user_content,
+        ),
         max_tokens=settings.ENGINE_MAX_TOKENS,
         max_seconds=settings.ENGINE_MAX_SECONDS,
     )
+    meta = {
+        "conversation_id": conversation.pk,
+        "question_id": question.pk,
+        "store_id": snapshot.store_id,
+        "reference": decision.reference,
+        "matched": list(decision.matched),
+    }
+    return PreparedAnswer(decision=decision, request=request, meta=meta)
 
 
 def message_record_answer(
@@ -137,6 +202,7 @@ def message_record_answer(
     source: str,
     partial: bool = False,
     flags: list[str] | None = None,
+    matched: list[dict[str, Any]] | None = None,
     stats: dict[str, Any] | None = None,
 ) -> Message:
     """Record the bot's answer to a job once; whoever records first (engine or watchdog) wins."""
@@ -155,6 +221,7 @@ def message_record_answer(
                 source=source,
                 partial=partial,
                 flags=flags or [],
+                matched=matched or [],
                 ttft_ms=stats.get("ttft_ms"),
                 total_ms=stats.get("total_ms"),
                 prompt_tokens=stats.get("prompt_tokens"),
@@ -162,3 +229,80 @@ def message_record_answer(
             )
     except IntegrityError:
         return Message.objects.get(conversation_id=conversation_id, client_id=key)
+
+
+def ask_question(*, conversation: Conversation, text: str) -> dict[str, Any]:
+    """Ask the bot synchronously, as the chat would (the `ask` command and the evaluation use this)."""
+    started = time.monotonic()
+    result: dict[str, Any] = {
+        "answer": "",
+        "source": "",
+        "faq_id": None,
+        "handoff": False,
+        "flags": [],
+        "ttft_ms": None,
+        "total_ms": None,
+        "conversation": conversation.pk,
+    }
+    try:
+        question = message_create_customer(conversation=conversation, text=text)
+    except ApplicationError as exc:
+        return {**result, "source": "error", "flags": ["refused"], "answer": exc.message}
+    job_id = uuid.uuid4().hex
+    prepared = answer_prepare(conversation=conversation, question=question, job_id=job_id)
+    if prepared.decision is None:
+        conversation.refresh_from_db()
+        return {**result, "handoff": True, "flags": [f"status_{conversation.status}"]}
+    if prepared.reply is not None:
+        reply = prepared.reply
+        return {
+            **result,
+            "answer": reply.text,
+            "source": reply.source,
+            "faq_id": prepared.decision.faq_id,
+            "handoff": prepared.ticket is not None,
+            "flags": reply.flags,
+            "ttft_ms": reply.ttft_ms,
+            "total_ms": reply.total_ms,
+        }
+    return {**result, **_generate_now(store=conversation.store, prepared=prepared, started=started)}
+
+
+def _generate_now(*, store: Store, prepared: PreparedAnswer, started: float) -> dict[str, Any]:
+    from engine.guard import StreamGuard
+
+    assert prepared.request is not None
+    stream = AnswerStream(StreamGuard(store_snapshot(store=store), reference=prepared.meta["reference"]))
+    events: queue.Queue[GenerationEvent] = queue.Queue()
+    job_id = prepared.request.job_id
+    if not get_scheduler().submit(prepared.request, events.put):
+        events.put(GenerationEvent(job_id=job_id, kind="done", finish_reason="busy"))
+    ttft_ms = None
+    while True:
+        event = events.get(timeout=prepared.request.max_seconds + 60)
+        if event.kind == "delta" and stream.feed(event.text) and ttft_ms is None:
+            ttft_ms = int((time.monotonic() - started) * 1000)
+        elif event.kind == "done":
+            tail, answer = stream.finish(event)
+            if tail and ttft_ms is None:
+                ttft_ms = int((time.monotonic() - started) * 1000)
+            break
+    total_ms = int((time.monotonic() - started) * 1000)
+    stats = {**event.stats.to_dict(), "ttft_ms": ttft_ms, "total_ms": total_ms}
+    message = message_record_answer(
+        conversation_id=prepared.meta["conversation_id"],
+        job_id=job_id,
+        text=answer["text"],
+        source=answer["source"],
+        partial=answer["partial"],
+        flags=answer["flags"],
+        matched=prepared.meta["matched"],
+        stats=stats,
+    )
+    return {
+        "answer": message.text,
+        "source": message.source,
+        "flags": message.flags,
+        "ttft_ms": ttft_ms,
+        "total_ms": total_ms,
+    }

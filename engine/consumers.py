@@ -14,25 +14,33 @@ from channels.consumer import AsyncConsumer
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from engine.generate import GenerationEvent, GenerationRequest
+from engine.generate import AnswerStream, GenerationEvent, GenerationRequest
 from engine.service import get_scheduler
 
 logger = logging.getLogger(__name__)
 
-BUSY_TEXT = "当前咨询的顾客较多，请稍后再试，或点击“转人工”联系人工客服。"
-FAILED_TEXT = "抱歉，回答时出了点问题，请再发一次，或点击“转人工”联系人工客服。"
+BUSY_TEXT = AnswerStream.BUSY_TEXT
+FAILED_TEXT = AnswerStream.FAILED_TEXT
 
 
-def _record(meta: dict[str, Any], job_id: str, text: str, source: str, partial: bool, flags: list[str], stats: Any):
+def _guard_for(store_id: int, reference: str) -> Any:
+    from engine.guard import StreamGuard
+    from kb.selectors import store_snapshot_for_id
+
+    return StreamGuard(store_snapshot_for_id(store_id=store_id), reference=reference)
+
+
+def _record(meta: dict[str, Any], job_id: str, answer: dict[str, Any], stats: dict[str, Any]) -> Any:
     from conversations.services import message_record_answer
 
     return message_record_answer(
         conversation_id=int(meta["conversation_id"]),
         job_id=job_id,
-        text=text,
-        source=source,
-        partial=partial,
-        flags=flags,
+        text=answer["text"],
+        source=answer["source"],
+        partial=answer["partial"],
+        flags=answer["flags"],
+        matched=meta.get("matched") or [],
         stats=stats,
     )
 
@@ -41,8 +49,9 @@ class EngineConsumer(AsyncConsumer):
     async def engine_generate(self, event: dict[str, Any]) -> None:
         self._setup()
         request = GenerationRequest.from_dict(event["request"])
-        job = {"reply": event["reply_group"], "meta": event.get("meta", {})}
-        self._jobs[request.job_id] = job
+        meta = event.get("meta", {})
+        guard = await database_sync_to_async(_guard_for)(int(meta["store_id"]), str(meta.get("reference", "")))
+        self._jobs[request.job_id] = {"reply": event["reply_group"], "meta": meta, "stream": AnswerStream(guard)}
         loop = asyncio.get_running_loop()
 
         def sink(ev: GenerationEvent) -> None:  # called on the engine thread
@@ -79,53 +88,46 @@ class EngineConsumer(AsyncConsumer):
         job = self._jobs.get(ev.job_id)
         if job is None:
             return
-        reply, meta = job["reply"], job["meta"]
+        reply, meta, stream = job["reply"], job["meta"], job["stream"]
         base = {"job_id": ev.job_id, "question_id": meta.get("question_id")}
         if ev.kind == "accepted":
             await self.channel_layer.group_send(
                 reply, {"type": "conversation.accepted", **base, "engine_channel": self.channel_name}
             )
         elif ev.kind == "delta":
-            await self.channel_layer.group_send(reply, {"type": "conversation.delta", **base, "text": ev.text})
+            safe = stream.feed(ev.text)
+            if safe:
+                await self.channel_layer.group_send(reply, {"type": "conversation.delta", **base, "text": safe})
+            else:
+                # The guard is holding a claim back; tell the watchdog the engine is alive.
+                await self.channel_layer.group_send(reply, {"type": "conversation.heartbeat", "job_id": ev.job_id})
         else:
             del self._jobs[ev.job_id]
-            await self._finish(reply, meta, ev, base)
-
-    async def _finish(self, reply: str, meta: dict[str, Any], ev: GenerationEvent, base: dict[str, Any]) -> None:
-        reason = ev.finish_reason
-        text, source, flags, partial = ev.text, "llm", [], False
-        if reason == "busy":
-            text, source, flags = BUSY_TEXT, "template", ["busy"]
-            await self.channel_layer.group_send(reply, {"type": "conversation.delta", **base, "text": text})
-        elif reason == "error":
-            flags, partial = ["engine_error"], True
-            if not text:
-                text, source = FAILED_TEXT, "template"
-                await self.channel_layer.group_send(reply, {"type": "conversation.delta", **base, "text": text})
-        elif reason in ("cancelled", "time"):
-            flags, partial = [reason], True
-        elif reason == "length":
-            flags = ["length"]
-        stats = ev.stats.to_dict()
-        message = await database_sync_to_async(_record)(meta, ev.job_id, text, source, partial, flags, stats)
-        await self.channel_layer.group_send(
-            reply,
-            {
-                "type": "conversation.final",
-                **base,
-                "message_id": message.pk,
-                "text": message.text,
-                "source": message.source,
-                "partial": message.partial,
-                "flags": message.flags,
-                "error": {"busy": "busy", "error": "engine_error"}.get(reason or "", ""),
-                "ttft_ms": stats.get("ttft_ms"),
-                "total_ms": stats.get("total_ms"),
-                "prompt_tokens": stats.get("prompt_tokens"),
-                "evaluated_tokens": stats.get("evaluated_tokens"),
-                "completion_tokens": stats.get("completion_tokens"),
-            },
-        )
+            tail, answer = stream.finish(ev)
+            if tail:
+                await self.channel_layer.group_send(reply, {"type": "conversation.delta", **base, "text": tail})
+            stats = ev.stats.to_dict()
+            message = await database_sync_to_async(_record)(meta, ev.job_id, answer, stats)
+            await self.channel_layer.group_send(
+                reply,
+                {
+                    "type": "conversation.final",
+                    **base,
+                    "message_id": message.pk,
+                    "text": message.text,
+                    "source": message.source,
+                    "partial": message.partial,
+                    "flags": message.flags,
+                    "handoff": False,
+                    "status": None,
+                    "error": answer["error"],
+                    "ttft_ms": stats.get("ttft_ms"),
+                    "total_ms": stats.get("total_ms"),
+                    "prompt_tokens": stats.get("prompt_tokens"),
+                    "evaluated_tokens": stats.get("evaluated_tokens"),
+                    "completion_tokens": stats.get("completion_tokens"),
+                },
+            )
 
     async def _heartbeat(self) -> None:
         """Tell each waiting conversation the engine still has its job (the watchdog listens)."""

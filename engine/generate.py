@@ -56,3 +56,49 @@ class GenerationEvent:
     finish_reason: FinishReason | None = None
     error: str = ""
     stats: GenerationStats = field(default_factory=GenerationStats)
+
+
+class AnswerStream:
+    """One answer on its way to the shopper: raw model deltas in, guarded text out.
+
+    Both the engine worker and `manage.py ask` run answers through this, so what is shown, what is
+    recorded and how it is flagged is decided in one place.
+    """
+
+    BUSY_TEXT = "当前咨询的顾客较多，请稍后再试，或点击“转人工”联系人工客服。"
+    FAILED_TEXT = "抱歉，回答时出了点问题，请再发一次，或点击“转人工”联系人工客服。"
+
+    def __init__(self, guard: Any) -> None:
+        self.guard = guard  # engine.guard.StreamGuard (anything with feed/finish/flags/replaced)
+        self.shown = ""
+
+    def feed(self, delta: str) -> str:
+        safe = str(self.guard.feed(delta))
+        self.shown += safe
+        return safe
+
+    def finish(self, event: GenerationEvent) -> tuple[str, dict[str, Any]]:
+        """The last safe text to show, and the answer's record: text, source, partial, flags, error."""
+        reason = event.finish_reason
+        if reason == "busy":
+            self.shown += self.BUSY_TEXT
+            return self.BUSY_TEXT, {
+                "text": self.BUSY_TEXT,
+                "source": "template",
+                "partial": False,
+                "flags": ["busy"],
+                "error": "busy",
+            }
+        tail = str(self.guard.finish())
+        self.shown += tail
+        flags = list(dict.fromkeys(self.guard.flags))
+        partial = reason in ("error", "cancelled", "time")
+        if reason in ("error", "cancelled", "time", "length"):
+            flags.append({"error": "engine_error"}.get(reason, reason))
+        source = "guardrail" if self.guard.replaced else "llm"
+        if reason == "error" and not self.shown.strip():
+            tail += self.FAILED_TEXT
+            self.shown += self.FAILED_TEXT
+            source = "template"
+        error = "engine_error" if reason == "error" else ""
+        return tail, {"text": self.shown, "source": source, "partial": partial, "flags": flags, "error": error}

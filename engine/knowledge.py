@@ -7,6 +7,7 @@ testable without Django or the model.
 
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -68,3 +69,88 @@ class StoreSnapshot:
     promotions: tuple[PromotionFact, ...] = ()  # promotions active when the snapshot was taken
     version: str = ""
     blocked_phrases: tuple[str, ...] = field(default=())
+
+
+def snapshot_from_file(data: dict[str, Any], *, version: str = "file") -> StoreSnapshot:
+    """A snapshot straight from a knowledge-base file (the import_kb format), for benchmarks and
+    evaluations that run without a database. Ids are positions; every promotion counts as active
+    unless it has ended (`ends_at` in the past) or not started."""
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC)
+
+    def active(p: dict[str, Any]) -> bool:
+        starts, ends = p.get("starts_at"), p.get("ends_at")
+        if p.get("enabled") is False:
+            return False
+        if starts and datetime.fromisoformat(starts) > now:
+            return False
+        return not (ends and datetime.fromisoformat(ends) <= now)
+
+    def dec(value: Any) -> Decimal | None:
+        return None if value in (None, "") else Decimal(str(value))
+
+    store = data["store"]
+    return StoreSnapshot(
+        store_id=0,
+        slug=store["slug"],
+        name=store["name"],
+        assistant_name=store.get("assistant_name", "小助手"),
+        persona=store.get("persona", ""),
+        boundaries=store.get("boundaries", ""),
+        offtopic_reply=store.get("offtopic_reply", ""),
+        handoff_message=store.get("handoff_message", ""),
+        disclaimer=store.get("disclaimer", ""),
+        welcome=store.get("welcome", ""),
+        relevance_threshold=float(store.get("relevance_threshold", 1.0)),
+        top_k=int(store.get("retrieval_top_k", 3)),
+        synonyms=tuple((s["phrase"], s["replacement"]) for s in data.get("synonyms", [])),
+        faqs=tuple(
+            FaqFact(
+                id=i,
+                question=f["question"],
+                answer=f["answer"],
+                keywords=tuple(f.get("keywords", ())),
+                alt_questions=tuple(f.get("alt_questions", ())),
+                mode=f.get("mode", "reference"),
+                category=f.get("category", ""),
+            )
+            for i, f in enumerate(data.get("faqs", []), start=1)
+            if f.get("enabled", True)
+        ),
+        products=tuple(
+            ProductFact(
+                id=i,
+                sku=p["sku"],
+                name=p["name"],
+                price=Decimal(str(p["price"])),
+                stock=int(p.get("stock", 0)),
+                description=p.get("description", ""),
+                attributes=tuple(
+                    (str(k), "、".join(map(str, v)) if isinstance(v, list) else str(v))
+                    for k, v in p.get("attributes", {}).items()
+                ),
+                size_guide=p.get("size_guide", ""),
+                shipping_note=p.get("shipping_note", ""),
+            )
+            for i, p in enumerate(data.get("products", []), start=1)
+            if p.get("is_active", True)
+        ),
+        promotions=tuple(
+            PromotionFact(
+                id=i,
+                title=p["title"],
+                kind=p["kind"],
+                description=p.get("description", ""),
+                threshold=dec(p.get("threshold")) or Decimal("0"),
+                amount=dec(p.get("amount")),
+                multiplier=dec(p.get("multiplier")),
+                gift=p.get("gift", ""),
+                member_only=bool(p.get("member_only", False)),
+            )
+            for i, p in enumerate(data.get("promotions", []), start=1)
+            if active(p)
+        ),
+        version=version,
+        blocked_phrases=tuple(store.get("blocked_phrases", ())),
+    )

@@ -1,9 +1,13 @@
+import hashlib
+import threading
+import time
 from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Max, Q, QuerySet
 from django.utils import timezone
 
+from engine.knowledge import FaqFact, ProductFact, PromotionFact, StoreSnapshot
 from kb.models import FaqEntry, Product, Promotion, Store
 
 
@@ -33,3 +37,103 @@ def faq_list_enabled(*, store: Store) -> QuerySet[FaqEntry]:
 
 def store_get_by_slug(*, slug: str) -> Store | None:
     return Store.objects.filter(slug=slug).first()
+
+
+_SNAPSHOT_TTL = 30.0  # seconds; promotion windows open and close on their own, without an edit
+_snapshots: dict[int, tuple[str, float, StoreSnapshot]] = {}
+_snapshots_lock = threading.Lock()
+
+
+def store_version(*, store: Store) -> str:
+    """Changes whenever the store's knowledge base is edited (a few aggregate queries, no rows)."""
+    parts: list[object] = [store.pk, store.updated_at.isoformat()]
+    for related in (store.faqs, store.products, store.promotions, store.synonyms):
+        agg = related.aggregate(n=Count("id"), last=Max("updated_at"))
+        parts.extend([agg["n"], agg["last"].isoformat() if agg["last"] else ""])
+    parts.append(tuple(promotion_list_active(store=store).values_list("id", flat=True).order_by("id")))
+    return hashlib.sha1(repr(parts).encode(), usedforsecurity=False).hexdigest()[:16]
+
+
+def store_snapshot(*, store: Store) -> StoreSnapshot:
+    """What the answer pipeline knows of this store; rebuilt when the knowledge base changes."""
+    now = time.monotonic()
+    with _snapshots_lock:
+        cached = _snapshots.get(store.pk)
+    version = store_version(store=store)
+    if cached is not None and cached[0] == version and now - cached[1] < _SNAPSHOT_TTL:
+        return cached[2]
+    snapshot = _snapshot_build(store=store, version=version)
+    with _snapshots_lock:
+        _snapshots[store.pk] = (version, now, snapshot)
+    return snapshot
+
+
+def _text(value: object) -> str:
+    if isinstance(value, list):
+        return "、".join(str(v) for v in value)
+    return str(value)
+
+
+def _snapshot_build(*, store: Store, version: str) -> StoreSnapshot:
+    fresh = Store.objects.get(pk=store.pk)
+    return StoreSnapshot(
+        store_id=fresh.pk,
+        slug=fresh.slug,
+        name=fresh.name,
+        assistant_name=fresh.assistant_name,
+        persona=fresh.persona,
+        boundaries=fresh.boundaries,
+        offtopic_reply=fresh.offtopic_reply,
+        handoff_message=fresh.handoff_message,
+        disclaimer=fresh.disclaimer,
+        welcome=fresh.welcome,
+        relevance_threshold=fresh.relevance_threshold,
+        top_k=fresh.retrieval_top_k,
+        synonyms=tuple(fresh.synonyms.order_by("phrase").values_list("phrase", "replacement")),
+        faqs=tuple(
+            FaqFact(
+                id=f.pk,
+                question=f.question,
+                answer=f.answer,
+                keywords=tuple(f.keywords or ()),
+                alt_questions=tuple(f.alt_questions or ()),
+                mode=f.mode,
+                category=f.category,
+            )
+            for f in faq_list_enabled(store=fresh).order_by("id")
+        ),
+        products=tuple(
+            ProductFact(
+                id=p.pk,
+                sku=p.sku,
+                name=p.name,
+                price=p.price,
+                stock=p.stock,
+                description=p.description,
+                attributes=tuple((str(k), _text(v)) for k, v in (p.attributes or {}).items()),
+                size_guide=p.size_guide,
+                shipping_note=p.shipping_note,
+            )
+            for p in product_list(store=fresh).order_by("sku")
+        ),
+        promotions=tuple(
+            PromotionFact(
+                id=p.pk,
+                title=p.title,
+                kind=p.kind,
+                description=p.description,
+                threshold=p.threshold,
+                amount=p.amount,
+                multiplier=p.multiplier,
+                gift=p.gift,
+                member_only=p.member_only,
+            )
+            for p in promotion_list_active(store=fresh).order_by("id")
+        ),
+        version=version,
+        blocked_phrases=tuple(fresh.blocked_phrases or ()),
+    )
+
+
+def store_snapshot_for_id(*, store_id: int) -> StoreSnapshot:
+    return store_snapshot(store=Store.objects.get(pk=store_id))

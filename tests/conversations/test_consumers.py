@@ -8,14 +8,16 @@ from channels.layers import channel_layers
 from channels.testing import WebsocketCommunicator
 from django.test import override_settings
 
-from conversations.models import Message
+from conversations.models import Conversation, Message
 from engine import service
 from engine.consumers import FAILED_TEXT
+from kb.models import FaqEntry
 from tests.engine.fake_runtime import FakeRuntime
-from tests.kb.factories import StoreFactory
+from tests.kb.factories import FaqEntryFactory, ProductFactory, StoreFactory
 
 HEADERS = [(b"origin", b"http://127.0.0.1:8000"), (b"host", b"127.0.0.1:8000")]
-ANSWER = "亲，付款后24小时内发货。"
+ANSWER = "亲，这款是纯棉面料，穿着舒适透气。"
+QUESTION = "纯棉T恤是什么面料？"
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -30,9 +32,16 @@ def fake_engine(monkeypatch):
     channel_layers.backends.clear()
 
 
+def _make_store():
+    store = StoreFactory(slug="shop")
+    ProductFactory(store=store, sku="TS-1", name="纯棉T恤", description="纯棉面料，柔软透气", price="99.00")
+    FaqEntryFactory(store=store, question="什么时候发货?", answer="付款后24小时内发货。", keywords=["发货"])
+    return store
+
+
 @pytest.fixture
 async def store():
-    return await database_sync_to_async(StoreFactory)(slug="shop")
+    return await database_sync_to_async(_make_store)()
 
 
 async def connect(path: str = "/ws/chat/shop/") -> tuple[WebsocketCommunicator, dict]:
@@ -71,7 +80,7 @@ async def test_unknown_store_is_refused():
 async def test_question_is_saved_acknowledged_then_answered_in_pieces(store):
     communicator, hello = await connect()
     try:
-        await communicator.send_json_to({"type": "message", "text": "什么时候发货?", "client_id": "c1"})
+        await communicator.send_json_to({"type": "message", "text": QUESTION, "client_id": "c1"})
         frames = await until(communicator, "final")
     finally:
         await communicator.disconnect()
@@ -81,20 +90,20 @@ async def test_question_is_saved_acknowledged_then_answered_in_pieces(store):
     final = frames[-1]
     assert final["text"] == ANSWER and final["source"] == "llm" and final["error"] == ""
     assert final["answer_to"] == frames[0]["message_id"]
-    assert await database_sync_to_async(messages)() == [("customer", "什么时候发货?"), ("bot", ANSWER)]
+    assert await database_sync_to_async(messages)() == [("customer", QUESTION), ("bot", ANSWER)]
     assert hello["store"]["slug"] == "shop" and hello["visitor"]
 
 
 async def test_reconnecting_with_the_visitor_token_resumes_the_conversation(store):
     communicator, hello = await connect()
-    await communicator.send_json_to({"type": "message", "text": "有现货吗?", "client_id": "c1"})
+    await communicator.send_json_to({"type": "message", "text": QUESTION, "client_id": "c1"})
     await until(communicator, "final")
     await communicator.disconnect()
 
     again, hello2 = await connect(f"/ws/chat/shop/?visitor={hello['visitor']}")
     await again.disconnect()
     assert hello2["conversation"] == hello["conversation"]
-    assert [(m["role"], m["text"]) for m in hello2["messages"]] == [("customer", "有现货吗?"), ("bot", ANSWER)]
+    assert [(m["role"], m["text"]) for m in hello2["messages"]] == [("customer", QUESTION), ("bot", ANSWER)]
 
     stranger, hello3 = await connect("/ws/chat/shop/?visitor=made-up-token")
     await stranger.disconnect()
@@ -104,15 +113,15 @@ async def test_reconnecting_with_the_visitor_token_resumes_the_conversation(stor
 async def test_resending_a_client_id_is_acknowledged_once_and_answered_once(store):
     communicator, _ = await connect()
     try:
-        await communicator.send_json_to({"type": "message", "text": "有现货吗?", "client_id": "same"})
+        await communicator.send_json_to({"type": "message", "text": QUESTION, "client_id": "same"})
         first = await until(communicator, "final")
-        await communicator.send_json_to({"type": "message", "text": "有现货吗?", "client_id": "same"})
+        await communicator.send_json_to({"type": "message", "text": QUESTION, "client_id": "same"})
         ack = await communicator.receive_json_from(timeout=5)
         assert ack["type"] == "ack" and ack["duplicate"] is True and ack["message_id"] == first[0]["message_id"]
         assert await communicator.receive_nothing(timeout=0.5)
     finally:
         await communicator.disconnect()
-    assert await database_sync_to_async(messages)() == [("customer", "有现货吗?"), ("bot", ANSWER)]
+    assert await database_sync_to_async(messages)() == [("customer", QUESTION), ("bot", ANSWER)]
 
 
 @pytest.mark.parametrize(
@@ -133,12 +142,12 @@ async def test_bad_frames_get_a_clear_error_and_the_chat_keeps_working(store, ra
         await communicator.send_to(text_data=raw)
         error = await communicator.receive_json_from(timeout=5)
         assert error["type"] == "error" and error["code"] == code and error["message"]
-        await communicator.send_json_to({"type": "message", "text": "还在吗?", "client_id": "ok"})
+        await communicator.send_json_to({"type": "message", "text": QUESTION, "client_id": "ok"})
         frames = await until(communicator, "final")
     finally:
         await communicator.disconnect()
     assert frames[-1]["text"] == ANSWER
-    assert await database_sync_to_async(messages)() == [("customer", "还在吗?"), ("bot", ANSWER)]
+    assert await database_sync_to_async(messages)() == [("customer", QUESTION), ("bot", ANSWER)]
 
 
 @override_settings(CHAT_RATE_MESSAGES=3)
@@ -146,7 +155,7 @@ async def test_a_flood_is_refused_politely_and_nothing_is_lost(store):
     communicator, _ = await connect()
     try:
         for i in range(4):
-            await communicator.send_json_to({"type": "message", "text": f"在吗{i}", "client_id": f"f{i}"})
+            await communicator.send_json_to({"type": "message", "text": f"{QUESTION}{i}", "client_id": f"f{i}"})
         frames = []
         for _ in range(40):
             frame = await communicator.receive_json_from(timeout=10)
@@ -158,7 +167,7 @@ async def test_a_flood_is_refused_politely_and_nothing_is_lost(store):
     errors = [f for f in frames if f["type"] == "error"]
     assert [(e["code"], e["client_id"]) for e in errors] == [("rate_limited", "f3")]
     saved = await database_sync_to_async(messages)()
-    assert [t for r, t in saved if r == "customer"] == ["在吗0", "在吗1", "在吗2"]
+    assert [t for r, t in saved if r == "customer"] == [f"{QUESTION}{i}" for i in range(3)]
 
 
 async def test_html_in_a_message_is_stored_as_plain_text(store):
@@ -177,7 +186,7 @@ async def test_html_in_a_message_is_stored_as_plain_text(store):
 async def test_sync_returns_only_newer_messages(store):
     communicator, _ = await connect()
     try:
-        await communicator.send_json_to({"type": "message", "text": "第一问", "client_id": "a"})
+        await communicator.send_json_to({"type": "message", "text": QUESTION, "client_id": "a"})
         first = await until(communicator, "final")
         await communicator.send_json_to({"type": "sync", "after": first[0]["message_id"]})
         sync = (await until(communicator, "sync"))[-1]
@@ -191,11 +200,44 @@ async def test_no_engine_at_all_still_ends_the_answer_with_an_error_frame(store)
     # Scaled mode with no worker running: nobody picks the job up, nobody reports on it.
     communicator, _ = await connect()
     try:
-        await communicator.send_json_to({"type": "message", "text": "有人吗?", "client_id": "lost"})
+        await communicator.send_json_to({"type": "message", "text": QUESTION, "client_id": "lost"})
         frames = await until(communicator, "final", timeout=10)
     finally:
         await communicator.disconnect()
     final = frames[-1]
     assert final["error"] == "engine_lost" and final["partial"] is True
     assert final["text"] == FAILED_TEXT
-    assert await database_sync_to_async(messages)() == [("customer", "有人吗?"), ("bot", FAILED_TEXT)]
+    assert await database_sync_to_async(messages)() == [("customer", QUESTION), ("bot", FAILED_TEXT)]
+
+
+async def test_a_keyword_faq_is_answered_at_once_without_the_model(store):
+    communicator, _ = await connect()
+    try:
+        await communicator.send_json_to({"type": "message", "text": "亲，几时发货呀？", "client_id": "f"})
+        frames = await until(communicator, "final")
+    finally:
+        await communicator.disconnect()
+    final = frames[-1]
+    assert final["source"] == "faq" and final["text"] == "付款后24小时内发货。"
+    assert [f["text"] for f in frames if f["type"] == "delta"] == ["付款后24小时内发货。"]
+    hits = await database_sync_to_async(lambda: list(FaqEntry.objects.values_list("hit_count", flat=True)))()
+    assert hits == [1]
+
+
+async def test_a_question_the_store_has_no_data_for_is_handed_to_a_human(store):
+    communicator, _ = await connect()
+    try:
+        await communicator.send_json_to({"type": "message", "text": "你们卖不卖笔记本电脑？", "client_id": "u"})
+        final = (await until(communicator, "final"))[-1]
+        await communicator.send_json_to({"type": "message", "text": QUESTION, "client_id": "after"})
+        ack = await communicator.receive_json_from(timeout=5)
+        silent = await communicator.receive_nothing(timeout=1)
+    finally:
+        await communicator.disconnect()
+    assert final["handoff"] is True and final["status"] == "waiting" and final["source"] == "handoff"
+    assert "不太确定" in final["text"]
+    # The human has it now: the shopper's next message is kept, and the bot does not talk over them.
+    assert ack["type"] == "ack" and silent
+    conversation = await database_sync_to_async(lambda: Conversation.objects.get())()
+    assert conversation.status == "waiting"
+    assert await database_sync_to_async(lambda: conversation.tickets.get().reason)() == "bot_unsure"

@@ -4,6 +4,7 @@ No timings are asserted here; `manage.py bench_engine` measures speed.
 """
 
 import asyncio
+import io
 import os
 import signal
 import subprocess
@@ -19,7 +20,6 @@ from channels.testing import WebsocketCommunicator
 from conversations.models import Message
 from engine import service
 from engine.consumers import BUSY_TEXT
-from tests.kb.factories import StoreFactory
 
 ROOT = Path(__file__).resolve().parents[2]
 HEADERS = [(b"origin", b"http://127.0.0.1:8000"), (b"host", b"127.0.0.1:8000")]
@@ -34,17 +34,22 @@ def fresh_channel_layers():
     channel_layers.backends.clear()
 
 
+def _load_demo():
+    from django.core.management import call_command
+
+    call_command("load_demo", stdout=io.StringIO())
+    from kb.models import Store
+
+    return Store.objects.get(slug="demo")
+
+
 @pytest.fixture
 async def store():
-    return await database_sync_to_async(StoreFactory)(
-        slug="modeltest",
-        name="示例服饰旗舰店",
-        assistant_name="小美",
-        persona="你热情、简洁。本店纯棉T恤99元，有S/M/L/XL四个尺码；付款后24小时内发货；支持7天无理由退换。",
-    )
+    """The demo store: questions about its products go through retrieval to the model."""
+    return await database_sync_to_async(_load_demo)()
 
 
-async def connect(slug: str = "modeltest", query: str = "") -> tuple[WebsocketCommunicator, dict]:
+async def connect(slug: str = "demo", query: str = "") -> tuple[WebsocketCommunicator, dict]:
     from config.asgi import application
 
     communicator = WebsocketCommunicator(application, f"/ws/chat/{slug}/{query}", headers=HEADERS)
@@ -76,24 +81,24 @@ async def ask(communicator: WebsocketCommunicator, text: str, *, timeout: float 
 async def test_question_streams_through_the_websocket_embedded(store):
     communicator, _ = await connect()
     try:
-        frames = await ask(communicator, "T恤多少钱？")
+        frames = await ask(communicator, "纯棉T恤会缩水吗？")
     finally:
         await communicator.disconnect()
     final = frames["final"]
     assert frames["ack"]["client_id"]
     assert len(frames["deltas"]) >= 2, "the answer should arrive in pieces"
     assert final["text"] == "".join(frames["deltas"])
-    assert final["source"] == "llm" and not final["partial"] and final["error"] == ""
+    assert final["source"] in ("llm", "guardrail") and not final["partial"] and final["error"] == ""
     assert final["ttft_ms"] is not None and final["completion_tokens"] > 0
     saved = await database_sync_to_async(lambda: list(Message.objects.order_by("pk").values_list("role", "text")))()
-    assert saved == [("customer", "T恤多少钱？"), ("bot", final["text"])]
+    assert saved == [("customer", "纯棉T恤会缩水吗？"), ("bot", final["text"])]
 
 
 async def test_follow_up_evaluates_fewer_prompt_tokens_than_a_cold_turn(store):
     await asyncio.to_thread(service.reset_scheduler)  # an empty KV cache: the first turn is cold
     communicator, _ = await connect()
     try:
-        first = (await ask(communicator, "你们什么时候发货？"))["final"]
+        first = (await ask(communicator, "碎花连衣裙是什么面料？"))["final"]
         second = (await ask(communicator, "那T恤有哪些尺码？"))["final"]
     finally:
         await communicator.disconnect()
@@ -112,9 +117,7 @@ async def test_cancel_stops_generation(store):
             await communicator.send_json_to({"type": "cancel"})
 
     try:
-        frames = await ask(
-            communicator, "请详细介绍一下你们店的所有商品、尺码、面料和售后政策，越详细越好。", on_delta=cancel_once
-        )
+        frames = await ask(communicator, "请详细介绍一下T恤的面料和尺码。", on_delta=cancel_once)
     finally:
         await communicator.disconnect()
     final = frames["final"]
@@ -145,7 +148,7 @@ async def test_full_queue_answers_busy_at_once(store, settings):
     busy = [f for f in results if f["error"] == "busy"]
     assert len(busy) == 1
     assert busy[0]["text"] == BUSY_TEXT and busy[0]["source"] == "template"
-    assert sum(1 for f in results if f["source"] == "llm" and not f["error"]) == 2
+    assert sum(1 for f in results if f["source"] in ("llm", "guardrail") and not f["error"]) == 2
     # Every shopper message was kept, the refused one included.
     count = await database_sync_to_async(lambda: Message.objects.filter(role="customer").count())()
     assert count == 3
@@ -174,7 +177,7 @@ async def test_engine_crash_mid_answer_yields_an_error_frame_and_recovers(store,
     try:
         frames = await ask(communicator, "请详细介绍一下T恤的面料和尺码。", on_delta=break_engine)
         monkeypatch.setattr(LlamaRuntime, "decode", real_decode)
-        again = await ask(communicator, "什么时候发货？")
+        again = await ask(communicator, "羊毛连衣裙适合什么季节穿？")
     finally:
         monkeypatch.setattr(LlamaRuntime, "decode", real_decode)
         await communicator.disconnect()
@@ -229,22 +232,22 @@ async def test_runworker_process_on_redis_streams_and_a_killed_worker_is_reporte
     worker = _start_worker(prefix, database_url, log)
     communicator, _ = await connect()
     try:
-        answered = await ask(communicator, "T恤多少钱？", timeout=120)
+        answered = await ask(communicator, "碎花连衣裙是什么面料？", timeout=120)
         assert len(answered["deltas"]) >= 2, log.read_text()
-        assert answered["final"]["source"] == "llm" and answered["final"]["error"] == ""
+        assert answered["final"]["source"] in ("llm", "guardrail") and answered["final"]["error"] == ""
 
         async def kill_worker(frames):
             if len(frames["deltas"]) == 1:
                 os.killpg(worker.pid, signal.SIGKILL)
 
-        killed = await ask(communicator, "请详细介绍一下你们店所有商品的面料、尺码和售后。", on_delta=kill_worker)
+        killed = await ask(communicator, "请详细介绍一下T恤的面料和尺码。", on_delta=kill_worker)
         final = killed["final"]
         assert final["error"] == "engine_lost" and final["partial"] is True
 
         # Whoever runs the workers starts a new one; the chat goes on.
         worker.wait(10)
         worker = _start_worker(prefix, database_url, log)
-        again = await ask(communicator, "什么时候发货？", timeout=120)
+        again = await ask(communicator, "小熊印花T恤是什么面料？", timeout=120)
         assert again["final"]["error"] == "" and again["final"]["text"]
     finally:
         await communicator.disconnect()

@@ -1,0 +1,115 @@
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
+from engine.trigger import keyword_trigger
+
+from conversations import services
+from engine import evaluation
+from engine.normalize import normalize
+from engine.route import route
+from kb.kb_file import kb_file_read
+from kb.models import Store
+from kb.selectors import store_snapshot
+from kb.services import store_import
+
+EVAL_DIR = Path(settings.BASE_DIR) / "tests" / "eval"
+STORE_FILES = {"demo": Path(settings.BASE_DIR) / "kb" / "demo" / "demo_store.json", "tea": EVAL_DIR / "store_tea.json"}
+
+
+class _Rollback(Exception):
+    pass
+
+
+class Command(BaseCommand):
+    help = (
+        "Run the dev evaluation (tests/eval/questions.jsonl on the demo and tea stores) through the real "
+        "pipeline and model, and print interception rate, fact accuracy, unbacked promises, handoff "
+        "precision/recall, off-topic accuracy and first-token latency. Nothing it writes is kept. With "
+        "--shopper-questions, also measure routing on a file of real labelled shopper questions."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--questions", default=str(EVAL_DIR / "questions.jsonl"))
+        parser.add_argument("--limit", type=int, default=0, help="only the first N questions")
+        parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+        parser.add_argument("--routing-only", action="store_true", help="skip the answers; routing figures only")
+        parser.add_argument(
+            "--shopper-questions",
+            default="",
+            help="a TSV with `question` and `intent` columns of real labelled shopper questions: measure routing",
+        )
+        parser.add_argument("--show", action="store_true", help="print every question with its answer")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        report: dict[str, Any] = {}
+        try:
+            with transaction.atomic():
+                stores = self._load_stores()
+                if not options["routing_only"]:
+                    report["dev"] = self._run_dev(stores, options)
+                if options["shopper_questions"]:
+                    report["shopper_routing"] = self._run_routing(stores["demo"], Path(options["shopper_questions"]))
+                raise _Rollback
+        except _Rollback:
+            pass
+        if options["json"]:
+            self.stdout.write(json.dumps(report, indent=2, ensure_ascii=False, default=str))
+            return
+        if "dev" in report:
+            self.stdout.write("Dev evaluation (tests/eval):")
+            self.stdout.write(evaluation.format_summary(report["dev"]))
+        if "shopper_routing" in report:
+            self.stdout.write("\nRouting of real shopper questions (demo store rules):")
+            self.stdout.write(evaluation.format_route_distribution(report["shopper_routing"]))
+
+    def _load_stores(self) -> dict[str, Store]:
+        stores = {}
+        for slug, path in STORE_FILES.items():
+            store_import(data=kb_file_read(path=path))
+            stores[slug] = Store.objects.get(slug=slug)
+        return stores
+
+    def _run_dev(self, stores: dict[str, Store], options: dict[str, Any]) -> dict[str, Any]:
+        questions = evaluation.load_questions(options["questions"])
+        if options["limit"]:
+            questions = questions[: options["limit"]]
+        answers, verdicts = [], []
+        for i, question in enumerate(questions, start=1):
+            store = stores.get(question.store)
+            if store is None:
+                raise CommandError(f"question {i}: unknown store {question.store!r}")
+            visitor = services.visitor_create(store=store)
+            conversation = services.conversation_start(store=store, visitor=visitor)
+            answer = services.ask_question(conversation=conversation, text=question.question)
+            verdict = evaluation.score(question, answer)
+            answers.append(answer)
+            verdicts.append(verdict)
+            if options["show"]:
+                self.stdout.write(json.dumps({"q": question.question, **answer}, ensure_ascii=False))
+            elif i % 20 == 0:
+                self.stderr.write(f"{i}/{len(questions)} questions")
+        return evaluation.summarize(verdicts, questions, answers)
+
+    def _run_routing(self, store: Store, path: Path) -> dict[str, Any]:
+        if not path.exists():
+            raise CommandError(f"{path} not found")
+        with path.open(encoding="utf-8") as fh:
+            reader = csv.reader(fh, delimiter="\t")
+            header = next(reader, [])
+            q_col, i_col = header.index("question"), header.index("intent")
+            rows = [(r[q_col], r[i_col]) for r in reader if len(r) > max(q_col, i_col)]
+        snapshot = store_snapshot(store=store)
+
+        def classify(question: str) -> str:
+            text = normalize(question, synonyms=snapshot.synonyms)
+            routed = route(text, store=snapshot)
+            if routed.kind != "continue":
+                return routed.kind
+            return "faq" if keyword_trigger(text, faqs=snapshot.faqs) else "continue"
+
+        return evaluation.route_distribution(rows, classify)

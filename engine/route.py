@@ -1,0 +1,289 @@
+"""The route step: messages that get a fixed reply (or a human) instead of an answer from the knowledge base.
+
+Checked in this order, first hit wins: an explicit request for a human, an angry complaint, bargaining /
+gift-begging / compensation / promotion questions (the store's real promotions, nothing else), prompt
+injection, off-topic chit-chat, a bare greeting; everything else continues down the pipeline.
+
+The rules are data: tuples of regexes matched against normalized text (half-width, lowercase, ASCII
+punctuation, no spaces between Chinese characters). English words are wrapped in `_w()` because `\\b`
+does not separate a Latin word from an adjacent Chinese character.
+"""
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Literal
+
+from engine.knowledge import PromotionFact, StoreSnapshot
+from engine.normalize import Normalized, normalize
+
+RouteKind = Literal["handoff", "greeting", "boundary", "offtopic", "complaint", "continue"]
+
+WELCOME_FALLBACK = "您好，有什么可以帮您？"
+HANDOFF_FALLBACK = "好的，正在为您转接人工客服，请稍候。"
+OFFTOPIC_FALLBACK = "抱歉，我只能解答本店商品、订单、物流和售后相关的问题哦。"
+COMPLAINT_APOLOGY = "非常抱歉给您带来不好的体验！"
+NO_PROMOTIONS = "目前没有进行中的优惠活动，价格以商品页面显示为准。"
+PROMOTIONS_INTRO = "目前店铺进行中的活动有："
+PROMOTIONS_OUTRO = "具体以下单页面显示为准。"
+BOUNDARY_OPENINGS = {
+    "bargain": "亲，本店商品都是统一定价，没办法额外改价或议价哦～",
+    "gift_begging": "亲，赠品以店铺活动为准，没办法额外赠送哦～",
+    "compensation": (
+        "亲，补偿、赔偿或返现这边没办法承诺哦～如果订单或商品有问题，可以回复“转人工”，由人工客服为您核实处理。"
+    ),
+    "promotion_inquiry": "亲，",
+}
+
+
+def _w(pattern: str) -> str:
+    """An English word or phrase: not glued to other Latin letters or digits."""
+    return rf"(?<![a-z0-9])(?:{pattern})(?![a-z0-9])"
+
+
+# Words around 人工 / 真人 that make them about a product, not a person (人工智能, 真人实拍).
+_NOT_A_PERSON_AFTER_RENGONG = (
+    "智能|合成|培育|养殖|种植|降雨|湖|草|皮|革|纤维|染|钻|宝石|晶|成本|费|缝|制|织|绣|材料|面料|丝"
+)
+_NOT_A_PERSON_AFTER_ZHENREN = "实拍|图|照|视频|试穿|上身|模特|秀|拍|版|尺寸|比例"
+
+HANDOFF_PATTERNS: tuple[str, ...] = (
+    r"转人工|人工客服|人工服务|人工坐席",
+    rf"(?<!你是)(?<!是不是)人工(?!{_NOT_A_PERSON_AFTER_RENGONG})",
+    rf"(?<!你是)(?<!是不是)真人(?!{_NOT_A_PERSON_AFTER_ZHENREN})",
+    r"活人",
+    r"(找|叫|要|联系|转|换|来)(个|一个|一下|下)?(你们|你们的|你们家)?(客服|老板|店长|掌柜|店主|经理|主管|负责人|领导)",
+    r"(不要|不想要|不想|不跟|不和|别用|别让)(跟|和)?(机器人|智能客服|ai|自动回复)",
+    r"机器人(太)?(听不懂|没用|不行|答非所问)|换个人|换人",
+    _w(
+        r"(talk|speak|chat)\s+(to|with)\s+(a|an|the|some|your)?\s*(real\s+)?"
+        r"(human|person|people|someone|somebody|agent|representative|rep|manager|staff|operator|boss|owner)"
+    ),
+    _w(r"(real|actual|live)\s+(person|human|agent|people|support)"),
+    _w(r"human\s+(agent|being|support|service|operator|please)"),
+    _w(r"(want|need|get|give|find)\s+(me\s+)?(a|an|to\s+a)?\s*(human|person|agent|representative|manager)"),
+    _w(r"(transfer|connect|escalate|put)\s+(me|this)\b.{0,30}(human|agent|person|staff|someone|representative)"),
+    _w(r"customer\s+(service|support)\s+(agent|rep|representative|staff|person)|manual\s+service"),
+    r"^(human|agent|operator|representative)[\s.!?]*$",
+)
+
+COMPLAINT_PATTERNS: tuple[str, ...] = (
+    r"投诉|差评|骗子|骗人|骗钱|欺骗|诈骗|垃圾|坑人|坑爹|黑店|黑心|奸商|无良|恶心|无语|忍无可忍",
+    r"太差|很差|真差|好差|差劲|质量差|服务差|态度差|什么破|什么玩意|气死|烦死|破(店|东西|玩意|衣服|质量|货)",
+    r"烂(货|店|东西|透)|太烂|好烂|真烂|滚蛋|滚开|你滚|快滚|去死|(他|特|尼|你)妈的|傻[逼比]",
+    r"12315|工商局|消协|消费者协会|举报|曝光|维权",
+    r"再不(发货|发|回复|回|处理|解决|退款|退|给).{0,10}就",
+    _w(r"scam\w*|fraud\w*|terrible|awful|worst|horrible|disgusting|rip[- ]?off|complain\w*|useless|ridiculous"),
+    _w(r"wtf|f+u+c+k\w*|shit\w*|liars?|cheat(ed|ing|ers?)?|unacceptable|angry|furious|pathetic|sb|tmd"),
+    _w(r"report\s+you|bad\s+review|negative\s+review|never\s+(buy|shop|order)\w*\s+(here|again)"),
+)
+
+COMPENSATION_PATTERNS: tuple[str, ...] = (
+    r"赔偿|赔钱|赔我|赔点|补偿|返现|补差价|退差价|价保|精神损失",
+    r"(给|发|送|要|来|返)(我)?(个|点|一个|一点)?红包|红包呢",
+    r"(给|发|送|补|来)(我)?(张|个|一张|一个|点)(优惠)?券",
+    _w(r"compensat\w*|reimburs\w*|cash\s*back|store\s+credit|partial\s+refund|extra\s+refund"),
+    _w(r"refund\s+(me\s+)?(extra|more|double|twice)|(pay|give)\s+me\s+(back\s+)?(money|cash|credit|something)"),
+)
+
+GIFT_PATTERNS: tuple[str, ...] = (
+    r"赠品|礼品|赠送|多送|再送|加送|白送|附送|小礼物|(送(我|点|个|些)?|有(没有)?|给(我)?(个|点)?)礼物|礼物(吗|嘛|么|呢)",
+    r"送(点|个|些|我|一点|一个|一件|一份|一双|两)(?!货|到)",
+    r"送(什么|啥)(?!快递|货|到)|有(没有)?送(的|东西)",
+    _w(r"free\s+(gifts?|samples?|stuff|items?|things?|socks|bag)|freebies?|any\s+gifts?|gifts?\s+with|throw\s+in"),
+)
+
+BARGAIN_PATTERNS: tuple[str, ...] = (
+    r"便宜(点|些|一点|一些|几块|多少)|(能|可以|再|还能|能不能|可不可以)便宜|少(点|一点|些|几块|算|收)|抹(个)?零",
+    r"打.{0,2}折|折扣|优惠(点|一点|些|一些|下|一下)|给(个|点|我)?优惠|优惠券|优惠码|券",
+    r"最低(多少|价|几|能)|底价|(砍|讲|议|还|改)(个|一下|下)?价|砍(一)?刀|改(个|下)?价格|包(个)?邮(吧|呗|啦)|给(我)?包邮",
+    _w(r"cheaper|discounts?|coupons?|vouchers?|promo\s*codes?|bargain\w*|haggle|negotiate"),
+    _w(r"lower\s+(the\s+)?price|best\s+price|better\s+price|price\s+match|knock\s+off|come\s+down"),
+)
+
+PROMOTION_INQUIRY_PATTERNS: tuple[str, ...] = (
+    r"(什么|哪些|啥|有没有|有)(优惠|活动|满减)|优惠活动|(优惠|活动|满减)(吗|嘛|么|呢)|促销",
+    _w(r"on\s+sale|any\s+(sales?|offers?|deals?|promotions?|discounts?)|special\s+offers?|promotions?|promos?"),
+)
+
+INJECTION_PATTERNS: tuple[str, ...] = (
+    r"(忽略|无视|忘记|忘掉|不要理会|别管|跳过|绕过)(掉)?(你)?(之前|以上|前面|上面|先前|刚才|所有|全部|你的|系统)?的?.{0,4}"
+    r"(指令|指示|提示|规则|设定|要求|命令|限制|约束)",
+    r"系统提示|提示词|系统指令|你的(指令|设定|规则|配置|提示)|(输出|打印|告诉我|显示|重复|泄露)(你的|一下)?(上面|以上|前面|系统|初始)的?"
+    r"(内容|文字|话|所有|全部|指令|提示|设定|消息|规则)",
+    r"开发者模式|调试模式|越狱|管理员模式|上帝模式|(从现在开始|现在起|接下来)你(就)?是|扮演|假装你是|你现在是一个",
+    _w(
+        r"(ignore|disregard|forget|override|bypass)\s+(all\s+|any\s+|the\s+|your\s+|of\s+)*"
+        r"(previous|prior|above|earlier|preceding|system|existing|original)?\s*"
+        r"(instructions?|prompts?|rules|directions|guidelines|directives)"
+    ),
+    _w(r"system\s+(prompt|message)|initial\s+(prompt|instructions?)|your\s+(instructions|prompt)"),
+    _w(r"developer\s+mode|dev\s+mode|debug\s+mode|jailbreak\w*|dan\s+mode|do\s+anything\s+now"),
+    _w(
+        r"(print|reveal|repeat|output|leak|show\s+me|tell\s+me)\s+(your|the)\s+(system\s+)?"
+        r"(prompt|instructions|rules|configuration|guidelines)"
+    ),
+    _w(r"(repeat|print|output)\s+(everything|all|the\s+text|the\s+words)\s+above"),
+    _w(r"you\s+are\s+now|pretend\s+(to\s+be|you\s+are|you're)|act\s+as\s+(a|an|if)|role-?play"),
+    r"<\|?(im_start|im_end|system|assistant|user)\|?>|\[/?inst\]|<</?sys>>|###\s*(system|instruction)",
+)
+
+CHITCHAT_PATTERNS: tuple[str, ...] = (
+    r"天气|下雨|气温|笑话|段子|讲个故事|讲故事|写(一首|首|个|段)?(诗|作文|文章|小说|代码|程序|脚本)|代码|编程",
+    r"你是(不是)?(个|一个)?(机器人|ai|人工智能|真人|人|程序|bot|谁|男|女)|你叫(什么|啥)|你的名字|你几岁|你多大了|你住",
+    r"数学|算术|方程|作业|\d+\s*[-+*/×÷]\s*\d+\s*(=|等于)",
+    r"股票|股市|基金|炒股|比特币|彩票|理财|政治|总统|主席|选举|政府|战争|新闻|体育|足球|篮球|世界杯",
+    r"电影|电视剧|唱(首|个)?歌|听歌|游戏|星座|算命|菜谱|做饭|旅游|男朋友|女朋友|谈恋爱|陪我聊|聊聊天|好无聊",
+    _w(r"weather|jokes?|poem|poetry|story|song|sing|code|coding|python|javascript|program\w*|math\w*|homework"),
+    _w(r"stocks?|bitcoin|crypto\w*|president|politic\w*|election|news|movie|football|soccer|recipe|translate"),
+    _w(
+        r"who\s+are\s+you|what(\s+is|'s)\s+your\s+name|are\s+you\s+(a\s+)?(bot|robot|ai|human|real)|how\s+old\s+are\s+you"
+    ),
+)
+
+# A message with any of these is about the shop, whatever chit-chat words it also contains.
+SHOP_TERMS: tuple[str, ...] = (
+    r"商品|宝贝|衣服|裙|衫|裤|外套|t恤|尺码|码数|几码|什么码|大码|小码|[smlx]码|身高|体重|胸围|腰围|肩宽|衣长",
+    r"颜色|色差|面料|材质|料子|纯棉|棉|透气|厚|薄|版型|宽松|修身|库存|现货|有货|缺货|补货|断码",
+    r"发货|快递|物流|包裹|到货|收货|签收|地址|运费|邮费|包邮|退|换货|售后|质量|订单|下单|拍下|付款|支付|发票|开票",
+    r"价格|价钱|多少钱|几块|块钱|\d+元|优惠|活动|会员|洗|缩水|熨|尺寸|穿|买|购|店",
+    _w(r"size|sizes|sizing|fit|stock|ship\w*|deliver\w*|return\w*|refund\w*|exchange|price|cost|order\w*|invoice"),
+    _w(r"pay\w*|material|cotton|fabric|wash\w*|colou?rs?|shirt|t-?shirts?|dress\w*|tee|express|courier"),
+)
+
+# A message made only of these (plus punctuation and emoji) is a greeting. Longer alternatives first.
+GREETING_PATTERNS: tuple[str, ...] = (
+    r"你好|您好|你们好|大家好|哈喽|哈啰|嗨|在吗|在嘛|在么|在不在|在没在|在|有人吗|有人在吗|有人没|有没有人",
+    r"亲亲|亲爱的|亲|美女|帅哥|小姐姐|小哥哥|老板|客服|掌柜|店家|早上好|上午好|中午好|下午好|晚上好|早安|早|请问|打扰了",
+    r"喂",
+    r"hello|hiya|hey|hi|yo|there|good\s+(morning|afternoon|evening)|morning|(is\s+)?(anyone|anybody)(\s+there)?",
+    r"excuse\s+me|dear",
+)
+# Fillers may go with a greeting but are none on their own ("嗯嗯", "哈哈", "ok" in the middle of a chat).
+GREETING_FILLERS: tuple[str, ...] = (r"呀|啊|哦|喔|嗯|哇|呢|吗|吖|哟|哈|一下|okay|ok",)
+
+
+def _compile(patterns: Iterable[str]) -> re.Pattern[str]:
+    return re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
+
+
+_HANDOFF = _compile(HANDOFF_PATTERNS)
+_COMPLAINT = _compile(COMPLAINT_PATTERNS)
+_COMPENSATION = _compile(COMPENSATION_PATTERNS)
+_GIFT = _compile(GIFT_PATTERNS)
+_BARGAIN = _compile(BARGAIN_PATTERNS)
+_PROMOTION_INQUIRY = _compile(PROMOTION_INQUIRY_PATTERNS)
+_INJECTION = _compile(INJECTION_PATTERNS)
+_CHITCHAT = _compile(CHITCHAT_PATTERNS)
+_SHOP = _compile(SHOP_TERMS)
+# Atomic and possessive: a failed match must not retry every split of 在吗在吗... (exponential); hence the
+# longer alternative comes first in GREETING_PATTERNS (在吗 before 在).
+_GREETING = re.compile(rf"(?:(?>{'|'.join(GREETING_PATTERNS + GREETING_FILLERS)})\s*)++", re.IGNORECASE)
+_FILLERS = re.compile(rf"(?:(?>{'|'.join(GREETING_FILLERS)})\s*)++", re.IGNORECASE)
+_MAX_GREETING_CHARS = 40
+
+
+@dataclass(frozen=True)
+class Route:
+    kind: RouteKind
+    reply: str  # what to send the shopper; "" for "continue"
+    reason: str  # short machine string: human_requested, angry, bargain, injection, chitchat, greeting...
+    handoff: bool = False
+
+
+def money(value: Decimal) -> str:
+    return f"{value.normalize():f}" if value == value.to_integral_value() else f"{value:.2f}".rstrip("0")
+
+
+def describe_promotion(promotion: PromotionFact) -> str:
+    """A promotion in a few words, from its structured fields only (its title when they are missing)."""
+    member = "会员" if promotion.member_only else ""
+    threshold = promotion.threshold if promotion.threshold and promotion.threshold > 0 else None
+    if promotion.kind == "threshold_off" and promotion.amount is not None:
+        what = f"满{money(threshold)}减{money(promotion.amount)}" if threshold else f"立减{money(promotion.amount)}"
+    elif promotion.kind == "multiplier" and promotion.multiplier is not None and 0 < promotion.multiplier < 1:
+        tenths = promotion.multiplier * 10  # 0.8 -> 8折, 0.95 -> 95折, the way shops write it
+        what = f"{money(tenths if tenths == tenths.to_integral_value() else promotion.multiplier * 100)}折"
+    elif promotion.kind == "gift" and promotion.gift:
+        what = f"满{money(threshold)}送{promotion.gift}" if threshold else f"下单送{promotion.gift}"
+    elif promotion.kind == "free_shipping":
+        what = f"满{money(threshold)}包邮" if threshold else "全场包邮"
+    else:
+        return promotion.title.strip()
+    return member + what
+
+
+def promotions_sentence(promotions: Iterable[PromotionFact]) -> str:
+    """The store's active promotions in one sentence, or that there are none. Never anything else."""
+    described: list[str] = []
+    for promotion in promotions:
+        text = describe_promotion(promotion)
+        if text and text not in described:
+            described.append(text)
+    if not described:
+        return NO_PROMOTIONS
+    return f"{PROMOTIONS_INTRO}{'；'.join(described)}。{PROMOTIONS_OUTRO}"
+
+
+def _is_greeting(text: str, store: StoreSnapshot) -> bool:
+    if len(text) > _MAX_GREETING_CHARS:
+        return False
+    assistant = normalize(store.assistant_name).text
+    named = bool(assistant) and assistant in text
+    if named:
+        text = text.replace(assistant, " ")  # 小美在吗, 小美!
+    words = "".join(ch if unicodedata.category(ch)[0] in "LN" else " " for ch in text).strip()
+    if not words:
+        return named
+    return _GREETING.fullmatch(words) is not None and (named or _FILLERS.fullmatch(words) is None)
+
+
+def _is_shop_question(text: str, store: StoreSnapshot) -> bool:
+    if _SHOP.search(text):
+        return True
+    for product in store.products:
+        name = normalize(product.name).text
+        if (name and name in text) or (product.sku and product.sku.lower() in text):
+            return True
+    return False
+
+
+def _boundary(reason: str, store: StoreSnapshot) -> Route:
+    reply = BOUNDARY_OPENINGS[reason] + promotions_sentence(store.promotions)
+    return Route(kind="boundary", reply=reply, reason=reason)
+
+
+def route(text: Normalized | str, *, store: StoreSnapshot) -> Route:
+    """Decide whether a message gets a fixed reply (or a human) or continues to the knowledge base."""
+    normalized = text if isinstance(text, Normalized) else normalize(text, synonyms=store.synonyms)
+    message = normalized.text
+    if not message:
+        return Route(kind="continue", reply="", reason="empty")
+    if _HANDOFF.search(message):
+        return Route(
+            kind="handoff",
+            reply=store.handoff_message.strip() or HANDOFF_FALLBACK,
+            reason="human_requested",
+            handoff=True,
+        )
+    if _COMPLAINT.search(message):
+        reply = COMPLAINT_APOLOGY + (store.handoff_message.strip() or HANDOFF_FALLBACK)
+        return Route(kind="complaint", reply=reply, reason="angry", handoff=True)
+    for reason, pattern in (
+        ("compensation", _COMPENSATION),
+        ("gift_begging", _GIFT),
+        ("bargain", _BARGAIN),
+        ("promotion_inquiry", _PROMOTION_INQUIRY),
+    ):
+        if pattern.search(message):
+            return _boundary(reason, store)
+    offtopic = store.offtopic_reply.strip() or OFFTOPIC_FALLBACK
+    if _INJECTION.search(message):
+        return Route(kind="offtopic", reply=offtopic, reason="injection")
+    if _CHITCHAT.search(message) and not _is_shop_question(message, store):
+        return Route(kind="offtopic", reply=offtopic, reason="chitchat")
+    if _is_greeting(message, store):
+        return Route(kind="greeting", reply=store.welcome.strip() or WELCOME_FALLBACK, reason="greeting")
+    return Route(kind="continue", reply="", reason="")
