@@ -146,7 +146,9 @@ def answer_prepare(*, conversation: Conversation, question: Message, job_id: str
     """Run the pipeline up to generation. Direct answers (FAQ, templates, handoffs) are recorded here."""
     started = time.monotonic()
     conversation.refresh_from_db(fields=["status"])
-    if conversation.status != Conversation.Status.BOT:
+    if conversation.status in (Conversation.Status.HUMAN, Conversation.Status.CLOSED):
+        # A human has the conversation: the bot does not talk over them. While the shopper only
+        # waits for one, the bot keeps answering what it can.
         return PreparedAnswer(decision=None)
     snapshot = store_snapshot(store=conversation.store)
     decision = decide(store=snapshot, question=question.text)

@@ -229,15 +229,20 @@ async def test_a_question_the_store_has_no_data_for_is_handed_to_a_human(store):
     try:
         await communicator.send_json_to({"type": "message", "text": "你们卖不卖笔记本电脑？", "client_id": "u"})
         final = (await until(communicator, "final"))[-1]
-        await communicator.send_json_to({"type": "message", "text": QUESTION, "client_id": "after"})
+        # Waiting for a human, the bot still answers what it can.
+        await communicator.send_json_to({"type": "message", "text": QUESTION, "client_id": "waiting"})
+        answered = (await until(communicator, "final"))[-1]
+        # Once a human has the conversation, the shopper's messages are kept and the bot stays silent.
+        await database_sync_to_async(lambda: Conversation.objects.update(status="human"))()
+        await communicator.send_json_to({"type": "message", "text": QUESTION, "client_id": "human"})
         ack = await communicator.receive_json_from(timeout=5)
         silent = await communicator.receive_nothing(timeout=1)
     finally:
         await communicator.disconnect()
     assert final["handoff"] is True and final["status"] == "waiting" and final["source"] == "handoff"
     assert "不太确定" in final["text"]
-    # The human has it now: the shopper's next message is kept, and the bot does not talk over them.
+    assert answered["text"] == ANSWER
     assert ack["type"] == "ack" and silent
     conversation = await database_sync_to_async(lambda: Conversation.objects.get())()
-    assert conversation.status == "waiting"
     assert await database_sync_to_async(lambda: conversation.tickets.get().reason)() == "bot_unsure"
+    assert await database_sync_to_async(lambda: conversation.messages.filter(role="customer").count())() == 3

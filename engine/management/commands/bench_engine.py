@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from engine import bench
+from engine.retrieve import retrieval_benchmark
 from engine.service import scheduler_config
 
 
@@ -57,6 +58,9 @@ class Command(BaseCommand):
 
         result = bench.summarize(ours_report, naive_report, rss, str(settings.ENGINE_MODEL_PATH))
         result["workload"] = workload
+        self.stderr.write("timing keyword FAQ answers and retrieval over 10,000 FAQ entries ...")
+        result["keyword_faq"] = bench.keyword_faq_latency()
+        result["retrieval"] = retrieval_benchmark(n_faqs=10_000)
         if options["json"]:
             self.stdout.write(json.dumps(result, indent=2, ensure_ascii=False))
         else:
