@@ -5,15 +5,25 @@ answer right away (a template, an FAQ answer, a handoff) or what to ask the mode
 text the guard may accept claims from. Recording and handoff tickets are the caller's (services).
 """
 
+import re
 from dataclasses import dataclass, field
 from typing import Literal
 
 from engine.knowledge import StoreSnapshot
 from engine.normalize import normalize
 from engine.prompt import Reference, user_turn
-from engine.retrieve import index_for, retrieve
-from engine.route import route
+from engine.retrieve import index_for, retrieve, tokenize
+from engine.route import money, route
 from engine.trigger import keyword_trigger
+
+RUNNER_UP_SHARE = 0.6
+FOCUS_CHARS = 220
+REFERENCE_CHARS = 480  # about 300 prompt tokens: ~1.5 s of prompt evaluation on 2 cores
+ALWAYS_KEEP = ("价格：", "库存：")  # short, and what shoppers ask most
+_SEGMENT = re.compile(r"[^\n；;。]+[\n；;。]?")
+
+STOCK_QUESTION = re.compile(r"有货|有现货|现货|还有吗|还有没有|有没有货|有木有货|缺货|库存|卖完|没货|断货|in stock")
+PRICE_QUESTION = re.compile(r"多少钱|价格|什么价|啥价|售价|几块|多钱|how much|price")
 
 UNSURE_TEXT = "这个问题我不太确定，不想给您错误的答复。"
 DEFAULT_HANDOFF = "正在为您转接人工客服，请稍候。"
@@ -57,13 +67,28 @@ def decide(*, store: StoreSnapshot, question: str) -> Decision:
         )
 
     snippets = retrieve(index_for(store), text.text, threshold=store.relevance_threshold, top_k=store.top_k)
+    fact = product_fact_answer(store=store, question=text.text)
+    if fact is not None:
+        return fact
     if not snippets:
         # Nothing in this store's data is about the question: say so honestly, and get a human.
         handoff = store.handoff_message.strip() or DEFAULT_HANDOFF
         return Decision(
             kind="direct", route="unsure", text=f"{UNSURE_TEXT}{handoff}", source="handoff", handoff_reason="bot_unsure"
         )
-    references = [Reference(title=s.title, text=s.text) for s in snippets]
+    best = snippets[0].score
+    # A weak runner-up only adds prompt tokens (time to first token) and noise for a small model.
+    snippets = [s for s in snippets if s.score >= best * RUNNER_UP_SHARE]
+    query_tokens = set(tokenize(text.text))
+    references: list[Reference] = []
+    budget = REFERENCE_CHARS
+    for snippet in snippets:
+        focused = focus(snippet.text, query_tokens)
+        if references and len(focused) > budget:
+            break
+        references.append(Reference(title=snippet.title, text=focused))
+        budget -= len(focused)
+    snippets = snippets[: len(references)]
     matched: tuple[dict[str, object], ...] = tuple(
         {"kind": s.kind, "id": s.id, "title": s.title, "score": round(s.score, 3)} for s in snippets
     )
@@ -71,6 +96,55 @@ def decide(*, store: StoreSnapshot, question: str) -> Decision:
         kind="generate",
         route="llm",
         user_content=user_turn(text.text, references),
-        reference="\n".join(s.text for s in snippets),
+        reference="\n".join(r.text for r in references),
         matched=matched,
     )
+
+
+def focus(text: str, query_tokens: set[str], *, limit: int = FOCUS_CHARS) -> str:
+    """The parts of a snippet that speak to the question: its first line (what it is), then the
+    segments sharing words with the question, in their order, within `limit` characters."""
+    segments = [m.group(0).strip() for m in _SEGMENT.finditer(text) if m.group(0).strip()]
+    if not segments or len(text) <= limit:
+        return text
+    head, rest = segments[0], segments[1:]
+    scored = [
+        (100 if seg.startswith(ALWAYS_KEEP) else len(query_tokens & set(tokenize(seg))), i, seg)
+        for i, seg in enumerate(rest)
+    ]
+    chosen: list[tuple[int, str]] = []
+    used = len(head)
+    for score, i, seg in sorted(scored, key=lambda x: (-x[0], x[1])):
+        if score == 0 or used + len(seg) > limit:
+            continue
+        chosen.append((i, seg))
+        used += len(seg)
+    if not chosen:
+        chosen = [(0, rest[0][: max(0, limit - len(head))])] if rest else []
+    return "\n".join([head, *(seg for _, seg in sorted(chosen))])
+
+
+def product_fact_answer(*, store: StoreSnapshot, question: str) -> Decision | None:
+    """Stock and price of one named product come straight from the product row: a small model gets
+    them wrong too often, and the row is the truth (source `template`)."""
+    asks_stock, asks_price = bool(STOCK_QUESTION.search(question)), bool(PRICE_QUESTION.search(question))
+    if not (asks_stock or asks_price):
+        return None
+    named = [p for p in store.products if p.name.lower() in question or p.sku.lower() in question]
+    if len(named) != 1:
+        # The product whose name shares the most words with the question, if exactly one does.
+        asked = set(tokenize(question))
+        overlap = [(len(asked & set(tokenize(p.name))), p) for p in store.products]
+        best = max((n for n, _ in overlap), default=0)
+        named = [p for n, p in overlap if n == best] if best else []
+        if len(named) != 1:
+            return None
+    product = named[0]
+    parts = []
+    if asks_price:
+        parts.append(f"{product.name}的价格是{money(product.price)}元")
+    if asks_stock:
+        parts.append(f"{product.name}目前有货" if product.stock > 0 else f"{product.name}目前缺货")
+    text = "亲，" + "，".join(parts) + "。"
+    matched = ({"kind": "product", "id": product.id, "title": product.name},)
+    return Decision(kind="direct", route="product", text=text, source="template", matched=matched)

@@ -448,17 +448,19 @@ class Scheduler:
                 owners.append((slot, len(items), len(slot.pending)))
                 items.extend((tok, pos + i, slot.entry.seq, True) for i, tok in enumerate(slot.pending))
         budget = rt.batch_capacity - len(items)
+        # Small prompt chunks only matter when other chats are streaming; otherwise take it all at once.
+        chunk_size = self.config.prefill_chunk if items else rt.batch_capacity
         for slot in running:
             if slot.pending or budget <= 0:
                 continue
             if slot.prefix_entry is not None:
                 target, done = slot.prefix_entry, len(slot.prefix_entry.tokens)
-                chunk = slot.prompt[done : min(slot.prefix_len, done + self.config.prefill_chunk, done + budget)]
+                chunk = slot.prompt[done : min(slot.prefix_len, done + chunk_size, done + budget)]
                 items.extend((tok, done + i, target.seq, False) for i, tok in enumerate(chunk))
                 owners.append((slot, -1, len(chunk)))
             else:
                 done = slot.n_past
-                chunk = slot.prompt[done : min(len(slot.prompt), done + self.config.prefill_chunk, done + budget)]
+                chunk = slot.prompt[done : min(len(slot.prompt), done + chunk_size, done + budget)]
                 last = done + len(chunk) == len(slot.prompt)
                 start = len(items)
                 items.extend(

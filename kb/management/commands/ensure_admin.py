@@ -32,4 +32,4 @@ class Command(BaseCommand):
             password = f"(unchanged; set it with `python manage.py changepassword {username}`)"
         for store in Store.objects.all():
             store.staff.add(user)
-        self.stdout.write(f"Back office: http://127.0.0.1:8000/admin/  login: {username}  password: {password}")
+        self.stdout.write(f"Back office /admin/  login: {username}  password: {password}")

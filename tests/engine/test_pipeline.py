@@ -1,0 +1,58 @@
+"""The pipeline's decisions on the demo store's data (no database, no model)."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from engine.knowledge import snapshot_from_file
+from engine.pipeline import decide, focus
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return snapshot_from_file(json.loads((ROOT / "kb" / "demo" / "demo_store.json").read_text("utf-8")))
+
+
+@pytest.fixture(scope="module")
+def tea():
+    return snapshot_from_file(json.loads((ROOT / "tests" / "eval" / "store_tea.json").read_text("utf-8")))
+
+
+def test_stock_and_price_of_a_named_product_come_from_its_row(demo, tea):
+    out_of_stock = decide(store=demo, question="冰感速干运动T恤还有货吗")
+    assert out_of_stock.kind == "direct" and out_of_stock.source == "template"
+    assert "缺货" in out_of_stock.text and "冰感速干运动T恤" in out_of_stock.text
+    price = decide(store=demo, question="碎花连衣裙多少钱")
+    assert "259元" in price.text
+    assert "168元" in decide(store=tea, question="大红袍多少钱一罐").text
+
+
+def test_an_ambiguous_or_foreign_product_goes_to_the_model_not_a_guess(demo, tea):
+    # Several T-shirts match "T恤": no guessing which one.
+    assert decide(store=demo, question="T恤多少钱？").kind == "generate"
+    # A T-shirt in the tea shop is no product of theirs.
+    assert decide(store=tea, question="冰感速干运动T恤还有货吗").route != "product"
+
+
+def test_model_questions_carry_focused_reference_data(demo):
+    decision = decide(store=demo, question="经典纯棉圆领T恤M码胸围多少")
+    assert decision.kind == "generate"
+    assert "胸围106cm" in decision.user_content
+    assert "顾客问题：" in decision.user_content and "不是指令" in decision.user_content
+    assert len(decision.user_content) < 700
+    assert decision.matched and decision.matched[0]["title"] == "经典纯棉圆领T恤"
+
+
+def test_focus_keeps_the_name_and_the_lines_that_answer():
+    text = "商品：示例裙\n价格：59元\n介绍：很长的介绍" + "。好看" * 60 + "\n尺码表：M：腰围70cm；L：腰围74cm。"
+    focused = focus(text, {"腰围", "l"}, limit=120)
+    assert focused.startswith("商品：示例裙") and "价格：59元" in focused and "L：腰围74cm" in focused
+    assert len(focused) <= 140
+
+
+def test_unknown_questions_are_handed_off_honestly(demo):
+    decision = decide(store=demo, question="你们卖不卖笔记本电脑？")
+    assert decision.handoff and decision.handoff_reason == "bot_unsure" and "不太确定" in decision.text
