@@ -57,6 +57,9 @@ HANDOFF_PATTERNS: tuple[str, ...] = (
     r"(找|叫|要|联系|转|换|来)(个|一个|一下|下)?(你们|你们的|你们家)?(客服|老板|店长|掌柜|店主|经理|主管|负责人|领导)",
     r"(不要|不想要|不想|不跟|不和|别用|别让)(跟|和)?(机器人|智能客服|ai|自动回复)",
     r"机器人(太)?(听不懂|没用|不行|答非所问)|换个人|换人",
+    # Asking whether it is a bot, asking for a phone line, or "where is everybody": they want a person.
+    r"(你|这)?是(不是)?(个|一个)?(机器人|自动回复)|机器人(吗|么|啊|吧)|自动回复(吗|么|啊)?$",
+    r"有(没有)?(客服)?电话|客服电话|电话服务|打电话(给|找)|^人呢|人呢[?？!！]*$|沟通(太|真|好)?费劲",
     _w(
         r"(talk|speak|chat)\s+(to|with)\s+(a|an|the|some|your)?\s*(real\s+)?"
         r"(human|person|people|someone|somebody|agent|representative|rep|manager|staff|operator|boss|owner)"
@@ -72,6 +75,9 @@ HANDOFF_PATTERNS: tuple[str, ...] = (
 COMPLAINT_PATTERNS: tuple[str, ...] = (
     r"投诉|差评|骗子|骗人|骗钱|欺骗|诈骗|垃圾|坑人|坑爹|黑店|黑心|奸商|无良|恶心|无语|忍无可忍",
     r"太差|很差|真差|好差|差劲|质量差|服务差|态度差|什么破|什么玩意|气死|烦死|破(店|东西|玩意|衣服|质量|货)",
+    # Dissatisfaction and waiting too long: a person should look at the order.
+    r"不满意|很失望|好失望|太失望|失望(了|的)|太坑|别坑|坑(我|人)|忽悠|什么鬼|态度(真的|也|都)?(很|太|真|好)?(差|恶劣)",
+    r"(这么|那么|太|好)慢|怎么(那么|这么)?(久|慢)(还|都)?(不|没)|(还|都)(没|不)(有)?(发货|物流|到货)|不理(我|人)|没人(理|说话|回)",
     r"烂(货|店|东西|透)|太烂|好烂|真烂|滚蛋|滚开|你滚|快滚|去死|(他|特|尼|你)妈的|傻[逼比]",
     r"12315|工商局|消协|消费者协会|举报|曝光|维权",
     r"再不(发货|发|回复|回|处理|解决|退款|退|给).{0,10}就",
@@ -132,10 +138,11 @@ INJECTION_PATTERNS: tuple[str, ...] = (
 
 CHITCHAT_PATTERNS: tuple[str, ...] = (
     r"天气|下雨|气温|笑话|段子|讲个故事|讲故事|写(一首|首|个|段)?(诗|作文|文章|小说|代码|程序|脚本)|代码|编程",
-    r"你是(不是)?(个|一个)?(机器人|ai|人工智能|真人|人|程序|bot|谁|男|女)|你叫(什么|啥)|你的名字|你几岁|你多大了|你住",
+    r"你是(不是)?(个|一个)?(ai|人工智能|真人|人|程序|bot|谁|男|女)|你叫(什么|啥)|你的名字|你几岁|你多大了|你住",
     r"数学|算术|方程|作业|\d+\s*[-+*/×÷]\s*\d+\s*(=|等于)",
     r"股票|股市|基金|炒股|比特币|彩票|理财|政治|总统|主席|选举|政府|战争|新闻|体育|足球|篮球|世界杯",
     r"电影|电视剧|唱(首|个)?歌|听歌|游戏|星座|算命|菜谱|做饭|旅游|男朋友|女朋友|谈恋爱|陪我聊|聊聊天|好无聊",
+    r"(找你|陪我|跟你|和你)(聊|玩)|闲聊|无聊|聊天吗|哭(了|出来|死)|坏坏|你(真|好)?(可爱|漂亮|帅)",
     _w(r"weather|jokes?|poem|poetry|story|song|sing|code|coding|python|javascript|program\w*|math\w*|homework"),
     _w(r"stocks?|bitcoin|crypto\w*|president|politic\w*|election|news|movie|football|soccer|recipe|translate"),
     _w(

@@ -5,31 +5,28 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import transaction
-from engine.trigger import keyword_trigger
 
 from conversations import services
 from engine import evaluation
 from engine.normalize import normalize
 from engine.route import route
+from engine.trigger import keyword_trigger
 from kb.kb_file import kb_file_read
 from kb.models import Store
 from kb.selectors import store_snapshot
 from kb.services import store_import
 
 EVAL_DIR = Path(settings.BASE_DIR) / "tests" / "eval"
+EVAL_PREFIX = "eval-"
 STORE_FILES = {"demo": Path(settings.BASE_DIR) / "kb" / "demo" / "demo_store.json", "tea": EVAL_DIR / "store_tea.json"}
-
-
-class _Rollback(Exception):
-    pass
 
 
 class Command(BaseCommand):
     help = (
         "Run the dev evaluation (tests/eval/questions.jsonl on the demo and tea stores) through the real "
         "pipeline and model, and print interception rate, fact accuracy, unbacked promises, handoff "
-        "precision/recall, off-topic accuracy and first-token latency. Nothing it writes is kept. With "
+        "precision/recall, off-topic accuracy and first-token latency. It works on its own copies of the "
+        "stores (slugs eval-demo, eval-tea) and deletes them afterwards. With "
         "--shopper-questions, also measure routing on a file of real labelled shopper questions."
     )
 
@@ -47,16 +44,16 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         report: dict[str, Any] = {}
+        stores = self._load_stores()
         try:
-            with transaction.atomic():
-                stores = self._load_stores()
-                if not options["routing_only"]:
-                    report["dev"] = self._run_dev(stores, options)
-                if options["shopper_questions"]:
-                    report["shopper_routing"] = self._run_routing(stores["demo"], Path(options["shopper_questions"]))
-                raise _Rollback
-        except _Rollback:
-            pass
+            if not options["routing_only"]:
+                report["dev"] = self._run_dev(stores, options)
+            if options["shopper_questions"]:
+                report["shopper_routing"] = self._run_routing(stores["demo"], Path(options["shopper_questions"]))
+        finally:
+            # The evaluation's own copies of the stores go, with every conversation it made.
+            for store in stores.values():
+                store.delete()
         if options["json"]:
             self.stdout.write(json.dumps(report, indent=2, ensure_ascii=False, default=str))
             return
@@ -68,10 +65,15 @@ class Command(BaseCommand):
             self.stdout.write(evaluation.format_route_distribution(report["shopper_routing"]))
 
     def _load_stores(self) -> dict[str, Store]:
+        """Fresh copies of the evaluated stores under their own slugs: a real store of the same name,
+        and whatever staff changed in it, is never touched."""
         stores = {}
         for slug, path in STORE_FILES.items():
-            store_import(data=kb_file_read(path=path))
-            stores[slug] = Store.objects.get(slug=slug)
+            data = kb_file_read(path=path)
+            data["store"]["slug"] = f"{EVAL_PREFIX}{slug}"
+            Store.objects.filter(slug=data["store"]["slug"]).delete()  # left over from an interrupted run
+            store_import(data=data)
+            stores[slug] = Store.objects.get(slug=data["store"]["slug"])
         return stores
 
     def _run_dev(self, stores: dict[str, Store], options: dict[str, Any]) -> dict[str, Any]:
