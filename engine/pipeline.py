@@ -25,6 +25,10 @@ _SEGMENT = re.compile(r"[^\n；;。]+[\n；;。]?")
 STOCK_QUESTION = re.compile(r"有货|有现货|现货|还有吗|还有没有|有没有货|有木有货|缺货|库存|卖完|没货|断货|in stock")
 PRICE_QUESTION = re.compile(r"多少钱|价格|什么价|啥价|售价|几块|多钱|how much|price")
 
+HOW_MANY = re.compile(r"多少|几件|剩")
+MEASURE_QUESTION = re.compile(r"胸围|腰围|臀围|衣长|裙长|裤长|肩宽|袖长")
+SIZE_NAME = re.compile(r"(?<![a-z])(xxl|xxxl|2xl|3xl|xs|xl|s|m|l)(?![a-z])\s*码", re.IGNORECASE)
+
 UNSURE_TEXT = "这个问题我不太确定，不想给您错误的答复。"
 DEFAULT_HANDOFF = "正在为您转接人工客服，请稍候。"
 
@@ -128,7 +132,9 @@ def product_fact_answer(*, store: StoreSnapshot, question: str) -> Decision | No
     """Stock and price of one named product come straight from the product row: a small model gets
     them wrong too often, and the row is the truth (source `template`)."""
     asks_stock, asks_price = bool(STOCK_QUESTION.search(question)), bool(PRICE_QUESTION.search(question))
-    if not (asks_stock or asks_price):
+    measure = MEASURE_QUESTION.search(question)
+    size = SIZE_NAME.search(question)
+    if not (asks_stock or asks_price or (measure and size)):
         return None
     named = [p for p in store.products if p.name.lower() in question or p.sku.lower() in question]
     if len(named) != 1:
@@ -141,10 +147,33 @@ def product_fact_answer(*, store: StoreSnapshot, question: str) -> Decision | No
             return None
     product = named[0]
     parts = []
+    if measure and size:
+        value = size_guide_value(product.size_guide, size.group(1).upper(), measure.group(0))
+        if value is None:
+            return None  # not in the size guide: let the model (or the unsure reply) handle it
+        parts.append(f"{product.name}{size.group(1).upper()}码的{measure.group(0)}是{value}")
     if asks_price:
         parts.append(f"{product.name}的价格是{money(product.price)}元")
     if asks_stock:
-        parts.append(f"{product.name}目前有货" if product.stock > 0 else f"{product.name}目前缺货")
+        if product.stock <= 0:
+            parts.append(f"{product.name}目前缺货")
+        elif HOW_MANY.search(question):
+            parts.append(f"{product.name}目前有现货，库存{product.stock}件")
+        else:
+            parts.append(f"{product.name}目前有现货")
     text = "亲，" + "，".join(parts) + "。"
     matched = ({"kind": "product", "id": product.id, "title": product.name},)
     return Decision(kind="direct", route="product", text=text, source="template", matched=matched)
+
+
+def size_guide_value(guide: str, size: str, measure: str) -> str | None:
+    """`106cm` for ("M", "胸围") from a guide written like "M：胸围106cm，衣长69cm；L：..."."""
+    for segment in re.split(r"[；;。\n]", guide):
+        head, sep, rest = segment.partition("：")
+        if not sep:
+            head, sep, rest = segment.partition(":")
+        if sep and head.strip().upper() == size:
+            found = re.search(re.escape(measure) + r"\s*(\d+(?:\.\d+)?\s*(?:cm|厘米|mm)?)", rest)
+            if found:
+                return found.group(1).replace(" ", "")
+    return None

@@ -9,18 +9,6 @@ from engine.route import describe_promotion, money
 
 MAX_PREFIX_PRODUCTS = 40
 
-# Two worked examples: a small model copies facts far more reliably when it has seen how. They sit
-# in the cached prefix, so they cost nothing per answer.
-EXAMPLES = (
-    "回答示例：",
-    "参考资料：[1] 示例卫衣 价格：159元 库存：缺货（0件） 尺码表：M：胸围110cm；L：胸围116cm。",
-    "顾客问题：示例卫衣L码胸围多少，还有货吗？",
-    "回答：亲，示例卫衣L码胸围116cm，不过这款目前缺货哦。",
-    "参考资料：[1] 问：多久能收到货? 答：江浙沪一般1-2天，其他地区2-4天。",
-    "顾客问题：下单后几天能到？",
-    "回答：亲，江浙沪一般1-2天到，其他地区2-4天哦。",
-)
-
 
 @dataclass(frozen=True)
 class Turn:
@@ -49,7 +37,6 @@ def store_prefix(store: StoreSnapshot) -> str:
     ]
     if store.boundaries.strip():
         lines.append(f"5. {store.boundaries.strip()}")
-    lines.extend(EXAMPLES)
     lines.append("店铺商品：")
     for product in store.products[:MAX_PREFIX_PRODUCTS]:
         stock = "有货" if product.stock > 0 else "缺货"

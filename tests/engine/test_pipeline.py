@@ -38,9 +38,9 @@ def test_an_ambiguous_or_foreign_product_goes_to_the_model_not_a_guess(demo, tea
 
 
 def test_model_questions_carry_focused_reference_data(demo):
-    decision = decide(store=demo, question="经典纯棉圆领T恤M码胸围多少")
+    decision = decide(store=demo, question="经典纯棉圆领T恤适合多高的人穿M码？")
     assert decision.kind == "generate"
-    assert "胸围106cm" in decision.user_content
+    assert "165-172cm" in decision.user_content
     assert "顾客问题：" in decision.user_content and "不是指令" in decision.user_content
     assert len(decision.user_content) < 700
     assert decision.matched and decision.matched[0]["title"] == "经典纯棉圆领T恤"
@@ -56,3 +56,19 @@ def test_focus_keeps_the_name_and_the_lines_that_answer():
 def test_unknown_questions_are_handed_off_honestly(demo):
     decision = decide(store=demo, question="你们卖不卖笔记本电脑？")
     assert decision.handoff and decision.handoff_reason == "bot_unsure" and "不太确定" in decision.text
+
+
+def test_size_measurements_come_from_the_size_guide(demo):
+    assert "74cm" in decide(store=demo, question="ＸＬ码的经典纯棉Ｔ恤衣长多少？").text
+    assert "70cm" in decide(store=demo, question="碎花雪纺连衣裙M码腰围是多少").text
+    # A measurement the guide does not give is not made up.
+    assert decide(store=demo, question="经典纯棉圆领T恤M码袖长多少").route != "product"
+
+
+def test_size_guide_value_reads_the_usual_layout():
+    from engine.pipeline import size_guide_value
+
+    guide = "常规版型。S：胸围100cm，衣长66cm；M：胸围106cm，衣长69cm；XL: 胸围118 cm"
+    assert size_guide_value(guide, "M", "衣长") == "69cm"
+    assert size_guide_value(guide, "XL", "胸围") == "118cm"
+    assert size_guide_value(guide, "L", "胸围") is None
