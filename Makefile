@@ -8,7 +8,7 @@ PORT ?= 8000
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/test
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint bench setup install install-dev model db clean
+.PHONY: run test lint bench setup install install-dev model db clean chromium
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -58,8 +58,12 @@ lint: install-dev
 	$(VENV)/bin/mypy kb conversations engine config
 	$(PY) manage.py makemigrations --check --dry-run
 
+# The browser tests drive Debian's chromium (Playwright cannot download its own browser here).
+chromium:
+	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium fonts-wqy-microhei)
+
 # The whole suite on SQLite, then everything but the model and browser tests again on PostgreSQL.
-test: model install-dev lint
+test: model install-dev lint chromium
 	$(VENV)/bin/pytest
 	DATABASE_URL=$(PG_TEST_URL) EXPECT_DB_VENDOR=postgresql $(VENV)/bin/pytest -m "not model and not browser" -q
 

@@ -8,7 +8,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from config.routing import websocket_urlpatterns  # noqa: E402
 from engine.embedded import engine_application  # noqa: E402
@@ -16,7 +15,9 @@ from engine.embedded import engine_application  # noqa: E402
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(URLRouter(websocket_urlpatterns)),
+        # The chat consumer checks each connection's Origin against its store's allowed origins (plus
+        # this server's own host): a store-wide ALLOWED_HOSTS check would refuse the shops' own sites.
+        "websocket": URLRouter(websocket_urlpatterns),
         # `python manage.py runworker engine` serves this in the scaled mode.
         "channel": engine_application(),
     }

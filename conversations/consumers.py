@@ -17,14 +17,27 @@ from conversations import services
 from conversations.models import Conversation, Message
 from engine.consumers import FAILED_TEXT
 from engine.embedded import ensure_embedded_worker
+from kb.models import Store
 
 logger = logging.getLogger(__name__)
 
 # Room for a maximal message even with every character JSON-escaped; anything bigger is not a chat.
 MAX_FRAME_CHARS = 64 * 1024
 
+_TEXTS = {
+    "identity_refused": {
+        "zh": "身份校验未通过，已按匿名访客为您服务。",
+        "en": "Your sign-in could not be verified; you are chatting as a guest.",
+    },
+}
+
+
+def _text(lang: str, key: str) -> str:
+    return _TEXTS[key].get(lang, _TEXTS[key]["zh"])
+
 
 def _message_frame(message: Message) -> dict[str, Any]:
+    client_id = message.client_id or ""
     return {
         "id": message.pk,
         "role": message.role,
@@ -33,28 +46,48 @@ def _message_frame(message: Message) -> dict[str, Any]:
         "partial": message.partial,
         "client_id": message.client_id if message.role == Message.Role.CUSTOMER else None,
         "created_at": message.created_at.isoformat(),
+        # The job that streamed a bot answer: a widget that missed its final frame matches it up.
+        "job": client_id[4:] if message.role == Message.Role.BOT and client_id.startswith("job:") else None,
+        "feedback": message.feedback,
     }
 
 
-def _open_session(store_slug: str, token: str, conversation_id: int | None) -> dict[str, Any]:
-    store, visitor, conversation = services.chat_session_open(
-        store_slug=store_slug, visitor_token=token, conversation_id=conversation_id
+def _open_session(
+    store_slug: str, query: dict[str, str], conversation_id: int | None, headers: dict[bytes, bytes]
+) -> dict[str, Any]:
+    store = Store.objects.filter(slug=store_slug).first()
+    if store is None:
+        raise ApplicationError(f"Unknown store {store_slug!r}.")
+    origin = headers.get(b"origin", b"").decode("latin-1")
+    if not services.store_origin_allowed(store=store, origin=origin, host=headers.get(b"host", b"").decode("latin-1")):
+        raise PermissionError(origin)
+    session = services.widget_session_open(
+        store_slug=store_slug,
+        visitor_token=query["visitor"],
+        customer_id=query["customer"],
+        signature=query["sig"],
+        conversation_id=conversation_id,
     )
+    store, visitor, conversation = session.store, session.visitor, session.conversation
     history = list(conversation.messages.order_by("-pk")[:50])
     history.reverse()
     return {
         "conversation": conversation,
+        "identity_refused": session.identity_refused,
         "hello": {
             "type": "hello",
             "visitor": visitor.token,
+            "verified": session.verified,
             "conversation": conversation.pk,
             "status": conversation.status,
+            "rated": hasattr(conversation, "csat"),
             "store": {
                 "slug": store.slug,
                 "name": store.name,
                 "assistant_name": store.assistant_name,
                 "welcome": store.welcome,
                 "quick_questions": store.quick_questions,
+                "theme": store.theme,
             },
             "messages": [_message_frame(m) for m in history],
         },
@@ -78,16 +111,22 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     group: str
 
     async def connect(self) -> None:
-        query = parse_qs(self.scope.get("query_string", b"").decode())
-        token = (query.get("visitor") or [""])[0][:64]
-        raw_conversation = (query.get("conversation") or [""])[0]
-        conversation_id = int(raw_conversation) if raw_conversation.isdigit() else None
+        raw_query = parse_qs(self.scope.get("query_string", b"").decode())
+        query = {key: (raw_query.get(key) or [""])[0] for key in ("visitor", "customer", "sig", "lang", "conversation")}
+        query["visitor"] = query["visitor"][:64]
+        self.lang = "en" if query["lang"] == "en" else "zh"
+        conversation_id = int(query["conversation"]) if query["conversation"].isdigit() else None
+        headers = dict(self.scope.get("headers", []))
         try:
             session = await database_sync_to_async(_open_session)(
-                self.scope["url_route"]["kwargs"]["store"], token, conversation_id
+                self.scope["url_route"]["kwargs"]["store"], query, conversation_id, headers
             )
         except ApplicationError:
             await self.close(code=4404)
+            return
+        except PermissionError as exc:
+            logger.info("chat refused for origin %r", str(exc))
+            await self.close(code=4403)
             return
         self.conversation = session["conversation"]
         self.group = f"conversation.{self.conversation.pk}"
@@ -98,6 +137,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         self._watchdog = asyncio.ensure_future(self._watch())
         await self.accept()
         await self.send_json(session["hello"])
+        if session["identity_refused"]:
+            await self._error(_text(self.lang, "identity_refused"), code="identity_refused")
 
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "group"):
@@ -122,6 +163,14 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({"type": "sync", "messages": messages})
         elif kind == "ping":
             await self.send_json({"type": "pong"})
+        elif kind == "feedback":
+            await self._on_feedback(content)
+        elif kind == "csat":
+            await self._on_csat(content)
+        elif kind == "handoff":
+            await self._on_handoff()
+        elif kind == "close":
+            await self._on_close()
         else:
             await self._error(f"Unknown frame type {kind!r}.")
 
@@ -209,12 +258,87 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             "total_ms": reply.total_ms,
         }
         await self.channel_layer.group_send(self.group, {"type": "conversation.forward", "frame": final})
+        if prepared.ticket is not None:
+            await self._broadcast_status()
 
     async def _on_cancel(self) -> None:
         for job_id, job in list(self._pending.items()):
             await self.channel_layer.send(
                 job.get("engine_channel") or settings.ENGINE_CHANNEL, {"type": "engine.cancel", "job_id": job_id}
             )
+
+    async def _on_feedback(self, content: dict[str, Any]) -> None:
+        message_id, value, comment = content.get("message_id"), content.get("value"), content.get("comment") or ""
+        if not isinstance(message_id, int) or not isinstance(value, str) or not isinstance(comment, str):
+            await self._error("Feedback needs a message_id (number), a value and optionally a comment (strings).")
+            return
+        try:
+            message = await database_sync_to_async(services.message_feedback_set)(
+                conversation=self.conversation, message_id=message_id, value=value, comment=comment
+            )
+        except ApplicationError as exc:
+            await self._error(exc.message, code="invalid_feedback")
+            return
+        await self.send_json({"type": "feedback_saved", "message_id": message.pk, "value": message.feedback})
+
+    async def _on_csat(self, content: dict[str, Any]) -> None:
+        score, comment = content.get("score"), content.get("comment") or ""
+        if not isinstance(comment, str):
+            await self._error("A rating's comment is a string.")
+            return
+        try:
+            csat = await database_sync_to_async(services.csat_submit)(
+                conversation=self.conversation, score=score, comment=comment
+            )
+        except ApplicationError as exc:
+            await self._error(exc.message, code="invalid_csat")
+            return
+        await self.send_json({"type": "csat_saved", "score": csat.score})
+
+    async def _on_handoff(self) -> None:
+        try:
+            _ticket, reply = await database_sync_to_async(services.conversation_request_human)(
+                conversation=self.conversation
+            )
+        except ApplicationError as exc:
+            await self._error(exc.message, code="invalid_handoff")
+            return
+        if reply is not None:
+            job_id = (reply.client_id or "job:")[4:]
+            for frame in (
+                {"type": "delta", "job": job_id, "answer_to": None, "text": reply.text},
+                {
+                    "type": "final",
+                    "job": job_id,
+                    "answer_to": None,
+                    "message_id": reply.pk,
+                    "text": reply.text,
+                    "source": reply.source,
+                    "partial": False,
+                    "flags": reply.flags,
+                    "handoff": True,
+                    "status": "waiting",
+                    "error": "",
+                    "ttft_ms": None,
+                    "total_ms": None,
+                },
+            ):
+                await self.channel_layer.group_send(self.group, {"type": "conversation.forward", "frame": frame})
+        await self._broadcast_status()
+
+    async def _on_close(self) -> None:
+        try:
+            await database_sync_to_async(services.conversation_close_by_shopper)(conversation=self.conversation)
+        except ApplicationError as exc:
+            await self._error(exc.message, code="invalid_close")
+            return
+        await self._broadcast_status()
+
+    async def _broadcast_status(self) -> None:
+        await database_sync_to_async(self.conversation.refresh_from_db)(fields=["status", "outcome", "closed_at"])
+        await self.channel_layer.group_send(
+            self.group, {"type": "conversation.status", "status": self.conversation.status}
+        )
 
     async def _error(self, message: str, *, code: str = "bad_frame", client_id: str | None = None) -> None:
         await self.send_json({"type": "error", "code": code, "message": message, "client_id": client_id})
@@ -247,6 +371,10 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def conversation_forward(self, event: dict[str, Any]) -> None:
         await self.send_json(event["frame"])
+
+    async def conversation_status(self, event: dict[str, Any]) -> None:
+        """The conversation changed hands (bot, waiting, human) or closed; agents' tools send this too."""
+        await self.send_json({"type": "status", "status": event["status"]})
 
     async def conversation_final(self, event: dict[str, Any]) -> None:
         self._pending.pop(event["job_id"], None)

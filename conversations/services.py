@@ -1,17 +1,21 @@
+import hashlib
+import hmac
 import logging
 import queue
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.http.request import split_domain_port, validate_host
 from django.utils import timezone
 
 from config.exceptions import ApplicationError
-from conversations.models import Conversation, HandoffTicket, Message, Visitor
+from conversations.models import CSAT, Conversation, HandoffTicket, Message, Visitor
 from engine.generate import AnswerStream, GenerationEvent, GenerationRequest
 from engine.pipeline import Decision, decide
 from engine.prompt import Turn, build_messages, store_prefix
@@ -308,3 +312,138 @@ def _generate_now(*, store: Store, prepared: PreparedAnswer, started: float) -> 
         "ttft_ms": ttft_ms,
         "total_ms": total_ms,
     }
+
+
+# --- the chat widget ---------------------------------------------------------------------------------
+
+
+def visitor_verify(*, store: Store, customer_id: str, signature: str) -> bool:
+    """Whether `signature` is the hex HMAC-SHA256 of `customer_id` under the store's widget secret."""
+    if not customer_id or not signature or len(customer_id) > 128:
+        return False
+    expected = hmac.new(store.widget_secret.encode(), customer_id.encode(), hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, signature.strip().lower())
+
+
+@dataclass(frozen=True)
+class WidgetSession:
+    store: Store
+    visitor: Visitor
+    conversation: Conversation
+    verified: bool
+    identity_refused: bool  # a customer id came with a signature that does not match
+
+
+def widget_session_open(
+    *,
+    store_slug: str,
+    visitor_token: str = "",
+    customer_id: str = "",
+    signature: str = "",
+    conversation_id: int | None = None,
+) -> WidgetSession:
+    """Open the widget's chat: a verified customer by (store, customer id), else an anonymous visitor.
+
+    An anonymous token never opens a verified customer's visitor, so a stolen or left-over token
+    does not reveal a signed-in customer's history; a bad signature falls back to anonymous.
+    """
+    store = Store.objects.filter(slug=store_slug).first()
+    if store is None:
+        raise ApplicationError(f"Unknown store {store_slug!r}.")
+    verified = visitor_verify(store=store, customer_id=customer_id, signature=signature)
+    if verified:
+        visitor = Visitor.objects.filter(store=store, customer_id=customer_id).first()
+        if visitor is None:
+            try:
+                with transaction.atomic():
+                    visitor = visitor_create(store=store, customer_id=customer_id)
+            except IntegrityError:
+                visitor = Visitor.objects.get(store=store, customer_id=customer_id)
+        token = visitor.token
+    else:
+        anonymous = Visitor.objects.filter(store=store, token=visitor_token, customer_id="").exists()
+        token = visitor_token if visitor_token and anonymous else ""
+    store, visitor, conversation = chat_session_open(
+        store_slug=store_slug, visitor_token=token, conversation_id=conversation_id
+    )
+    return WidgetSession(
+        store=store,
+        visitor=visitor,
+        conversation=conversation,
+        verified=verified,
+        identity_refused=bool(customer_id) and not verified,
+    )
+
+
+def message_feedback_set(*, conversation: Conversation, message_id: int, value: str, comment: str = "") -> Message:
+    """Thumbs up or down on one of the bot's answers in this conversation; a later vote replaces it."""
+    if value not in Message.Feedback.values:
+        raise ApplicationError('Feedback is "up" or "down".')
+    if len(comment) > settings.CHAT_MAX_MESSAGE_CHARS:
+        raise ApplicationError(f"The comment is too long (at most {settings.CHAT_MAX_MESSAGE_CHARS} characters).")
+    message = conversation.messages.filter(pk=message_id, role=Message.Role.BOT).first()
+    if message is None:
+        raise ApplicationError("Only the bot's answers in this conversation can be rated.")
+    message.feedback = value
+    message.feedback_comment = comment.strip()
+    message.save(update_fields=["feedback", "feedback_comment", "updated_at"])
+    return message
+
+
+def csat_submit(*, conversation: Conversation, score: int, comment: str = "") -> CSAT:
+    """The shopper's 1-5 satisfaction rating; one per conversation."""
+    if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
+        raise ApplicationError("The rating is a whole number from 1 to 5.")
+    if len(comment) > settings.CHAT_MAX_MESSAGE_CHARS:
+        raise ApplicationError(f"The comment is too long (at most {settings.CHAT_MAX_MESSAGE_CHARS} characters).")
+    try:
+        with transaction.atomic():
+            return CSAT.objects.create(conversation=conversation, score=score, comment=comment.strip())
+    except IntegrityError:
+        raise ApplicationError("This conversation has already been rated.") from None
+
+
+def conversation_request_human(*, conversation: Conversation) -> tuple[HandoffTicket, Message | None]:
+    """The shopper pressed 转人工: open a ticket and say the store's handoff message (once per ticket)."""
+    already = conversation.tickets.filter(status__in=[HandoffTicket.Status.OPEN, HandoffTicket.Status.CLAIMED]).first()
+    ticket = conversation_hand_off(conversation=conversation, reason=HandoffTicket.Reason.SHOPPER_ASKED)
+    if already is not None:
+        return ticket, None
+    text = conversation.store.handoff_message or "正在为您转接人工客服，请稍候。"
+    reply = message_record_answer(
+        conversation_id=conversation.pk,
+        job_id=uuid.uuid4().hex,
+        text=text,
+        source=Message.Source.HANDOFF,
+        flags=["shopper_asked"],
+    )
+    return ticket, reply
+
+
+def conversation_close_by_shopper(*, conversation: Conversation) -> Conversation:
+    """The shopper ended the chat: bot_resolved unless it was ever handed off."""
+    handed_off = conversation.tickets.exists()
+    outcome = Conversation.Outcome.HANDED_OFF if handed_off else Conversation.Outcome.BOT_RESOLVED
+    return conversation_close(conversation=conversation, outcome=outcome)
+
+
+def store_origin_allowed(*, store: Store, origin: str, host: str) -> bool:
+    """The page's origin is one of the store's, or this server's own (the chat page, the demo page).
+
+    Own means: the origin names the host the request came to, and that host is one Django serves,
+    so a foreign name pointed at this server (DNS rebinding) is still refused.
+    """
+    origin = origin.strip().rstrip("/").lower()
+    if not origin or origin == "null":
+        return False
+    if origin in {o.strip().rstrip("/").lower() for o in store.allowed_origins if isinstance(o, str)}:
+        return True
+    host = host.strip().lower()
+    parts = urlsplit(origin)
+    domain, _port = split_domain_port(host)
+    return bool(
+        parts.scheme in ("http", "https")
+        and host
+        and parts.netloc == host
+        and validate_host(domain, settings.ALLOWED_HOSTS)
+    )

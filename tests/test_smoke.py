@@ -4,7 +4,7 @@ from tests.kb.factories import StaffUserFactory, StoreFactory
 
 
 @pytest.mark.django_db
-def test_landing_page_links_admin_and_api_docs(client):
+def test_front_page_is_the_demo_shop_and_links_admin_and_api_docs(client):
     response = client.get("/")
     assert response.status_code == 200
     assert b'href="/admin/"' in response.content

@@ -1,0 +1,56 @@
+/* The Store admin page: a live preview of the widget as staff edit its theme, and the copy button. */
+(function () {
+  "use strict";
+
+  function value(id) {
+    var field = document.getElementById(id);
+    return field ? field.value : "";
+  }
+
+  function json(id, fallback) {
+    try {
+      var parsed = JSON.parse(value(id));
+      return parsed === null ? fallback : parsed;
+    } catch (e) {
+      return fallback;
+    }
+  }
+
+  function config() {
+    var theme = json("id_theme", {});
+    var questions = json("id_quick_questions", []);
+    return {
+      name: value("id_name"),
+      assistant_name: value("id_assistant_name"),
+      welcome: value("id_welcome"),
+      quick_questions: Array.isArray(questions) ? questions : [],
+      theme: theme && typeof theme === "object" && !Array.isArray(theme) ? theme : {},
+      sample: "**示例回答** / sample answer"
+    };
+  }
+
+  function start() {
+    var box = document.getElementById("shopdesk-preview");
+    if (box && window.ShopDeskWidget) {
+      var render = function () { window.ShopDeskWidget.preview(box, config()); };
+      ["id_theme", "id_welcome", "id_quick_questions", "id_name", "id_assistant_name"].forEach(function (id) {
+        var field = document.getElementById(id);
+        if (field) field.addEventListener("input", render);
+      });
+      render();
+    }
+    var copy = document.getElementById("shopdesk-copy");
+    if (copy) {
+      copy.addEventListener("click", function () {
+        var area = document.getElementById(copy.getAttribute("data-copy-target"));
+        area.select();
+        var done = function () { document.getElementById("shopdesk-copied").hidden = false; };
+        if (navigator.clipboard && window.isSecureContext) navigator.clipboard.writeText(area.value).then(done);
+        else if (document.execCommand("copy")) done();
+      });
+    }
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();

@@ -1,0 +1,9 @@
+from django.urls import URLPattern, URLResolver, path
+
+from conversations import views
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("", views.demo_shop, name="demo-shop"),
+    path("chat/<slug:store>/", views.chat_page, name="chat-page"),
+    path("chat/<slug:store>/config.json", views.chat_config, name="chat-config"),
+]

@@ -1,0 +1,287 @@
+"""The chat widget in a real browser against a real server: what a shopper sees and does."""
+
+import contextlib
+import http.server
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from conversations.models import Conversation, Message
+from kb.models import Store
+from tests.browser.conftest import SCREENSHOTS, Page, Server, screenshot
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+FAQ_QUESTION = "什么时候发货？"
+MODEL_QUESTION = "纯棉T恤会缩水吗？"
+
+# Records every state of the newest bot bubble, in the page, so no intermediate state is missed.
+RECORD_STATES = """() => {
+  const root = document.querySelector('[data-shopdesk]').shadowRoot;
+  window.__states = [];
+  const record = () => {
+    const bots = root.querySelectorAll('.sd-msg[data-role=bot]');
+    const last = bots[bots.length - 1];
+    if (!last) return;
+    const text = last.querySelector('.sd-text').textContent;
+    const final = last.hasAttribute('data-final');
+    const s = window.__states;
+    const prev = s[s.length - 1];
+    if (!prev || prev.text !== text || prev.final !== final || prev.count !== bots.length) {
+      s.push({text: text, final: final, count: bots.length});
+    }
+  };
+  new MutationObserver(record).observe(root, {subtree: true, childList: true, characterData: true, attributes: true});
+}"""
+
+
+def widget(page):
+    return page.locator("[data-shopdesk]")
+
+
+def bot_bubbles(page):
+    return widget(page).locator(".sd-msg[data-role=bot]")
+
+
+def ask(page, text: str):
+    """Type a question, press Enter, and return the bubble of its answer once it is complete."""
+    before = bot_bubbles(page).count()
+    box = widget(page).locator(".sd-input")
+    box.fill(text)
+    box.press("Enter")
+    answer = bot_bubbles(page).nth(before)
+    answer.and_(page.locator("[data-final]")).wait_for(timeout=120_000)
+    return answer
+
+
+def open_widget(shopper: Page, server: Server, path: str = "/"):
+    page = shopper.page
+    page.goto(server.url + path)
+    widget(page).locator(".sd-launcher").click()
+    widget(page).locator(".sd-status", has_text="智能客服").wait_for()
+    return page
+
+
+def wait_for(predicate, timeout: float = 10):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.1)
+
+
+def test_faq_answer_history_after_reload_thumbs_and_size_limit(server, shopper):
+    page = open_widget(shopper, server)
+    panel = widget(page)
+    assert "小美" in panel.locator(".sd-welcome").text_content()
+    assert panel.locator(".sd-chip", has_text="什么时候发货?").is_visible()
+
+    answer = ask(page, FAQ_QUESTION)
+    faq_text = Message.objects.get(role="bot").text
+    assert answer.locator(".sd-text").text_content() == faq_text
+    assert answer.get_attribute("data-source") == "faq"
+
+    # A quick-question chip asks its question.
+    before = bot_bubbles(page).count()
+    panel.locator(".sd-chip", has_text="支持7天无理由退换吗?").click()
+    bot_bubbles(page).nth(before).and_(page.locator("[data-final]")).wait_for()
+
+    page.reload()
+    panel.locator(".sd-msg[data-role=bot][data-final]").nth(1).wait_for()
+    texts = panel.locator(".sd-msg .sd-text").all_text_contents()
+    assert texts[1:] == [FAQ_QUESTION, faq_text, "支持7天无理由退换吗?", Message.objects.filter(role="bot").last().text]
+    assert Conversation.objects.count() == 1  # the reload resumed the same conversation
+
+    first = bot_bubbles(page).first
+    first.locator(".sd-thumb[data-value=up]").click()
+    assert wait_for(lambda: Message.objects.get(pk=int(first.get_attribute("data-id"))).feedback == "up")
+    first.locator(".sd-thumb[data-value=down]").click()
+    first.locator(".sd-comment-input").fill("想知道具体几点发")
+    first.locator(".sd-comment-send").click()
+    assert wait_for(lambda: Message.objects.filter(feedback="down", feedback_comment="想知道具体几点发").exists()), (
+        "thumbs down with a comment should be recorded"
+    )
+
+    panel.locator(".sd-input").fill("长" * 2001)
+    panel.locator(".sd-input").press("Enter")
+    assert "最多 2000 字" in panel.locator(".sd-notice").text_content()
+    assert Message.objects.filter(role="customer").count() == 2
+    screenshot(page, "widget-faq-desktop.png")
+
+    page.set_viewport_size({"width": 390, "height": 760})
+    box = panel.locator(".sd-panel").bounding_box()
+    assert box is not None and box["width"] == 390, "on a phone the chat fills the screen"
+    screenshot(page, "widget-faq-phone.png")
+    assert shopper.dialogs == [] and shopper.errors == []
+
+
+@pytest.mark.model
+def test_model_answer_streams_into_the_bubble_like_a_typewriter(server, shopper):
+    page = open_widget(shopper, server)
+    ask(page, FAQ_QUESTION)
+    page.evaluate(RECORD_STATES)
+    answer = ask(page, MODEL_QUESTION)
+    final = answer.locator(".sd-text").text_content()
+    stored = Message.objects.filter(role="bot").last()
+    assert stored.source in ("llm", "guardrail") and final == stored.text and final
+    states = [s for s in page.evaluate("window.__states") if s["count"] == 2]
+    partial = [s["text"] for s in states if not s["final"] and s["text"] and s["text"] != final]
+    assert len(set(partial)) >= 2, f"the answer should grow in steps, saw {states}"
+    assert all(final.startswith(text) for text in partial)
+    assert states[-1]["final"] and states[-1]["text"] == final
+
+    page.reload()
+    panel = widget(page)
+    panel.locator(".sd-msg[data-role=bot][data-final]").nth(1).wait_for()
+    assert panel.locator(".sd-msg .sd-text").all_text_contents()[1:] == [
+        FAQ_QUESTION,
+        Message.objects.filter(role="bot").first().text,
+        MODEL_QUESTION,
+        final,
+    ]
+    last = bot_bubbles(page).last
+    last.locator(".sd-thumb[data-value=up]").click()
+    assert wait_for(lambda: Message.objects.get(pk=stored.pk).feedback == "up")
+    screenshot(page, "widget-model-answer.png")
+    assert shopper.dialogs == []
+
+
+def test_xss_in_messages_and_answers_renders_as_text(server, shopper):
+    page = open_widget(shopper, server)
+    image_requests: list[str] = []
+    page.on("request", lambda request: image_requests.append(request.url) if request.url.endswith("/x") else None)
+    payload = "<img src=x onerror=alert(1)> 什么时候发货"
+    ask(page, payload)
+    conversation = Conversation.objects.get()
+    planted = (
+        "<script>alert('s')</script> <img src=x onerror=alert('i')> [点我](javascript:alert('j')) "
+        "![远程图](https://example.com/track.png) **包邮** [官网](https://shop.example.com/help)"
+    )
+    Message.objects.create(conversation=conversation, role=Message.Role.BOT, text=planted, source="agent")
+
+    page.reload()
+    panel = widget(page)
+    panel.locator(".sd-msg[data-role=bot][data-final]").nth(1).wait_for()
+    texts = panel.locator(".sd-msg .sd-text").all_text_contents()
+    assert payload in texts
+    rendered = texts[-1]
+    for literal in ("<script>alert('s')</script>", "<img src=x onerror=alert('i')>", "[点我](javascript:alert('j'))"):
+        assert literal in rendered
+    assert "![远程图](" in rendered  # no image is loaded from a message
+    last = bot_bubbles(page).last
+    assert last.locator("strong").text_content() == "包邮"
+    links = last.locator("a")
+    assert links.count() == 1 and links.get_attribute("href") == "https://shop.example.com/help"
+    assert panel.locator(".sd-list img, .sd-list script").count() == 0
+    page.wait_for_timeout(500)
+    assert shopper.dialogs == [] and shopper.errors == [] and image_requests == []
+
+
+@contextlib.contextmanager
+def other_site(html: str) -> Iterator[str]:
+    body = html.encode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_a_page_on_another_origin_cannot_chat(server, shopper):
+    page = shopper.page
+    evil = (
+        "<!doctype html><html><body><h1>别人的网站</h1>"
+        f'<script src="{server.url}/static/conversations/widget.js" data-store="demo"></script></body></html>'
+    )
+    # Another origin on the same machine: a second, plain web server that the store does not list.
+    with other_site(evil) as elsewhere:
+        page.goto(f"{elsewhere}/shop.html")
+        _try_to_chat(page, server)
+    assert Conversation.objects.count() == 0
+
+
+def _try_to_chat(page, server: Server) -> None:
+    panel = widget(page)
+    panel.locator(".sd-launcher").click()
+    assert "未获授权" in panel.locator(".sd-notice").text_content()
+    assert not panel.locator(".sd-input").is_visible()
+
+    ws_url = server.url.replace("http", "ws") + "/ws/chat/demo/"
+    outcome = page.evaluate(
+        """(url) => new Promise((resolve) => {
+             const ws = new WebSocket(url);
+             ws.onopen = () => resolve('open');
+             ws.onclose = (e) => resolve('closed ' + e.code);
+           })""",
+        ws_url,
+    )
+    assert outcome.startswith("closed")
+
+
+def test_a_message_typed_while_offline_is_sent_once_when_the_server_returns(server, shopper):
+    page = open_widget(shopper, server)
+    panel = widget(page)
+    ask(page, FAQ_QUESTION)
+    server.stop()
+    panel.locator(".sd-status", has_text="重连").wait_for()
+    panel.locator(".sd-input").fill("支持7天无理由退换吗？")
+    panel.locator(".sd-input").press("Enter")
+    assert panel.locator(".sd-msg.sd-pending").count() == 1
+
+    server.start()
+    answer = bot_bubbles(page).nth(1)
+    answer.and_(page.locator("[data-final]")).wait_for(timeout=60_000)
+    assert panel.locator(".sd-msg.sd-pending").count() == 0
+    page.wait_for_timeout(1000)
+    rows = list(Message.objects.order_by("pk").values_list("role", "text"))
+    customer = [text for role, text in rows if role == "customer"]
+    assert customer == [FAQ_QUESTION, "支持7天无理由退换吗？"]
+    assert len([r for r in rows if r[0] == "bot"]) == 2
+    # A reload after that shows the conversation once, nothing left to send.
+    page.reload()
+    panel.locator(".sd-msg[data-role=bot][data-final]").nth(1).wait_for()
+    assert panel.locator(".sd-msg[data-role=customer]").count() == 2
+
+
+def test_store_admin_previews_the_theme_live_and_shows_the_snippet(server, shopper):
+    from django.contrib.auth import get_user_model
+
+    get_user_model().objects.create_superuser("boss", "boss@example.com", "a-long-test-password")
+    page = shopper.page
+    page.goto(f"{server.url}/admin/login/")
+    page.fill("#id_username", "boss")
+    page.fill("#id_password", "a-long-test-password")
+    page.click("input[type=submit]")
+    store = Store.objects.get(slug="demo")
+    page.goto(f"{server.url}/admin/kb/store/{store.pk}/change/")
+    preview = page.locator("#shopdesk-preview")
+    assert preview.locator(".sd-title").text_content() == "示例服饰旗舰店 在线客服"
+    page.fill("#id_theme", '{"color": "#1677ff", "position": "left", "title": "小美在线", "avatar": ""}')
+    page.fill("#id_welcome", "新的欢迎语 <b>不是HTML</b>")
+    assert preview.locator(".sd-title").text_content() == "小美在线"
+    assert preview.locator(".sd-welcome .sd-text").text_content() == "新的欢迎语 <b>不是HTML</b>"
+    color = preview.locator(".sd-header").evaluate("el => getComputedStyle(el).backgroundColor")
+    assert color == "rgb(22, 119, 255)"
+    snippet = page.locator("#shopdesk-snippet").input_value()
+    assert snippet == f'<script src="{server.url}/static/conversations/widget.js" data-store="demo" async></script>'
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.locator("#shopdesk-widget-embed").screenshot(path=str(SCREENSHOTS / "admin-preview.png"))
+    assert shopper.dialogs == [] and shopper.errors == []
