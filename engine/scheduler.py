@@ -59,13 +59,17 @@ class SchedulerConfig:
     # batch, rejected draft tokens take compute from the others (measured: 4 chats got slower).
     draft_max_active: int = 1
     ngram: int = 3  # longest n-gram matched for a draft
+    min_ngram: int = 2  # shortest
+    draft_backoff: int = 8  # tokens without drafts after a draft was wholly rejected
     repeat_penalty: float = 1.1
     penalty_window: int = 64
     state_cache_mb: int = 256  # saved conversation states kept in RAM
     kv_margin: int = 64
 
 
-def lookup_draft(prompt: Sequence[int], generated: Sequence[int], *, max_draft: int, ngram: int) -> list[int]:
+def lookup_draft(
+    prompt: Sequence[int], generated: Sequence[int], *, max_draft: int, ngram: int, min_ngram: int = 2
+) -> list[int]:
     """Tokens that followed the latest occurrence in the prompt of the text just generated."""
     if max_draft <= 0 or not generated:
         return []
@@ -79,8 +83,8 @@ def lookup_draft(prompt: Sequence[int], generated: Sequence[int], *, max_draft: 
                 draft = list(prompt[start + n : start + n + max_draft])
                 if draft:
                     return draft
-        if n <= 2:
-            # A single matching token is too weak a signal to spend compute on.
+        if n <= min_ngram:
+            # Shorter matches are too weak a signal to spend compute on (measured: mostly rejected).
             break
     return []
 
@@ -122,6 +126,7 @@ class _Slot:
     decoder: Any = field(default_factory=lambda: codecs.getincrementaldecoder("utf-8")(errors="replace"))
     text: str = ""
     finished: FinishReason | None = None
+    draft_pause: int = 0
 
     @property
     def request(self) -> GenerationRequest:
@@ -523,6 +528,10 @@ class Scheduler:
         slot.entry.tokens.extend(evaluated[:n_ok])
         slot.stats.drafted_tokens += len(drafts)
         slot.stats.accepted_tokens += n_ok - 1
+        if drafts and n_ok == 1:
+            # A wholly rejected draft cost a wider batch for nothing: the answer has left the
+            # prompt's text, so stop guessing for a while.
+            slot.draft_pause = self.config.draft_backoff
         if n_ok < len(evaluated):
             rt.seq_remove(slot.entry.seq, len(slot.entry.tokens))
         self._emit_tokens(rt, slot, accepted)
@@ -544,13 +553,16 @@ class Scheduler:
         if slot.finished is None:
             last = slot.generated[-1]
             draft = []
-            if slot.request.prompt_lookup and len(self._active) <= self.config.draft_max_active:
+            if slot.draft_pause > 0:
+                slot.draft_pause -= 1
+            elif slot.request.prompt_lookup and len(self._active) <= self.config.draft_max_active:
                 room = slot.request.max_tokens - len(slot.generated)
                 draft = lookup_draft(
                     slot.prompt,
                     slot.generated,
                     max_draft=min(self.config.draft_tokens, room),
                     ngram=self.config.ngram,
+                    min_ngram=self.config.min_ngram,
                 )
             slot.pending = [last, *draft]
 
