@@ -4,6 +4,7 @@ It keeps a real per-sequence KV bookkeeping (positions per sequence, copies, rem
 scheduler's cache logic is checked against what a KV cache would actually hold.
 """
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,8 +15,16 @@ VOCAB = 0x10000
 
 
 class FakeRuntime:
-    def __init__(self, answer: str = "好的，马上为您发货。", n_ctx: int = 4096, n_seq_max: int = 8, batch: int = 64):
+    def __init__(
+        self,
+        answer: str = "好的，马上为您发货。",
+        n_ctx: int = 4096,
+        n_seq_max: int = 8,
+        batch: int = 64,
+        delay: float = 0.0,
+    ):
         self.answer = answer
+        self.delay = delay  # seconds per decode call, like a real model's step
         self.n_ctx = n_ctx
         self.n_seq_max = n_seq_max
         self._batch = batch
@@ -75,6 +84,8 @@ class FakeRuntime:
 
     def decode(self, items: Sequence[tuple[int, int, int, bool]]) -> None:
         self.decode_calls += 1
+        if self.delay:
+            time.sleep(self.delay)
         if self.fail_after_calls is not None and self.decode_calls > self.fail_after_calls:
             raise RuntimeError("simulated engine crash")
         self._rows = []

@@ -133,7 +133,7 @@ def test_prompt_lookup_drafts_are_verified_and_save_decode_steps(make_scheduler)
 
 
 def test_full_queue_refuses_at_once(make_scheduler):
-    rt = FakeRuntime(answer="很长的回答" * 50)
+    rt = FakeRuntime(answer="很长的回答" * 50, delay=0.01)
     scheduler, _ = make_scheduler(rt, parallel=1, queue_size=1)
     outs = [Collector() for _ in range(3)]
     accepted = [scheduler.submit(request(f"j{i}", f"c{i}", "问"), out) for i, out in enumerate(outs)]
@@ -143,10 +143,10 @@ def test_full_queue_refuses_at_once(make_scheduler):
 
 
 def test_cancel_stops_between_tokens(make_scheduler):
-    rt = FakeRuntime(answer="很长的回答" * 200)
+    rt = FakeRuntime(answer="很长的回答" * 200, delay=0.01)
     scheduler, _ = make_scheduler(rt, draft_tokens=0)
     out = Collector()
-    scheduler.submit(request("j1", "c1", "介绍一下"), out)
+    scheduler.submit(request("j1", "c1", "介绍一下", max_tokens=900), out)
     for _ in range(200):
         if any(e.kind == "delta" for e in out.events):
             break
