@@ -8,7 +8,7 @@ skipped), with exactly these keys:
 
 - `store`: the store slug; `demo` is `kb/demo/demo_store.json`, `tea` is `tests/eval/store_tea.json`.
 - `question`: what the shopper types, written by us. Never copy real shopper questions
-  (`/work/shared/data/shopper-questions`) here: they are for `route_distribution` measurement only.
+  (the labelled file given to `eval_answers --shopper-questions`) here: they are for measurement only.
 - `intent`: one of `INTENTS`.
 - `facts`: strings that must all appear in a correct answer. Short and robust so a paraphrase passes:
   numbers ("24小时", "99") and key terms ("中通"), never whole sentences. Every fact must appear in the
