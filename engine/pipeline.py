@@ -29,6 +29,16 @@ HOW_MANY = re.compile(r"多少|几件|剩")
 MEASURE_QUESTION = re.compile(r"胸围|腰围|臀围|衣长|裙长|裤长|肩宽|袖长")
 SIZE_NAME = re.compile(r"(?<![a-z])(xxl|xxxl|2xl|3xl|xs|xl|s|m|l)(?![a-z])\s*码", re.IGNORECASE)
 
+# Product attributes shoppers ask about by other words; answered from the product's own attributes.
+ATTRIBUTE_QUESTIONS = {
+    "面料": re.compile(r"面料|材质|材料|什么料|成分|纯棉的?吗|是棉的|含棉"),
+    "材质": re.compile(r"材质|材料|什么做的|什么料"),
+    "克重": re.compile(r"克重|多少克|几克|多重|厚不厚"),
+    "净含量": re.compile(r"净含量|多少克|几克|多重|一罐多少|一盒多少|一包多少"),
+    "产地": re.compile(r"产地|哪里产|哪产的|产区|哪里的茶|原产"),
+    "保质期": re.compile(r"保质期|能放多久|放多久|过期"),
+}
+
 UNSURE_TEXT = "这个问题我不太确定，不想给您错误的答复。"
 DEFAULT_HANDOFF = "正在为您转接人工客服，请稍候。"
 
@@ -134,7 +144,8 @@ def product_fact_answer(*, store: StoreSnapshot, question: str) -> Decision | No
     asks_stock, asks_price = bool(STOCK_QUESTION.search(question)), bool(PRICE_QUESTION.search(question))
     measure = MEASURE_QUESTION.search(question)
     size = SIZE_NAME.search(question)
-    if not (asks_stock or asks_price or (measure and size)):
+    asks_attribute = any(pattern.search(question) for pattern in ATTRIBUTE_QUESTIONS.values())
+    if not (asks_stock or asks_price or (measure and size) or asks_attribute):
         return None
     named = [p for p in store.products if p.name.lower() in question or p.sku.lower() in question]
     if len(named) != 1:
@@ -147,6 +158,10 @@ def product_fact_answer(*, store: StoreSnapshot, question: str) -> Decision | No
             return None
     product = named[0]
     parts = []
+    attributes = dict(product.attributes)
+    for key, pattern in ATTRIBUTE_QUESTIONS.items():
+        if pattern.search(question) and key in attributes:
+            parts.append(f"{product.name}的{key}是{attributes[key]}")
     if measure and size:
         value = size_guide_value(product.size_guide, size.group(1).upper(), measure.group(0))
         if value is None:
@@ -161,6 +176,8 @@ def product_fact_answer(*, store: StoreSnapshot, question: str) -> Decision | No
             parts.append(f"{product.name}目前有现货，库存{product.stock}件")
         else:
             parts.append(f"{product.name}目前有现货")
+    if not parts:
+        return None
     text = "亲，" + "，".join(parts) + "。"
     matched = ({"kind": "product", "id": product.id, "title": product.name},)
     return Decision(kind="direct", route="product", text=text, source="template", matched=matched)

@@ -98,7 +98,7 @@ async def test_follow_up_evaluates_fewer_prompt_tokens_than_a_cold_turn(store):
     await asyncio.to_thread(service.reset_scheduler)  # an empty KV cache: the first turn is cold
     communicator, _ = await connect()
     try:
-        first = (await ask(communicator, "碎花连衣裙是什么面料？"))["final"]
+        first = (await ask(communicator, "碎花连衣裙适合什么场合穿？"))["final"]
         second = (await ask(communicator, "那T恤有哪些尺码？"))["final"]
     finally:
         await communicator.disconnect()
@@ -232,7 +232,7 @@ async def test_runworker_process_on_redis_streams_and_a_killed_worker_is_reporte
     worker = _start_worker(prefix, database_url, log)
     communicator, _ = await connect()
     try:
-        answered = await ask(communicator, "碎花连衣裙是什么面料？", timeout=120)
+        answered = await ask(communicator, "碎花连衣裙适合什么场合穿？", timeout=120)
         assert len(answered["deltas"]) >= 2, log.read_text()
         assert answered["final"]["source"] in ("llm", "guardrail") and answered["final"]["error"] == ""
 
@@ -247,7 +247,7 @@ async def test_runworker_process_on_redis_streams_and_a_killed_worker_is_reporte
         # Whoever runs the workers starts a new one; the chat goes on.
         worker.wait(10)
         worker = _start_worker(prefix, database_url, log)
-        again = await ask(communicator, "小熊印花T恤是什么面料？", timeout=120)
+        again = await ask(communicator, "小熊印花T恤适合什么季节穿？", timeout=120)
         assert again["final"]["error"] == "" and again["final"]["text"]
     finally:
         await communicator.disconnect()
