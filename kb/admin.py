@@ -13,7 +13,7 @@ from django.urls import reverse
 from import_export.admin import ImportExportModelAdmin
 from import_export.formats.base_formats import CSV, XLSX
 
-from kb.models import FaqEntry, Product, Promotion, Store, SynonymRule
+from kb.models import STORE_BOT_SETTINGS, FaqEntry, Product, Promotion, Store, SynonymRule
 from kb.resources import FaqEntryResource, ProductResource
 from kb.selectors import store_list_for_user
 
@@ -62,24 +62,7 @@ class StoreAdminForm(forms.ModelForm):
 
     class Meta:
         model = Store
-        fields = (
-            "slug",
-            "name",
-            "staff",
-            "assistant_name",
-            "persona",
-            "boundaries",
-            "offtopic_reply",
-            "handoff_message",
-            "disclaimer",
-            "blocked_phrases",
-            "welcome",
-            "quick_questions",
-            "theme",
-            "allowed_origins",
-            "relevance_threshold",
-            "retrieval_top_k",
-        )
+        fields = ("slug", "name", "staff", *STORE_BOT_SETTINGS)
 
     def _string_list(self, name: str) -> list[str]:
         value = self.cleaned_data.get(name)

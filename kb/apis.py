@@ -26,7 +26,7 @@ from rest_framework.validators import UniqueTogetherValidator
 from rest_framework.views import APIView
 
 from config.exceptions import ApplicationError
-from kb.models import FaqEntry, Product, Promotion, Store, SynonymRule
+from kb.models import STORE_BOT_SETTINGS, FaqEntry, Product, Promotion, Store, SynonymRule
 from kb.selectors import store_list_for_user
 
 logger = logging.getLogger(__name__)
@@ -185,21 +185,7 @@ class StoreThemeSerializer(serializers.Serializer[dict[str, str]]):
         ref_name = "StoreTheme"
 
 
-STORE_SETTINGS_FIELDS = [
-    "assistant_name",
-    "persona",
-    "boundaries",
-    "offtopic_reply",
-    "handoff_message",
-    "disclaimer",
-    "blocked_phrases",
-    "welcome",
-    "quick_questions",
-    "theme",
-    "allowed_origins",
-    "relevance_threshold",
-    "retrieval_top_k",
-]
+STORE_SETTINGS_FIELDS = list(STORE_BOT_SETTINGS)
 
 
 class StoreViewSet(StoreScopedViewSet):

@@ -65,6 +65,24 @@ class Store(TimeStampedModel):
         return f"{self.name} ({self.slug})"
 
 
+# The bot's settings of a store: what staff may edit in the admin and through the API.
+STORE_BOT_SETTINGS = (
+    "assistant_name",
+    "persona",
+    "boundaries",
+    "offtopic_reply",
+    "handoff_message",
+    "disclaimer",
+    "blocked_phrases",
+    "welcome",
+    "quick_questions",
+    "theme",
+    "allowed_origins",
+    "relevance_threshold",
+    "retrieval_top_k",
+)
+
+
 class Product(TimeStampedModel):
     store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="products")
     sku = models.CharField(max_length=64)
