@@ -14,10 +14,19 @@ from django.conf import settings
 
 from config.exceptions import ApplicationError
 from conversations import services
-from conversations.models import Conversation, Message
+from conversations.models import Conversation, HandoffTicket, Message
+from conversations.realtime import (
+    agent_display_name,
+    conversation_group,
+    message_frame,
+    store_agents_group,
+    ticket_frame,
+)
+from conversations.selectors import ticket_get_for_agent, ticket_list_for_agent
 from engine.consumers import FAILED_TEXT
 from engine.embedded import ensure_embedded_worker
 from kb.models import Store
+from kb.selectors import store_list_for_user
 
 logger = logging.getLogger(__name__)
 
@@ -34,22 +43,6 @@ _TEXTS = {
 
 def _text(lang: str, key: str) -> str:
     return _TEXTS[key].get(lang, _TEXTS[key]["zh"])
-
-
-def _message_frame(message: Message) -> dict[str, Any]:
-    client_id = message.client_id or ""
-    return {
-        "id": message.pk,
-        "role": message.role,
-        "text": message.text,
-        "source": message.source,
-        "partial": message.partial,
-        "client_id": message.client_id if message.role == Message.Role.CUSTOMER else None,
-        "created_at": message.created_at.isoformat(),
-        # The job that streamed a bot answer: a widget that missed its final frame matches it up.
-        "job": client_id[4:] if message.role == Message.Role.BOT and client_id.startswith("job:") else None,
-        "feedback": message.feedback,
-    }
 
 
 def _open_session(
@@ -69,7 +62,7 @@ def _open_session(
         conversation_id=conversation_id,
     )
     store, visitor, conversation = session.store, session.visitor, session.conversation
-    history = list(conversation.messages.order_by("-pk")[:50])
+    history = list(conversation.messages.select_related("agent").order_by("-pk")[:50])
     history.reverse()
     return {
         "conversation": conversation,
@@ -81,6 +74,7 @@ def _open_session(
             "conversation": conversation.pk,
             "status": conversation.status,
             "rated": hasattr(conversation, "csat"),
+            **services.handoff_status_extra(conversation=conversation),
             "store": {
                 "slug": store.slug,
                 "name": store.name,
@@ -89,7 +83,7 @@ def _open_session(
                 "quick_questions": store.quick_questions,
                 "theme": store.theme,
             },
-            "messages": [_message_frame(m) for m in history],
+            "messages": [message_frame(m) for m in history],
         },
     }
 
@@ -103,7 +97,7 @@ def _save_question(conversation: Conversation, text: str, client_id: str | None)
 
 
 def _messages_after(conversation: Conversation, after: int) -> list[dict[str, Any]]:
-    return [_message_frame(m) for m in conversation.messages.filter(pk__gt=after).order_by("pk")[:200]]
+    return [message_frame(m) for m in conversation.messages.filter(pk__gt=after).order_by("pk")[:200]]
 
 
 class ChatConsumer(AsyncJsonWebsocketConsumer):
@@ -171,6 +165,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self._on_handoff()
         elif kind == "close":
             await self._on_close()
+        elif kind == "contact":
+            await self._on_contact(content)
         else:
             await self._error(f"Unknown frame type {kind!r}.")
 
@@ -241,7 +237,9 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         reply = prepared.reply
         assert reply is not None
         frame = {"type": "delta", "job": job_id, "answer_to": question.pk, "text": reply.text}
-        await self.channel_layer.group_send(self.group, {"type": "conversation.forward", "frame": frame})
+        await self.channel_layer.group_send(
+            self.group, {"type": "conversation.forward", "conversation_id": self.conversation.pk, "frame": frame}
+        )
         final = {
             "type": "final",
             "job": job_id,
@@ -257,9 +255,9 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             "ttft_ms": reply.ttft_ms,
             "total_ms": reply.total_ms,
         }
-        await self.channel_layer.group_send(self.group, {"type": "conversation.forward", "frame": final})
-        if prepared.ticket is not None:
-            await self._broadcast_status()
+        await self.channel_layer.group_send(
+            self.group, {"type": "conversation.forward", "conversation_id": self.conversation.pk, "frame": final}
+        )
 
     async def _on_cancel(self) -> None:
         for job_id, job in list(self._pending.items()):
@@ -303,6 +301,10 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         except ApplicationError as exc:
             await self._error(exc.message, code="invalid_handoff")
             return
+        if reply is None:
+            # Asked again while already waiting (or with a human): tell this tab where things stand.
+            await self._send_status()
+            return
         if reply is not None:
             job_id = (reply.client_id or "job:")[4:]
             for frame in (
@@ -323,22 +325,42 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
                     "total_ms": None,
                 },
             ):
-                await self.channel_layer.group_send(self.group, {"type": "conversation.forward", "frame": frame})
-        await self._broadcast_status()
+                await self.channel_layer.group_send(
+                    self.group,
+                    {"type": "conversation.forward", "conversation_id": self.conversation.pk, "frame": frame},
+                )
 
     async def _on_close(self) -> None:
+        await database_sync_to_async(self.conversation.refresh_from_db)(fields=["status", "outcome", "closed_at"])
+        if self.conversation.status == Conversation.Status.CLOSED:
+            await self._send_status()
+            return
         try:
             await database_sync_to_async(services.conversation_close_by_shopper)(conversation=self.conversation)
         except ApplicationError as exc:
             await self._error(exc.message, code="invalid_close")
-            return
-        await self._broadcast_status()
 
-    async def _broadcast_status(self) -> None:
-        await database_sync_to_async(self.conversation.refresh_from_db)(fields=["status", "outcome", "closed_at"])
-        await self.channel_layer.group_send(
-            self.group, {"type": "conversation.status", "status": self.conversation.status}
-        )
+    async def _send_status(self) -> None:
+        def read() -> dict[str, Any]:
+            self.conversation.refresh_from_db(fields=["status", "outcome", "closed_at"])
+            extra = services.handoff_status_extra(conversation=self.conversation)
+            return {"type": "status", "status": self.conversation.status, **extra}
+
+        await self.send_json(await database_sync_to_async(read)())
+
+    async def _on_contact(self, content: dict[str, Any]) -> None:
+        value = content.get("value")
+        if not isinstance(value, str):
+            await self._error("A contact is a string: a phone number, WeChat id or e-mail.", code="invalid_contact")
+            return
+        try:
+            ticket = await database_sync_to_async(services.ticket_contact_set)(
+                conversation=self.conversation, value=value
+            )
+        except ApplicationError as exc:
+            await self._error(exc.message, code="invalid_contact")
+            return
+        await self.send_json({"type": "contact_saved", "value": ticket.contact})
 
     async def _error(self, message: str, *, code: str = "bad_frame", client_id: str | None = None) -> None:
         await self.send_json({"type": "error", "code": code, "message": message, "client_id": client_id})
@@ -372,13 +394,21 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     async def conversation_forward(self, event: dict[str, Any]) -> None:
         await self.send_json(event["frame"])
 
+    async def conversation_message(self, event: dict[str, Any]) -> None:
+        """A message recorded outside this connection's own stream: an agent's reply, another tab's question."""
+        await self.send_json({"type": "message", "message": event["message"]})
+
     async def conversation_status(self, event: dict[str, Any]) -> None:
-        """The conversation changed hands (bot, waiting, human) or closed; agents' tools send this too."""
-        await self.send_json({"type": "status", "status": event["status"]})
+        """The conversation changed hands (bot, waiting, human) or closed."""
+        if event["status"] in (Conversation.Status.HUMAN, Conversation.Status.CLOSED) and self._pending:
+            # A person has the conversation now: the bot must not keep talking over them.
+            await self._on_cancel()
+        frame = {k: v for k, v in event.items() if k not in ("type", "conversation_id")}
+        await self.send_json({"type": "status", **frame})
 
     async def conversation_final(self, event: dict[str, Any]) -> None:
         self._pending.pop(event["job_id"], None)
-        frame = {k: v for k, v in event.items() if k not in ("type", "job_id", "question_id")}
+        frame = {k: v for k, v in event.items() if k not in ("type", "job_id", "question_id", "conversation_id")}
         await self.send_json({"type": "final", "job": event["job_id"], "answer_to": event["question_id"], **frame})
 
     async def _watch(self) -> None:
@@ -426,3 +456,256 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
                 "total_ms": None,
             }
         )
+
+
+# --- the agent console's websocket: /ws/agent/ ---------------------------------------------------------
+
+AGENT_PRESENCE_REFRESH_SECONDS = 20
+
+
+def _agent_hello(user: Any) -> dict[str, Any]:
+    stores = list(store_list_for_user(user=user))
+    tickets = list(ticket_list_for_agent(user=user)[:200])
+    return {
+        "stores": stores,
+        "hello": {
+            "type": "hello",
+            "agent": {"id": user.pk, "username": user.get_username(), "name": agent_display_name(user)},
+            "stores": [{"slug": store.slug, "name": store.name} for store in stores],
+            "tickets": [ticket_frame(ticket) for ticket in tickets],
+        },
+    }
+
+
+def _agent_ticket(user: Any, ticket_id: int) -> dict[str, Any] | None:
+    ticket = ticket_get_for_agent(user=user, ticket_id=ticket_id)
+    return ticket_frame(ticket) if ticket is not None else None
+
+
+def _agent_message(user: Any, message_id: int) -> dict[str, Any] | None:
+    message = (
+        Message.objects.filter(pk=message_id, conversation__store__in=store_list_for_user(user=user))
+        .select_related("agent")
+        .first()
+    )
+    if message is None:
+        return None
+    return {**message_frame(message), "agent": message.agent.get_username() if message.agent else None}
+
+
+class AgentConsumer(AsyncJsonWebsocketConsumer):
+    """A store agent's console: tickets of their stores live, claim, reply, hand back, close, suggestions.
+
+    Only the agent's own stores' tickets and conversations ever reach this socket: the store groups it
+    joins are those the agent works for, and every conversation group is joined after a store check.
+    """
+
+    user: Any
+
+    async def connect(self) -> None:
+        self.user = self.scope.get("user")
+        if self.user is None or not self.user.is_authenticated or not self.user.is_active:
+            await self.close(code=4401)
+            return
+        session = await database_sync_to_async(_agent_hello)(self.user)
+        if not session["stores"]:
+            await self.close(code=4403)
+            return
+        self.store_groups = [store_agents_group(store.pk) for store in session["stores"]]
+        self.watching: set[int] = set()
+        self.drafts: dict[str, int] = {}  # job id -> conversation id
+        self.draft_group = f"agent-drafts.{uuid.uuid4().hex}"
+        for group in [*self.store_groups, self.draft_group]:
+            await self.channel_layer.group_add(group, self.channel_name)
+        for ticket in session["hello"]["tickets"]:
+            await self._watch_conversation(ticket["conversation"])
+        await database_sync_to_async(services.agent_presence_enter)(user=self.user, channel_name=self.channel_name)
+        await ensure_embedded_worker()
+        self._presence = asyncio.ensure_future(self._refresh_presence())
+        await self.accept()
+        await self.send_json(session["hello"])
+
+    async def disconnect(self, code: int) -> None:
+        if not hasattr(self, "store_groups"):
+            return
+        self._presence.cancel()
+        for group in [*self.store_groups, self.draft_group, *(conversation_group(c) for c in self.watching)]:
+            await self.channel_layer.group_discard(group, self.channel_name)
+        for job_id in list(self.drafts):
+            await self.channel_layer.send(settings.ENGINE_CHANNEL, {"type": "engine.cancel", "job_id": job_id})
+        await database_sync_to_async(services.agent_presence_leave)(channel_name=self.channel_name)
+
+    async def _refresh_presence(self) -> None:
+        while True:
+            await asyncio.sleep(AGENT_PRESENCE_REFRESH_SECONDS)
+            await database_sync_to_async(services.agent_presence_touch)(channel_name=self.channel_name)
+
+    async def _watch_conversation(self, conversation_id: int) -> None:
+        if conversation_id not in self.watching:
+            self.watching.add(conversation_id)
+            await self.channel_layer.group_add(conversation_group(conversation_id), self.channel_name)
+
+    async def _unwatch_conversation(self, conversation_id: int) -> None:
+        if conversation_id in self.watching:
+            self.watching.discard(conversation_id)
+            await self.channel_layer.group_discard(conversation_group(conversation_id), self.channel_name)
+
+    # --- frames from the agent -------------------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
+        if text_data is None or len(text_data) > MAX_FRAME_CHARS:
+            await self._error("That frame is too large or not text; nothing was saved.")
+            return
+        try:
+            content = await self.decode_json(text_data)
+        except ValueError:
+            await self._error("That frame is not valid JSON; nothing was saved.")
+            return
+        await self.receive_json(content)
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        if not isinstance(content, dict):
+            await self._error("Send a JSON object with a type.")
+            return
+        kind = content.get("type")
+        conversation = content.get("conversation")
+        try:
+            if kind == "claim":
+                ticket = await database_sync_to_async(services.ticket_claim)(
+                    ticket_id=content.get("ticket"), agent=self.user
+                )
+                await self._ack("claim", ticket.conversation_id)
+            elif kind == "reply":
+                message = await database_sync_to_async(services.message_create_agent)(
+                    conversation_id=conversation,
+                    agent=self.user,
+                    text=content.get("text"),
+                    client_id=content.get("client_id"),
+                )
+                await self._ack("reply", conversation, client_id=content.get("client_id"), message_id=message.pk)
+            elif kind == "release":
+                await database_sync_to_async(services.conversation_hand_back)(
+                    conversation_id=conversation, agent=self.user
+                )
+                await self._ack("release", conversation)
+            elif kind == "close":
+                await database_sync_to_async(services.conversation_close_by_agent)(
+                    conversation_id=conversation, agent=self.user
+                )
+                await self._ack("close", conversation)
+            elif kind == "suggest":
+                await self._suggest(conversation)
+            elif kind == "ping":
+                await self.send_json({"type": "pong"})
+            else:
+                await self._error(f"Unknown frame type {kind!r}.")
+        except ApplicationError as exc:
+            client_id = content.get("client_id") if isinstance(content.get("client_id"), str) else None
+            await self._error(
+                exc.message,
+                code=f"invalid_{kind}" if isinstance(kind, str) else "bad_frame",
+                client_id=client_id,
+                conversation=conversation if isinstance(conversation, int) else None,
+            )
+
+    async def _suggest(self, conversation_id: Any) -> None:
+        job_id = uuid.uuid4().hex
+        suggestions = await database_sync_to_async(services.reply_suggestions)(
+            conversation_id=conversation_id, agent=self.user, job_id=job_id
+        )
+        await self.send_json(
+            {"type": "suggestions", "conversation": suggestions.conversation_id, "items": suggestions.items}
+        )
+        if suggestions.draft is None:
+            return
+        self.drafts[job_id] = suggestions.conversation_id
+        await self.channel_layer.send(
+            settings.ENGINE_CHANNEL,
+            {
+                "type": "engine.generate",
+                "request": suggestions.draft.to_dict(),
+                "reply_group": self.draft_group,
+                "meta": suggestions.meta,
+            },
+        )
+
+    async def _ack(
+        self, action: str, conversation: Any, *, client_id: Any = None, message_id: int | None = None
+    ) -> None:
+        await self.send_json(
+            {
+                "type": "ack",
+                "action": action,
+                "conversation": conversation,
+                "client_id": client_id if isinstance(client_id, str) else None,
+                "message_id": message_id,
+            }
+        )
+
+    async def _error(
+        self, message: str, *, code: str = "bad_frame", client_id: str | None = None, conversation: int | None = None
+    ) -> None:
+        await self.send_json(
+            {"type": "error", "code": code, "message": message, "conversation": conversation, "client_id": client_id}
+        )
+
+    # --- events: tickets of the agent's stores, and the conversations they watch --------------------
+
+    async def agents_ticket(self, event: dict[str, Any]) -> None:
+        ticket = await database_sync_to_async(_agent_ticket)(self.user, int(event["ticket_id"]))
+        if ticket is None:
+            return  # not (or no longer) one of this agent's stores
+        if ticket["status"] == HandoffTicket.Status.RESOLVED:
+            await self._unwatch_conversation(ticket["conversation"])
+        else:
+            await self._watch_conversation(ticket["conversation"])
+        await self.send_json({"type": "ticket", "ticket": ticket})
+
+    async def conversation_message(self, event: dict[str, Any]) -> None:
+        await self.send_json(
+            {
+                "type": "message",
+                "conversation": event["conversation_id"],
+                "message": {**event["message"], "agent": event.get("agent")},
+            }
+        )
+
+    async def conversation_status(self, event: dict[str, Any]) -> None:
+        await self.send_json({"type": "status", "conversation": event["conversation_id"], "status": event["status"]})
+
+    async def conversation_delta(self, event: dict[str, Any]) -> None:
+        conversation = self.drafts.get(event["job_id"])
+        if conversation is not None:
+            await self.send_json({"type": "draft_delta", "conversation": conversation, "text": event["text"]})
+            return
+        await self.send_json(
+            {"type": "delta", "conversation": event["conversation_id"], "job": event["job_id"], "text": event["text"]}
+        )
+
+    async def conversation_final(self, event: dict[str, Any]) -> None:
+        conversation = self.drafts.pop(event["job_id"], None)
+        if conversation is not None:
+            error = str(event.get("error") or "")
+            text = "" if error == "busy" else str(event.get("text") or "")
+            await self.send_json({"type": "draft", "conversation": conversation, "text": text, "error": error})
+            return
+        await self._send_recorded(event.get("conversation_id"), event.get("message_id"))
+
+    async def conversation_forward(self, event: dict[str, Any]) -> None:
+        """The widget's own frames for answers without the model: the console needs only the recorded reply."""
+        frame = event["frame"]
+        if frame.get("type") == "final":
+            await self._send_recorded(event.get("conversation_id"), frame.get("message_id"))
+
+    async def _send_recorded(self, conversation_id: Any, message_id: Any) -> None:
+        if not isinstance(message_id, int) or not isinstance(conversation_id, int):
+            return
+        message = await database_sync_to_async(_agent_message)(self.user, message_id)
+        if message is not None:
+            await self.send_json({"type": "message", "conversation": conversation_id, "message": message})
+
+    async def conversation_accepted(self, event: dict[str, Any]) -> None:
+        pass
+
+    async def conversation_heartbeat(self, event: dict[str, Any]) -> None:
+        pass

@@ -172,3 +172,15 @@ class CSAT(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.score}/5"
+
+
+class AgentPresence(models.Model):
+    """One open agent console (a websocket); an agent with a fresh row is online for their stores."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="presences")
+    channel_name = models.CharField(max_length=200, unique=True)
+    connected_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.user} on {self.channel_name}"

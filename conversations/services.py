@@ -2,26 +2,30 @@ import hashlib
 import hmac
 import logging
 import queue
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.http.request import split_domain_port, validate_host
 from django.utils import timezone
 
 from config.exceptions import ApplicationError
-from conversations.models import CSAT, Conversation, HandoffTicket, Message, Visitor
+from conversations import realtime
+from conversations.models import CSAT, AgentPresence, Conversation, HandoffTicket, Message, Visitor
 from engine.generate import AnswerStream, GenerationEvent, GenerationRequest
-from engine.pipeline import Decision, decide
+from engine.pipeline import DEFAULT_HANDOFF, Decision, decide, related_entries
 from engine.prompt import Turn, build_messages, store_prefix
 from engine.service import get_scheduler
+from kb.hours import hours_text, is_open
 from kb.models import FaqEntry, Store
-from kb.selectors import store_snapshot
+from kb.selectors import store_list_for_user, store_snapshot
 
 logger = logging.getLogger(__name__)
 
@@ -53,12 +57,14 @@ def message_create_customer(*, conversation: Conversation, text: str, client_id:
             return existing
     try:
         with transaction.atomic():
-            return Message.objects.create(
+            message = Message.objects.create(
                 conversation=conversation, role=Message.Role.CUSTOMER, text=text, client_id=client_id or None
             )
     except IntegrityError:
         # A concurrent re-send of the same client id won the race: hand back its row.
         return conversation.messages.get(client_id=client_id)
+    realtime.push_message(message)
+    return message
 
 
 def conversation_close(*, conversation: Conversation, outcome: Conversation.Outcome) -> Conversation:
@@ -73,9 +79,13 @@ def conversation_close(*, conversation: Conversation, outcome: Conversation.Outc
         locked.outcome = outcome
         locked.closed_at = timezone.now()
         locked.save(update_fields=["status", "outcome", "closed_at", "updated_at"])
-        locked.tickets.filter(status__in=[HandoffTicket.Status.OPEN, HandoffTicket.Status.CLAIMED]).update(
-            status=HandoffTicket.Status.RESOLVED, resolved_at=locked.closed_at
-        )
+        open_tickets = list(locked.tickets.filter(status__in=[HandoffTicket.Status.OPEN, HandoffTicket.Status.CLAIMED]))
+        for ticket in open_tickets:
+            ticket.status = HandoffTicket.Status.RESOLVED
+            ticket.resolved_at = locked.closed_at
+            ticket.save(update_fields=["status", "resolved_at", "updated_at"])
+            realtime.push_ticket(ticket, store_id=locked.store_id)
+        realtime.push_status(locked)
     logger.info("conversation %s closed as %s", locked.pk, outcome)
     return locked
 
@@ -83,7 +93,11 @@ def conversation_close(*, conversation: Conversation, outcome: Conversation.Outc
 def conversation_hand_off(
     *, conversation: Conversation, reason: HandoffTicket.Reason, matched: list[dict[str, Any]] | None = None
 ) -> HandoffTicket:
-    """Move the conversation to waiting and open a ticket (one open ticket per conversation)."""
+    """Move the conversation to waiting and open a ticket (one open ticket per conversation).
+
+    The ticket carries the knowledge-base entries the shopper's recent messages are about, so the
+    agent sees them and gets suggested replies from them; agents' consoles are told at once.
+    """
     with transaction.atomic():
         locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
         if locked.status == Conversation.Status.CLOSED:
@@ -96,7 +110,20 @@ def conversation_hand_off(
         if locked.status == Conversation.Status.BOT:
             locked.status = Conversation.Status.WAITING
             locked.save(update_fields=["status", "updated_at"])
-        return HandoffTicket.objects.create(conversation=locked, reason=reason, matched=matched or [])
+        if not matched:
+            matched = _recent_entries(conversation=locked)
+        ticket = HandoffTicket.objects.create(conversation=locked, reason=reason, matched=matched or [])
+        realtime.push_ticket(ticket, store_id=locked.store_id)
+        realtime.push_status(locked, **handoff_status_extra(conversation=locked, ticket=ticket))
+    logger.info("conversation %s handed off (%s), ticket %s", locked.pk, reason, ticket.pk)
+    return ticket
+
+
+def _recent_entries(*, conversation: Conversation) -> list[dict[str, Any]]:
+    texts = list(
+        conversation.messages.filter(role=Message.Role.CUSTOMER).order_by("-pk").values_list("text", flat=True)[:3]
+    )
+    return [dict(e) for e in related_entries(store=store_snapshot(store=conversation.store), texts=texts)]
 
 
 def chat_session_open(
@@ -154,14 +181,21 @@ def answer_prepare(*, conversation: Conversation, question: Message, job_id: str
         # A human has the conversation: the bot does not talk over them. While the shopper only
         # waits for one, the bot keeps answering what it can.
         return PreparedAnswer(decision=None)
+    if conversation.status == Conversation.Status.WAITING:
+        left = _contact_from_message(conversation=conversation, question=question, job_id=job_id, started=started)
+        if left is not None:
+            return left
     snapshot = store_snapshot(store=conversation.store)
     decision = decide(store=snapshot, question=question.text)
     if decision.kind == "direct":
+        text = decision.text
+        if decision.handoff:
+            text = _handoff_text(store=conversation.store, text=text)
         elapsed = int((time.monotonic() - started) * 1000)
         reply = message_record_answer(
             conversation_id=conversation.pk,
             job_id=job_id,
-            text=decision.text,
+            text=text,
             source=decision.source,
             flags=[decision.route],
             matched=list(decision.matched),
@@ -237,6 +271,31 @@ def message_record_answer(
         return Message.objects.get(conversation_id=conversation_id, client_id=key)
 
 
+def answer_record_generated(
+    *, meta: dict[str, Any], job_id: str, answer: dict[str, Any], stats: dict[str, Any]
+) -> tuple[Message, HandoffTicket | None]:
+    """Record a streamed answer; when the guardrail had to replace a claim, a human follows up."""
+    conversation_id = int(meta["conversation_id"])
+    message = message_record_answer(
+        conversation_id=conversation_id,
+        job_id=job_id,
+        text=answer["text"],
+        source=answer["source"],
+        partial=answer["partial"],
+        flags=answer["flags"],
+        matched=meta.get("matched") or [],
+        stats=stats,
+    )
+    ticket = None
+    if message.source == Message.Source.GUARDRAIL:
+        conversation = Conversation.objects.get(pk=conversation_id)
+        if conversation.status in (Conversation.Status.BOT, Conversation.Status.WAITING):
+            ticket = conversation_hand_off(
+                conversation=conversation, reason=HandoffTicket.Reason.GUARDRAIL, matched=meta.get("matched") or []
+            )
+    return message, ticket
+
+
 def ask_question(*, conversation: Conversation, text: str) -> dict[str, Any]:
     """Ask the bot synchronously, as the chat would (the `ask` command and the evaluation use this)."""
     started = time.monotonic()
@@ -295,19 +354,11 @@ def _generate_now(*, store: Store, prepared: PreparedAnswer, started: float) -> 
             break
     total_ms = int((time.monotonic() - started) * 1000)
     stats = {**event.stats.to_dict(), "ttft_ms": ttft_ms, "total_ms": total_ms}
-    message = message_record_answer(
-        conversation_id=prepared.meta["conversation_id"],
-        job_id=job_id,
-        text=answer["text"],
-        source=answer["source"],
-        partial=answer["partial"],
-        flags=answer["flags"],
-        matched=prepared.meta["matched"],
-        stats=stats,
-    )
+    message, ticket = answer_record_generated(meta=prepared.meta, job_id=job_id, answer=answer, stats=stats)
     return {
         "answer": message.text,
         "source": message.source,
+        "handoff": ticket is not None,
         "flags": message.flags,
         "ttft_ms": ttft_ms,
         "total_ms": total_ms,
@@ -409,7 +460,7 @@ def conversation_request_human(*, conversation: Conversation) -> tuple[HandoffTi
     ticket = conversation_hand_off(conversation=conversation, reason=HandoffTicket.Reason.SHOPPER_ASKED)
     if already is not None:
         return ticket, None
-    text = conversation.store.handoff_message or "正在为您转接人工客服，请稍候。"
+    text = _handoff_text(store=conversation.store, text=conversation.store.handoff_message.strip() or DEFAULT_HANDOFF)
     reply = message_record_answer(
         conversation_id=conversation.pk,
         job_id=uuid.uuid4().hex,
@@ -447,3 +498,337 @@ def store_origin_allowed(*, store: Store, origin: str, host: str) -> bool:
         and parts.netloc == host
         and validate_host(domain, settings.ALLOWED_HOSTS)
     )
+
+
+# --- human agents ------------------------------------------------------------------------------------
+
+AGENT_PRESENCE_SECONDS = 60  # a console refreshes its presence every 20 s; a row older than this is gone
+
+
+@dataclass(frozen=True)
+class HandoffAvailability:
+    agents: str  # online | offline | after_hours
+    hours: str  # the store's business hours for shoppers, "" when none are set
+
+
+def handoff_availability(*, store: Store) -> HandoffAvailability:
+    """Whether a person can take a chat now: within business hours and with an agent console open."""
+    hours = hours_text(store.business_hours)
+    if not is_open(store.business_hours):
+        return HandoffAvailability(agents="after_hours", hours=hours)
+    fresh = timezone.now() - timedelta(seconds=AGENT_PRESENCE_SECONDS)
+    online = AgentPresence.objects.filter(last_seen_at__gte=fresh, user__is_active=True).filter(
+        Q(user__is_superuser=True) | Q(user__stores=store)
+    )
+    return HandoffAvailability(agents="online" if online.exists() else "offline", hours=hours)
+
+
+def handoff_status_extra(*, conversation: Conversation, ticket: HandoffTicket | None = None) -> dict[str, Any]:
+    """What the widget shows while the shopper waits: whether someone can come, and whether to ask for a contact."""
+    if conversation.status != Conversation.Status.WAITING:
+        return {}
+    if ticket is None:
+        ticket = conversation.tickets.filter(status=HandoffTicket.Status.OPEN).first()
+    availability = handoff_availability(store=conversation.store)
+    contact = ticket.contact if ticket is not None else ""
+    return {
+        "agents": availability.agents,
+        "hours": availability.hours,
+        "contact": contact,
+        "contact_needed": ticket is not None and availability.agents != "online" and not contact,
+    }
+
+
+def _handoff_text(*, store: Store, text: str) -> str:
+    """The handoff reply; when nobody can come, the store's offline message (asking for a contact) instead."""
+    availability = handoff_availability(store=store)
+    if availability.agents == "online":
+        return text
+    offline = store.offline_message.strip() or OFFLINE_FALLBACK
+    handoff = store.handoff_message.strip() or DEFAULT_HANDOFF
+    if availability.agents == "after_hours" and availability.hours and availability.hours not in offline:
+        offline = f"{offline}（人工服务时间：{availability.hours}）"
+    # Keep what came before the handoff sentence (an apology for a complaint, "I'm not sure").
+    return text.replace(handoff, offline) if handoff in text else offline
+
+
+OFFLINE_FALLBACK = "现在暂时没有人工客服在线。请留下您的手机号、微信号或邮箱，客服上线后会第一时间联系您。"
+CONTACT_SAVED_TEXT = "已记下您的联系方式：{contact}。客服上线后会第一时间联系您，您也可以继续留言。"
+_PHONE = re.compile(r"^\+?[\d\s-]{7,20}$")
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,185}\.[A-Za-z]{2,24}$")
+_WECHAT = re.compile(r"^[A-Za-z][-_A-Za-z0-9]{5,19}$")
+_CONTACT_LABEL = re.compile(
+    r"^(?:我的)?(?:手机号?码?|电话|联系方式|微信号?|wechat|vx|邮箱|e-?mail)\s*[:：是为]?\s*", re.I
+)
+
+
+def contact_clean(value: str) -> str | None:
+    """A phone number, e-mail address or WeChat id as the shopper wrote it (label stripped), or None."""
+    text = _CONTACT_LABEL.sub("", value.strip()).strip()
+    if not text or len(text) > 200:
+        return None
+    digits = re.sub(r"\D", "", text)
+    if _PHONE.match(text) and 7 <= len(digits) <= 15:
+        return text
+    if _EMAIL.match(text) or _WECHAT.match(text):
+        return text
+    return None
+
+
+def ticket_contact_set(*, conversation: Conversation, value: str) -> HandoffTicket:
+    """The shopper left a phone number, WeChat id or e-mail on their open ticket."""
+    if not isinstance(value, str) or len(value) > 200:
+        raise ApplicationError("请留下手机号、微信号或邮箱（最多 200 个字符）。")
+    contact = contact_clean(value)
+    if contact is None:
+        raise ApplicationError("这看起来不像手机号、微信号或邮箱，请再检查一下。")
+    with transaction.atomic():
+        ticket = (
+            HandoffTicket.objects.select_for_update()
+            .filter(conversation=conversation, status__in=[HandoffTicket.Status.OPEN, HandoffTicket.Status.CLAIMED])
+            .first()
+        )
+        if ticket is None:
+            raise ApplicationError("There is no open request for a human in this conversation.")
+        ticket.contact = contact
+        ticket.save(update_fields=["contact", "updated_at"])
+        realtime.push_ticket(ticket, store_id=conversation.store_id)
+    return ticket
+
+
+def _contact_from_message(
+    *, conversation: Conversation, question: Message, job_id: str, started: float
+) -> PreparedAnswer | None:
+    """A shopper asked to leave a contact may just type it: keep it on the ticket and say so."""
+    ticket = conversation.tickets.filter(status=HandoffTicket.Status.OPEN, contact="").first()
+    contact = contact_clean(question.text) if ticket is not None else None
+    if ticket is None or contact is None or handoff_availability(store=conversation.store).agents == "online":
+        return None
+    ticket = ticket_contact_set(conversation=conversation, value=contact)
+    elapsed = int((time.monotonic() - started) * 1000)
+    reply = message_record_answer(
+        conversation_id=conversation.pk,
+        job_id=job_id,
+        text=CONTACT_SAVED_TEXT.format(contact=contact),
+        source=Message.Source.TEMPLATE,
+        flags=["contact_saved"],
+        stats={"ttft_ms": elapsed, "total_ms": elapsed},
+    )
+    decision = Decision(kind="direct", route="contact", text=reply.text, source=Message.Source.TEMPLATE)
+    return PreparedAnswer(decision=decision, reply=reply)
+
+
+def agent_presence_enter(*, user: Any, channel_name: str) -> None:
+    AgentPresence.objects.update_or_create(
+        channel_name=channel_name, defaults={"user": user, "last_seen_at": timezone.now()}
+    )
+
+
+def agent_presence_touch(*, channel_name: str) -> None:
+    AgentPresence.objects.filter(channel_name=channel_name).update(last_seen_at=timezone.now())
+
+
+def agent_presence_leave(*, channel_name: str) -> None:
+    AgentPresence.objects.filter(channel_name=channel_name).delete()
+    # Rows of servers that died without saying goodbye go too.
+    AgentPresence.objects.filter(last_seen_at__lt=timezone.now() - timedelta(seconds=AGENT_PRESENCE_SECONDS)).delete()
+
+
+def _agent_conversation(*, agent: Any, conversation_id: Any, lock: bool = False) -> Conversation:
+    """A conversation of one of the agent's stores; any other is "not found", never "forbidden"."""
+    if isinstance(conversation_id, bool) or not isinstance(conversation_id, int):
+        raise ApplicationError("Name the conversation by its id (a number).")
+    conversations = Conversation.objects.filter(store__in=store_list_for_user(user=agent))
+    if lock:
+        conversations = conversations.select_for_update()
+    conversation = conversations.filter(pk=conversation_id).first()
+    if conversation is None:
+        raise ApplicationError(f"No conversation {conversation_id} in your stores.")
+    return conversation
+
+
+def _claimed_ticket(*, conversation: Conversation, agent: Any) -> HandoffTicket:
+    ticket = conversation.tickets.select_for_update().filter(status=HandoffTicket.Status.CLAIMED).first()
+    if ticket is None:
+        raise ApplicationError("Claim the conversation's ticket first.")
+    if ticket.agent_id != agent.pk:
+        raise ApplicationError(f"{agent_name_of(ticket)} has this conversation.")
+    return ticket
+
+
+def agent_name_of(ticket: HandoffTicket) -> str:
+    return realtime.agent_display_name(ticket.agent) if ticket.agent_id else "Another agent"
+
+
+def _system_message(*, conversation: Conversation, text: str, agent: Any = None) -> Message:
+    message = Message.objects.create(conversation=conversation, role=Message.Role.SYSTEM, text=text, agent=agent)
+    realtime.push_message(message)
+    return message
+
+
+def ticket_claim(*, ticket_id: Any, agent: Any) -> HandoffTicket:
+    """An agent takes the conversation: the bot falls silent (its answer in flight is cancelled)."""
+    if isinstance(ticket_id, bool) or not isinstance(ticket_id, int):
+        raise ApplicationError("Name the ticket by its id (a number).")
+    with transaction.atomic():
+        ticket = (
+            HandoffTicket.objects.select_for_update()
+            .select_related("conversation", "agent")
+            .filter(pk=ticket_id, conversation__store__in=store_list_for_user(user=agent))
+            .first()
+        )
+        if ticket is None:
+            raise ApplicationError(f"No ticket {ticket_id} in your stores.")
+        if ticket.status == HandoffTicket.Status.CLAIMED and ticket.agent_id == agent.pk:
+            return ticket
+        if ticket.status == HandoffTicket.Status.CLAIMED:
+            raise ApplicationError(f"{agent_name_of(ticket)} already took this conversation.")
+        if ticket.status == HandoffTicket.Status.RESOLVED:
+            raise ApplicationError("This ticket is already resolved.")
+        conversation = Conversation.objects.select_for_update().get(pk=ticket.conversation_id)
+        if conversation.status == Conversation.Status.CLOSED:
+            raise ApplicationError("This conversation is closed.")
+        ticket.status = HandoffTicket.Status.CLAIMED
+        ticket.agent = agent
+        ticket.claimed_at = timezone.now()
+        ticket.save(update_fields=["status", "agent", "claimed_at", "updated_at"])
+        conversation.status = Conversation.Status.HUMAN
+        conversation.save(update_fields=["status", "updated_at"])
+        _system_message(
+            conversation=conversation, text=f"人工客服{realtime.agent_display_name(agent)}为您服务", agent=agent
+        )
+        realtime.push_ticket(ticket, store_id=conversation.store_id)
+        realtime.push_status(conversation)
+    logger.info("ticket %s claimed by %s", ticket.pk, agent.pk)
+    return ticket
+
+
+def message_create_agent(*, conversation_id: Any, agent: Any, text: Any, client_id: Any = None) -> Message:
+    """The agent's reply to the shopper, recorded with role agent; re-sending a client id returns the first copy."""
+    if not isinstance(text, str) or (client_id is not None and not isinstance(client_id, str)):
+        raise ApplicationError("A reply needs a text (and optionally a client_id) as strings.")
+    text = text.strip()
+    if not text:
+        raise ApplicationError("The reply is empty.")
+    if len(text) > settings.CHAT_MAX_MESSAGE_CHARS:
+        raise ApplicationError(
+            f"The reply is too long ({len(text)} characters, at most {settings.CHAT_MAX_MESSAGE_CHARS})."
+        )
+    if client_id is not None and not 0 < len(client_id) <= 56:
+        raise ApplicationError("client_id must be 1 to 56 characters.")
+    # Agents' ids live in their own space: a shopper cannot pick one that swallows an agent's reply.
+    key = f"agent:{client_id}" if client_id else None
+    with transaction.atomic():
+        conversation = _agent_conversation(agent=agent, conversation_id=conversation_id, lock=True)
+        if key:
+            existing = conversation.messages.filter(client_id=key).first()
+            if existing is not None:
+                return existing
+        if conversation.status != Conversation.Status.HUMAN:
+            raise ApplicationError("Claim the conversation before you reply.")
+        _claimed_ticket(conversation=conversation, agent=agent)
+        message = Message.objects.create(
+            conversation=conversation,
+            role=Message.Role.AGENT,
+            source=Message.Source.AGENT,
+            text=text,
+            client_id=key,
+            agent=agent,
+        )
+        realtime.push_message(message)
+    return message
+
+
+def conversation_hand_back(*, conversation_id: Any, agent: Any) -> Conversation:
+    """The agent is done: the ticket is resolved and the bot answers again, with the agent's turns in its history."""
+    with transaction.atomic():
+        conversation = _agent_conversation(agent=agent, conversation_id=conversation_id, lock=True)
+        if conversation.status != Conversation.Status.HUMAN:
+            raise ApplicationError("Only a conversation a human has can be handed back to the bot.")
+        ticket = _claimed_ticket(conversation=conversation, agent=agent)
+        ticket.status = HandoffTicket.Status.RESOLVED
+        ticket.resolved_at = timezone.now()
+        ticket.save(update_fields=["status", "resolved_at", "updated_at"])
+        conversation.status = Conversation.Status.BOT
+        conversation.save(update_fields=["status", "updated_at"])
+        name = conversation.store.assistant_name
+        _system_message(conversation=conversation, text=f"已转回智能客服{name}，有需要可随时再找人工客服", agent=agent)
+        realtime.push_ticket(ticket, store_id=conversation.store_id)
+        realtime.push_status(conversation)
+    logger.info("conversation %s handed back to the bot by %s", conversation.pk, agent.pk)
+    return conversation
+
+
+def conversation_close_by_agent(*, conversation_id: Any, agent: Any) -> Conversation:
+    """The agent ends the chat: it closes as handed off (a human had it) and the widget asks for a rating."""
+    conversation = _agent_conversation(agent=agent, conversation_id=conversation_id)
+    if conversation.status == Conversation.Status.CLOSED:
+        return conversation
+    handed_off = conversation.tickets.exists()
+    outcome = Conversation.Outcome.HANDED_OFF if handed_off else Conversation.Outcome.BOT_RESOLVED
+    return conversation_close(conversation=conversation, outcome=outcome)
+
+
+@dataclass(frozen=True)
+class ReplySuggestions:
+    conversation_id: int
+    items: list[dict[str, Any]]
+    draft: GenerationRequest | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+SUGGESTION_LIMIT = 4
+
+
+def reply_suggestions(*, conversation_id: Any, agent: Any, job_id: str) -> ReplySuggestions:
+    """Replies an agent can send with one click: the matched FAQ answers, what the bot would say, and a
+    model draft to stream (the engine writes it only when it has nothing else to do)."""
+    conversation = _agent_conversation(agent=agent, conversation_id=conversation_id)
+    snapshot = store_snapshot(store=conversation.store)
+    questions = list(conversation.messages.filter(role=Message.Role.CUSTOMER).order_by("-pk")[:3])
+    ticket = conversation.tickets.order_by("-pk").first()
+    matched = list(ticket.matched) if ticket is not None else []
+    matched += [dict(e) for e in related_entries(store=snapshot, texts=[q.text for q in questions])]
+    faq_ids = list(
+        dict.fromkeys(int(e["id"]) for e in matched if e.get("kind") == "faq" and str(e.get("id")).isdigit())
+    )
+    faqs = {f.pk: f for f in FaqEntry.objects.filter(store=conversation.store, enabled=True, pk__in=faq_ids)}
+    items: list[dict[str, Any]] = [
+        {"kind": "faq", "faq_id": pk, "title": faqs[pk].question, "text": faqs[pk].answer}
+        for pk in faq_ids
+        if pk in faqs
+    ]
+    draft = None
+    meta: dict[str, Any] = {}
+    for question in questions:
+        decision = decide(store=snapshot, question=question.text)
+        if decision.handoff or decision.route in ("greeting", "offtopic"):
+            continue
+        if decision.kind == "direct":
+            if not any(item["text"] == decision.text for item in items):
+                items.insert(
+                    0,
+                    {"kind": decision.source, "faq_id": decision.faq_id, "title": question.text, "text": decision.text},
+                )
+            break
+        draft = GenerationRequest(
+            job_id=job_id,
+            # Its own key: a draft must not take the place of the conversation's cached turns.
+            conversation_key=f"draft-{conversation.pk}",
+            messages=build_messages(
+                prefix=store_prefix(snapshot),
+                history=_history(conversation=conversation, before=question),
+                user_content=decision.user_content,
+            ),
+            max_tokens=settings.ENGINE_MAX_TOKENS,
+            max_seconds=settings.ENGINE_MAX_SECONDS,
+        )
+        meta = {
+            "draft": True,
+            "conversation_id": conversation.pk,
+            "store_id": snapshot.store_id,
+            "reference": decision.reference,
+            "matched": list(decision.matched),
+        }
+        break
+    return ReplySuggestions(conversation_id=conversation.pk, items=items[:SUGGESTION_LIMIT], draft=draft, meta=meta)

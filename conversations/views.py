@@ -3,12 +3,15 @@
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from conversations import services
 from kb.models import Product, Store
+from kb.selectors import store_list_for_user
 
 DEMO_STORE = "demo"
 DEMO_SKU = "TS-001"
@@ -86,3 +89,25 @@ def demo_shop(request: HttpRequest) -> HttpResponse:
         "config_id": f"shopdesk-config-{DEMO_STORE}",
     }
     return render(request, "demo_shop.html", context)
+
+
+@require_GET
+@login_required(login_url="admin:login")
+def agent_console(request: HttpRequest) -> HttpResponse:
+    """The live console where store staff take over chats; only their own stores' tickets reach it."""
+    stores = list(store_list_for_user(user=request.user))
+    if not stores:
+        return render(request, "conversations/agent_forbidden.html", status=403)
+    config = {
+        "ws_path": "/ws/agent/",
+        "username": request.user.get_username(),
+        "stores": [{"slug": store.slug, "name": store.name} for store in stores],
+        "max_chars": settings.CHAT_MAX_MESSAGE_CHARS,
+    }
+    context = {
+        "agent": request.user,
+        "stores": stores,
+        "console_config": config,
+        "logout_url": reverse("admin:logout"),
+    }
+    return render(request, "conversations/agent_console.html", context)

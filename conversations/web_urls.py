@@ -6,4 +6,5 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("", views.demo_shop, name="demo-shop"),
     path("chat/<slug:store>/", views.chat_page, name="chat-page"),
     path("chat/<slug:store>/config.json", views.chat_config, name="chat-config"),
+    path("agent/", views.agent_console, name="agent-console"),
 ]

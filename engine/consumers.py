@@ -30,19 +30,11 @@ def _guard_for(store_id: int, reference: str) -> Any:
     return StreamGuard(store_snapshot_for_id(store_id=store_id), reference=reference)
 
 
-def _record(meta: dict[str, Any], job_id: str, answer: dict[str, Any], stats: dict[str, Any]) -> Any:
-    from conversations.services import message_record_answer
+def _record(meta: dict[str, Any], job_id: str, answer: dict[str, Any], stats: dict[str, Any]) -> tuple[Any, bool]:
+    from conversations.services import answer_record_generated
 
-    return message_record_answer(
-        conversation_id=int(meta["conversation_id"]),
-        job_id=job_id,
-        text=answer["text"],
-        source=answer["source"],
-        partial=answer["partial"],
-        flags=answer["flags"],
-        matched=meta.get("matched") or [],
-        stats=stats,
-    )
+    message, ticket = answer_record_generated(meta=meta, job_id=job_id, answer=answer, stats=stats)
+    return message, ticket is not None
 
 
 class EngineConsumer(AsyncConsumer):
@@ -57,7 +49,11 @@ class EngineConsumer(AsyncConsumer):
         def sink(ev: GenerationEvent) -> None:  # called on the engine thread
             loop.call_soon_threadsafe(self._outbox.put_nowait, ev)
 
-        if not get_scheduler().submit(request, sink):
+        scheduler = get_scheduler()
+        if meta.get("draft") and scheduler.job_ids():
+            # A draft for an agent waits for nobody: shoppers' answers come first.
+            self._outbox.put_nowait(GenerationEvent(job_id=request.job_id, kind="done", finish_reason="busy"))
+        elif not scheduler.submit(request, sink):
             logger.warning("engine queue full: answering job %s busy", request.job_id)
             self._outbox.put_nowait(GenerationEvent(job_id=request.job_id, kind="done", finish_reason="busy"))
 
@@ -89,7 +85,11 @@ class EngineConsumer(AsyncConsumer):
         if job is None:
             return
         reply, meta, stream = job["reply"], job["meta"], job["stream"]
-        base = {"job_id": ev.job_id, "question_id": meta.get("question_id")}
+        base = {
+            "job_id": ev.job_id,
+            "question_id": meta.get("question_id"),
+            "conversation_id": meta.get("conversation_id"),
+        }
         if ev.kind == "accepted":
             await self.channel_layer.group_send(
                 reply, {"type": "conversation.accepted", **base, "engine_channel": self.channel_name}
@@ -107,7 +107,12 @@ class EngineConsumer(AsyncConsumer):
             if tail:
                 await self.channel_layer.group_send(reply, {"type": "conversation.delta", **base, "text": tail})
             stats = ev.stats.to_dict()
-            message = await database_sync_to_async(_record)(meta, ev.job_id, answer, stats)
+            if meta.get("draft"):
+                # A suggestion for an agent: nothing is recorded, nothing reaches the shopper.
+                final = {"type": "conversation.final", **base, "message_id": None, "draft": True, **answer}
+                await self.channel_layer.group_send(reply, final)
+                return
+            message, handed_off = await database_sync_to_async(_record)(meta, ev.job_id, answer, stats)
             await self.channel_layer.group_send(
                 reply,
                 {
@@ -118,8 +123,8 @@ class EngineConsumer(AsyncConsumer):
                     "source": message.source,
                     "partial": message.partial,
                     "flags": message.flags,
-                    "handoff": False,
-                    "status": None,
+                    "handoff": handed_off,
+                    "status": "waiting" if handed_off else None,
                     "error": answer["error"],
                     "ttft_ms": stats.get("ttft_ms"),
                     "total_ms": stats.get("total_ms"),

@@ -115,6 +115,15 @@ def decide(*, store: StoreSnapshot, question: str) -> Decision:
     )
 
 
+def related_entries(*, store: StoreSnapshot, texts: list[str], top_k: int = 3) -> tuple[dict[str, object], ...]:
+    """The knowledge-base entries the shopper's recent messages are about (for a human taking over)."""
+    query = " ".join(normalize(t, synonyms=store.synonyms).text for t in texts if t.strip())
+    if not query.strip():
+        return ()
+    snippets = retrieve(index_for(store), query, threshold=store.relevance_threshold, top_k=top_k)
+    return tuple({"kind": s.kind, "id": s.id, "title": s.title, "score": round(s.score, 3)} for s in snippets)
+
+
 def focus(text: str, query_tokens: set[str], *, limit: int = FOCUS_CHARS) -> str:
     """The parts of a snippet that speak to the question: its first line (what it is), then the
     segments sharing words with the question, in their order, within `limit` characters."""

@@ -13,6 +13,7 @@ from django.urls import reverse
 from import_export.admin import ImportExportModelAdmin
 from import_export.formats.base_formats import CSV, XLSX
 
+from kb.hours import HoursError, hours_clean
 from kb.models import STORE_BOT_SETTINGS, FaqEntry, Product, Promotion, Store, SynonymRule
 from kb.resources import FaqEntryResource, ProductResource
 from kb.selectors import store_list_for_user
@@ -87,6 +88,12 @@ class StoreAdminForm(forms.ModelForm):
                 raise ValidationError(f'"{origin}" is not an origin; write it like "https://shop.example.com".')
         return origins
 
+    def clean_business_hours(self) -> dict[str, list[str]]:
+        try:
+            return hours_clean(self.cleaned_data.get("business_hours"))
+        except HoursError as exc:
+            raise ValidationError(str(exc)) from None
+
     def clean_theme(self) -> dict[str, Any]:
         theme = self.cleaned_data.get("theme")
         if theme in (None, ""):
@@ -115,7 +122,6 @@ class StoreAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
                     "persona",
                     "boundaries",
                     "offtopic_reply",
-                    "handoff_message",
                     "disclaimer",
                     "blocked_phrases",
                     "welcome",
@@ -123,6 +129,7 @@ class StoreAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
                 )
             },
         ),
+        ("Human agents", {"fields": ("handoff_message", "offline_message", "business_hours")}),
         ("Chat widget", {"fields": ("theme", "allowed_origins")}),
         ("Retrieval", {"fields": ("relevance_threshold", "retrieval_top_k")}),
     )

@@ -26,6 +26,7 @@ from rest_framework.validators import UniqueTogetherValidator
 from rest_framework.views import APIView
 
 from config.exceptions import ApplicationError
+from kb.hours import HoursError, hours_clean
 from kb.models import STORE_BOT_SETTINGS, FaqEntry, Product, Promotion, Store, SynonymRule
 from kb.selectors import store_list_for_user
 
@@ -205,11 +206,20 @@ class StoreViewSet(StoreScopedViewSet):
         )
         theme = StoreThemeSerializer(required=False)
         allowed_origins = serializers.ListField(child=OriginField(), max_length=20, required=False)
+        business_hours = serializers.JSONField(
+            required=False, help_text='{"mon": ["09:00-18:00"], ...}; days left out are closed; {}: no set hours.'
+        )
 
         class Meta:
             model = Store
             ref_name = "StoreSettings"
             fields = STORE_SETTINGS_FIELDS
+
+        def validate_business_hours(self, value: Any) -> dict[str, list[str]]:
+            try:
+                return hours_clean(value)
+            except HoursError as exc:
+                raise serializers.ValidationError(str(exc)) from None
 
     class CreateInputSerializer(InputSerializer):
         class Meta:

@@ -20,6 +20,7 @@ from django.db import models
 from django.utils import timezone
 
 from config.exceptions import ApplicationError
+from kb.hours import HoursError, hours_clean
 from kb.models import FaqEntry, Product, Promotion, Store, SynonymRule
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
@@ -148,6 +149,13 @@ def _origin_list(value: Any) -> list[str]:
                 'like "https://shop.example.com" (no path, no trailing slash)'
             )
     return origins
+
+
+def _business_hours(value: Any) -> dict[str, list[str]]:
+    try:
+        return hours_clean(value)
+    except HoursError as exc:
+        raise _Invalid(str(exc)) from None
 
 
 def _plain_json(value: Any) -> Any:
@@ -287,6 +295,8 @@ STORE = Section(
         FileField("boundaries", _text),
         FileField("offtopic_reply", _text),
         FileField("handoff_message", _text),
+        FileField("offline_message", _text),
+        FileField("business_hours", _business_hours),
         FileField("disclaimer", _text),
         FileField("blocked_phrases", _string_list),
         FileField("welcome", _text),

@@ -37,6 +37,17 @@ class Store(TimeStampedModel):
     )
     offtopic_reply = models.TextField(blank=True, help_text="Reply to chit-chat that is not about the shop.")
     handoff_message = models.TextField(blank=True, help_text="Said when a human takes over.")
+    offline_message = models.TextField(
+        blank=True,
+        help_text="Said instead when nobody can take over (no agent online, or outside business hours); "
+        "the widget then asks for a phone number, WeChat id or e-mail.",
+    )
+    business_hours = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='When people answer chats, e.g. {"mon": ["09:00-18:00"], "sat": ["10:00-16:00"]}; '
+        "days left out are closed; empty: whenever an agent is online.",
+    )
     disclaimer = models.TextField(blank=True, help_text="Appended to answers that mention prices or offers.")
     blocked_phrases = models.JSONField(
         default=list, blank=True, help_text="Words and phrases the assistant must never say (checked in code)."
@@ -72,6 +83,8 @@ STORE_BOT_SETTINGS = (
     "boundaries",
     "offtopic_reply",
     "handoff_message",
+    "offline_message",
+    "business_hours",
     "disclaimer",
     "blocked_phrases",
     "welcome",

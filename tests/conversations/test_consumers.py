@@ -236,6 +236,8 @@ async def test_a_question_the_store_has_no_data_for_is_handed_to_a_human(store):
         await database_sync_to_async(lambda: Conversation.objects.update(status="human"))()
         await communicator.send_json_to({"type": "message", "text": QUESTION, "client_id": "human"})
         ack = await communicator.receive_json_from(timeout=5)
+        # Other tabs (and agents) are shown the message; then nothing more: the bot stays silent.
+        echo = await communicator.receive_json_from(timeout=5)
         silent = await communicator.receive_nothing(timeout=1)
     finally:
         await communicator.disconnect()
@@ -243,6 +245,7 @@ async def test_a_question_the_store_has_no_data_for_is_handed_to_a_human(store):
     assert "不太确定" in final["text"]
     assert answered["text"] == ANSWER
     assert ack["type"] == "ack" and silent
+    assert echo["type"] == "message" and echo["message"]["client_id"] == "human"
     conversation = await database_sync_to_async(lambda: Conversation.objects.get())()
     assert await database_sync_to_async(lambda: conversation.tickets.get().reason)() == "bot_unsure"
     assert await database_sync_to_async(lambda: conversation.messages.filter(role="customer").count())() == 3

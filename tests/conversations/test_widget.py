@@ -12,6 +12,7 @@ from channels.layers import channel_layers
 from channels.testing import WebsocketCommunicator
 from django.urls import reverse
 
+from conversations import services
 from conversations.models import CSAT, Conversation, HandoffTicket, Message
 from engine import service
 from tests.conversations.factories import ConversationFactory, MessageFactory, VisitorFactory
@@ -299,15 +300,17 @@ async def test_handoff_button_opens_one_ticket_says_the_handoff_message_and_send
     communicator, _ = await _hello()
     try:
         await communicator.send_json_to({"type": "handoff"})
-        frames = await _until(communicator, "status")
+        frames = await _until(communicator, "final")
         await communicator.send_json_to({"type": "handoff"})
         again = await communicator.receive_json_from(timeout=5)
     finally:
         await communicator.disconnect()
     final = next(f for f in frames if f["type"] == "final")
-    assert final["text"] == "正在为您转接人工客服，请稍候。" and final["source"] == "handoff"
-    assert frames[-1] == {"type": "status", "status": "waiting"}
-    assert again == {"type": "status", "status": "waiting"}  # pressed twice: no second message
+    # Nobody has the console open: the shopper is told so and asked for a way to be reached.
+    assert final["text"] == services.OFFLINE_FALLBACK and final["source"] == "handoff"
+    waiting = {"type": "status", "status": "waiting", "agents": "offline", "hours": "", "contact": ""}
+    assert [f for f in frames if f["type"] == "status"] == [{**waiting, "contact_needed": True}]
+    assert again == {**waiting, "contact_needed": True}  # pressed twice: no second message
     tickets = await database_sync_to_async(lambda: list(HandoffTicket.objects.values_list("reason", flat=True)))()
     assert tickets == ["shopper_asked"]
     bots = await database_sync_to_async(lambda: Message.objects.filter(role="bot").count())()

@@ -269,6 +269,8 @@ FULL_STORE: dict[str, Any] = {
         "boundaries": "不承诺功效。",
         "offtopic_reply": "我只回答茶叶相关的问题。",
         "handoff_message": "稍等，茶舍主人马上来。",
+        "offline_message": "茶舍主人不在，请留下电话或微信。",
+        "business_hours": {"mon": ["09:00-18:00"], "sat": ["10:00-12:00", "13:00-16:00"], "sun": ["20:00-02:00"]},
         "disclaimer": "冲泡建议仅供参考。",
         "blocked_phrases": ["绝对正品", "假一赔十"],
         "welcome": "您好，想喝点什么茶？",

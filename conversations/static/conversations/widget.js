@@ -46,7 +46,17 @@
       rateThanks: "感谢您的评价！",
       newChat: "开始新的对话",
       confirmEnd: "确定结束本次对话吗？",
-      you: "我"
+      you: "我",
+      agent: "人工客服",
+      agentsOffline: "暂时没有人工客服在线",
+      afterHours: "现在是非工作时间（{hours}）",
+      afterHoursPlain: "现在是非工作时间",
+      contactPrompt: "请留下手机号、微信号或邮箱，客服上线后会第一时间联系您",
+      contactPlaceholder: "手机号 / 微信号 / 邮箱",
+      contactSend: "提交",
+      contactSaved: "已收到您的联系方式：{value}，客服上线后会尽快联系您。",
+      contactInvalid: "请填写有效的手机号、微信号或邮箱。",
+      contactOffline: "网络已断开，请稍后再提交。"
     },
     en: {
       open: "Chat with us",
@@ -77,7 +87,17 @@
       rateThanks: "Thank you for rating us!",
       newChat: "Start a new chat",
       confirmEnd: "End this chat?",
-      you: "Me"
+      you: "Me",
+      agent: "Agent",
+      agentsOffline: "No human agent is online right now",
+      afterHours: "We are outside business hours ({hours})",
+      afterHoursPlain: "We are outside business hours",
+      contactPrompt: "Leave your phone number, WeChat ID or e-mail and an agent will contact you as soon as they are back",
+      contactPlaceholder: "Phone / WeChat ID / e-mail",
+      contactSend: "Send",
+      contactSaved: "Thank you! An agent will contact you at {value} as soon as possible.",
+      contactInvalid: "Please enter a valid phone number, WeChat ID or e-mail.",
+      contactOffline: "You are offline; please send it again in a moment."
     }
   };
 
@@ -188,6 +208,11 @@
     return { get: get, set: set };
   }
 
+  // A function replacement: a shopper's "$&" in the value must stay literal, not become a pattern.
+  function fill(template, key, value) {
+    return template.replace("{" + key + "}", function () { return String(value); });
+  }
+
   function newClientId() {
     var bytes = new Uint8Array(9);
     (window.crypto || window.msCrypto).getRandomValues(bytes);
@@ -265,6 +290,37 @@
     this.csat = el("div", "sd-csat");
     this.csat.hidden = true;
 
+    // While the shopper waits for a human: why nobody answers yet, and a way to be contacted later.
+    this.handoffBox = el("div", "sd-handoff-box");
+    this.handoffBox.hidden = true;
+    this.availability = el("div", "sd-availability");
+    this.availability.setAttribute("role", "status");
+    this.availability.hidden = true;
+    this.contactForm = el("form", "sd-contact");
+    this.contactForm.hidden = true;
+    var contactPrompt = el("div", "sd-contact-prompt", t.contactPrompt);
+    var contactRow = el("div", "sd-contact-row");
+    this.contactInput = el("input", "sd-contact-input");
+    this.contactInput.maxLength = 200;
+    this.contactInput.placeholder = t.contactPlaceholder;
+    this.contactInput.setAttribute("aria-label", t.contactPrompt);
+    this.contactSend = button("sd-contact-send", t.contactSend);
+    this.contactSend.type = "submit";
+    this.contactError = el("div", "sd-contact-error");
+    this.contactError.setAttribute("role", "alert");
+    this.contactError.hidden = true;
+    contactRow.appendChild(this.contactInput);
+    contactRow.appendChild(this.contactSend);
+    this.contactForm.appendChild(contactPrompt);
+    this.contactForm.appendChild(contactRow);
+    this.contactForm.appendChild(this.contactError);
+    this.contactSaved = el("div", "sd-contact-saved");
+    this.contactSaved.setAttribute("role", "status");
+    this.contactSaved.hidden = true;
+    this.handoffBox.appendChild(this.availability);
+    this.handoffBox.appendChild(this.contactForm);
+    this.handoffBox.appendChild(this.contactSaved);
+
     var composer = el("form", "sd-composer");
     this.input = el("textarea", "sd-input");
     this.input.rows = 1;
@@ -282,6 +338,7 @@
     panel.appendChild(this.list);
     panel.appendChild(this.notice);
     panel.appendChild(this.csat);
+    panel.appendChild(this.handoffBox);
     panel.appendChild(this.chips);
     panel.appendChild(composer);
     host.appendChild(this.launcher);
@@ -318,9 +375,16 @@
     this.list.scrollTop = this.list.scrollHeight;
   };
 
-  View.prototype.bubble = function (role) {
-    var node = el("div", "sd-msg " + (role === "customer" ? "sd-me" : role === "system" ? "sd-system" : "sd-bot"));
+  View.prototype.bubble = function (role, agentName) {
+    var kind = { customer: "sd-me", system: "sd-system", agent: "sd-agent" }[role] || "sd-bot";
+    var node = el("div", "sd-msg " + kind);
     node.setAttribute("data-role", role);
+    if (role === "agent") {
+      // The shopper should see at a glance that a person, not the bot, wrote this.
+      var label = el("div", "sd-agent-label", this.t.agent);
+      if (agentName) label.appendChild(el("span", "sd-agent-name", agentName));
+      node.appendChild(label);
+    }
     node.appendChild(el("div", "sd-text"));
     this.list.appendChild(node);
     this.scroll();
@@ -346,6 +410,8 @@
     this.lastSeen = 0;
     this.helloCount = 0;
     this.status = "bot";
+    this.availability = {}; // agents, contactNeeded, hours: as the server last told them
+    this.contact = ""; // what the shopper left for the open ticket
     this.streams = {}; // job -> {node, shown, target, final, messageId, partial}
     this.ticking = false;
   }
@@ -393,6 +459,10 @@
       }
     });
     view.input.addEventListener("input", function () { self.updateCounter(); });
+    view.contactForm.addEventListener("submit", function (e) {
+      e.preventDefault();
+      self.submitContact();
+    });
     window.addEventListener("online", function () { self.reconnectNow(); });
 
     if (config.origin_allowed === false) {
@@ -593,7 +663,8 @@
     // Messages still waiting to be sent stay below the history they follow.
     var list = this.view.list;
     Array.prototype.slice.call(list.querySelectorAll(".sd-pending")).forEach(function (n) { list.appendChild(n); });
-    this.setStatus(f.status);
+    this.contact = "";
+    this.setStatus(f.status, f);
     this.view.showNotice("");
     // Anything we missed while away (the hello holds only the latest 50), then what is still unsent.
     this.frame({ type: "sync", after: this.lastSeen });
@@ -628,7 +699,7 @@
         self.finishStream(m.job, { message_id: m.id, text: m.text, partial: m.partial, source: m.source });
         return;
       }
-      var node = self.view.bubble(m.role);
+      var node = self.view.bubble(m.role, m.role === "agent" ? m.agent_name : "");
       self.view.setText(node, m.text, m.role !== "customer");
       self.setId(node, m.id);
       node.setAttribute("data-final", "1");
@@ -649,6 +720,12 @@
   Chat.prototype.on_error = function (f) {
     var self = this;
     var node = f.client_id && this.view.byClient[f.client_id];
+    if (f.code === "invalid_contact") {
+      // The typed value stays in the field so the shopper can correct it.
+      this.showContactError(f.message || this.t.contactInvalid);
+      this.view.contactInput.focus();
+      return;
+    }
     if (f.code === "rate_limited") {
       this.view.showNotice(f.message || this.t.rateLimited, "warn");
       clearTimeout(this.floodTimer);
@@ -665,13 +742,13 @@
   };
 
   Chat.prototype.on_status = function (f) {
-    this.setStatus(f.status);
+    this.setStatus(f.status, f);
   };
 
   Chat.prototype.on_queued = function () {};
   Chat.prototype.on_pong = function () {};
 
-  Chat.prototype.setStatus = function (status) {
+  Chat.prototype.setStatus = function (status, info) {
     this.status = status || "bot";
     this.view.host.setAttribute("data-status", this.status);
     this.view.status.textContent = this.t[this.status] || this.t.bot;
@@ -680,6 +757,63 @@
     this.view.chips.hidden = closed;
     this.view.handoffButton.hidden = this.status !== "bot";
     if (closed) this.showCsat();
+    this.updateAvailability(info || {});
+  };
+
+  /* The final frame of a handoff says only "waiting"; the status frame after it says who is around.
+   * What a frame leaves out is kept from the last frame that said it. */
+  Chat.prototype.updateAvailability = function (info) {
+    var known = this.availability;
+    if (typeof info.agents === "string") known.agents = info.agents;
+    if (typeof info.contact_needed === "boolean") known.contactNeeded = info.contact_needed;
+    if (typeof info.hours === "string") known.hours = info.hours;
+    if (typeof info.contact === "string") this.contact = info.contact;
+    // Back with the bot or closed: the ticket the contact was left for is done.
+    if (this.status === "bot" || this.status === "closed") this.contact = "";
+    this.renderHandoff();
+  };
+
+  Chat.prototype.renderHandoff = function () {
+    var view = this.view;
+    var t = this.t;
+    var known = this.availability;
+    var waiting = this.status === "waiting";
+    var why = "";
+    if (waiting && known.agents === "after_hours") {
+      why = known.hours ? fill(t.afterHours, "hours", known.hours) : t.afterHoursPlain;
+    } else if (waiting && known.agents === "offline") {
+      why = t.agentsOffline;
+    }
+    view.availability.textContent = why;
+    view.availability.hidden = !why;
+    var saved = waiting && !!this.contact;
+    var asking = waiting && !saved && !!known.contactNeeded;
+    view.contactForm.hidden = !asking;
+    view.contactSaved.hidden = !saved;
+    view.contactSaved.textContent = saved ? fill(t.contactSaved, "value", this.contact) : "";
+    if (!asking) this.showContactError("");
+    view.handoffBox.hidden = !(why || asking || saved);
+  };
+
+  Chat.prototype.showContactError = function (text) {
+    this.view.contactError.textContent = text || "";
+    this.view.contactError.hidden = !text;
+  };
+
+  Chat.prototype.submitContact = function () {
+    var value = this.view.contactInput.value.trim();
+    if (!value) {
+      this.view.contactInput.focus();
+      return;
+    }
+    this.showContactError("");
+    if (!this.frame({ type: "contact", value: value })) this.showContactError(this.t.contactOffline);
+  };
+
+  Chat.prototype.on_contact_saved = function (f) {
+    this.contact = typeof f.value === "string" && f.value ? f.value : this.view.contactInput.value.trim();
+    this.view.contactInput.value = "";
+    this.renderHandoff();
   };
 
   Chat.prototype.stream = function (job) {
@@ -852,6 +986,10 @@
     this.lastSeen = 0;
     view.csat.hidden = true;
     view.csat.textContent = "";
+    this.availability = {};
+    this.contact = "";
+    view.contactInput.value = "";
+    this.renderHandoff();
     this.renderOutbox();
   };
 

@@ -1,0 +1,118 @@
+"""Live pushes to the chat widget and the agent console, and the frames they carry.
+
+Services call these after they change a conversation; the push is sent once the transaction commits,
+so nobody is told about a row that was rolled back. The channel layer only pushes (at most once):
+both websockets re-read the database when they (re)connect.
+"""
+
+import logging
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+from conversations.models import Conversation, HandoffTicket, Message
+
+logger = logging.getLogger(__name__)
+
+
+def conversation_group(conversation_id: int) -> str:
+    """Every widget tab of the conversation and every agent console watching it."""
+    return f"conversation.{conversation_id}"
+
+
+def store_agents_group(store_id: int) -> str:
+    """Every agent console of a store's staff."""
+    return f"agents.store.{store_id}"
+
+
+def agent_display_name(user: Any) -> str:
+    if user is None:
+        return ""
+    return str(user.first_name or user.username)
+
+
+def message_frame(message: Message) -> dict[str, Any]:
+    """A recorded message as the widget and the console show it."""
+    client_id = message.client_id or ""
+    return {
+        "id": message.pk,
+        "role": message.role,
+        "text": message.text,
+        "source": message.source,
+        "partial": message.partial,
+        "client_id": message.client_id if message.role == Message.Role.CUSTOMER else None,
+        "created_at": message.created_at.isoformat(),
+        # The job that streamed a bot answer: a widget that missed its final frame matches it up.
+        "job": client_id[4:] if message.role == Message.Role.BOT and client_id.startswith("job:") else None,
+        "feedback": message.feedback,
+        "agent_name": agent_display_name(message.agent) if message.agent_id else "",
+    }
+
+
+def ticket_frame(ticket: HandoffTicket, *, messages: list[Message] | None = None) -> dict[str, Any]:
+    """A ticket as the agent console shows it, with the conversation's transcript."""
+    conversation = ticket.conversation
+    store = conversation.store
+    visitor = conversation.visitor
+    if messages is None:
+        messages = list(conversation.messages.select_related("agent").order_by("-pk")[:200])
+        messages.reverse()
+    return {
+        "id": ticket.pk,
+        "conversation": conversation.pk,
+        "store": store.slug,
+        "store_name": store.name,
+        "reason": ticket.reason,
+        "reason_label": HandoffTicket.Reason(ticket.reason).label,
+        "status": ticket.status,
+        "agent": ticket.agent.get_username() if ticket.agent_id and ticket.agent else None,
+        "contact": ticket.contact,
+        "matched": ticket.matched,
+        "created_at": ticket.created_at.isoformat(),
+        "claimed_at": ticket.claimed_at.isoformat() if ticket.claimed_at else None,
+        "conversation_status": conversation.status,
+        "visitor": {"id": visitor.pk, "customer_id": visitor.customer_id, "display_name": visitor.display_name},
+        "messages": [{**message_frame(m), "agent": m.agent.get_username() if m.agent else None} for m in messages],
+    }
+
+
+def _send(group: str, event: dict[str, Any]) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(group, event)
+    except Exception:
+        # A push that cannot be delivered must not undo what was saved: clients re-sync from the database.
+        logger.exception("could not push %s to %s", event.get("type"), group)
+
+
+def _send_on_commit(group: str, event: dict[str, Any]) -> None:
+    transaction.on_commit(lambda: _send(group, event))
+
+
+def push_message(message: Message) -> None:
+    _send_on_commit(
+        conversation_group(message.conversation_id),
+        {
+            "type": "conversation.message",
+            "conversation_id": message.conversation_id,
+            "message": message_frame(message),
+            "agent": message.agent.get_username() if message.agent_id and message.agent else None,
+        },
+    )
+
+
+def push_status(conversation: Conversation, **extra: Any) -> None:
+    """The conversation changed hands or closed; `extra` carries what the widget shows while waiting."""
+    _send_on_commit(
+        conversation_group(conversation.pk),
+        {"type": "conversation.status", "conversation_id": conversation.pk, "status": conversation.status, **extra},
+    )
+
+
+def push_ticket(ticket: HandoffTicket, *, store_id: int) -> None:
+    """Agent consoles re-read the ticket (each for its own user) when this arrives."""
+    _send_on_commit(store_agents_group(store_id), {"type": "agents.ticket", "ticket_id": ticket.pk})
