@@ -27,7 +27,7 @@
     },
     roles: { customer: "顾客", bot: "机器人", agent: "客服", system: "系统" },
     sources: { faq: "FAQ", llm: "模型", template: "模板", guardrail: "已拦截", handoff: "转人工" },
-    kinds: { faq: "FAQ", product: "商品", promotion: "活动", draft: "模型草稿" },
+    kinds: { faq: "FAQ", product: "商品", promotion: "活动", template: "模板", llm: "模型", draft: "模型草稿" },
     me: "我",
     claimedBy: "处理人：",
     unclaimed: "等待认领",
@@ -790,7 +790,8 @@
   function setMeta(node, m, note) {
     var meta = node.querySelector(".ad-msg-meta");
     meta.textContent = "";
-    var who = m.role === "agent" && m.agent ? T.roles.agent + " " + agentName(m.agent) : T.roles[m.role] || m.role;
+    var who = T.roles[m.role] || m.role;
+    if (m.role === "agent" && m.agent) who += " " + (m.agent === state.me ? T.me : m.agent_name || m.agent);
     meta.appendChild(el("span", "ad-who", who));
     if (m.source && T.sources[m.source]) meta.appendChild(tag(m.source, T.sources[m.source]));
     if (m.created_at) meta.appendChild(el("span", "ad-time", clock(m.created_at)));
