@@ -593,6 +593,9 @@ def ticket_contact_set(*, conversation: Conversation, value: str) -> HandoffTick
         ticket.contact = contact
         ticket.save(update_fields=["contact", "updated_at"])
         realtime.push_ticket(ticket, store_id=conversation.store_id)
+        # Every tab of the conversation stops asking for it, however it was left (form or message).
+        conversation.refresh_from_db(fields=["status"])
+        realtime.push_status(conversation, **handoff_status_extra(conversation=conversation, ticket=ticket))
     return ticket
 
 

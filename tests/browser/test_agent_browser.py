@@ -32,7 +32,8 @@ def console(browser, server) -> Iterator[Page]:
     StaffUserFactory(username="xiaowang", first_name="小王", stores=[Store.objects.get(slug="demo")])
     context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 800})
     context.set_default_timeout(20_000)
-    page = context.new_page()
+    console = Page(context.new_page())  # before the first load, so its script errors are caught too
+    page = console.page
     page.goto(f"{server.url}/admin/login/?next=/agent/")
     page.fill("#id_username", "xiaowang")
     page.fill("#id_password", AGENT_PASSWORD)
@@ -42,7 +43,7 @@ def console(browser, server) -> Iterator[Page]:
     # Stays set only as long as the page is never reloaded: what follows must arrive live.
     page.evaluate("window.__sameDocument = true")
     try:
-        yield Page(page)
+        yield console
     finally:
         context.close()
 

@@ -94,6 +94,39 @@ async def test_question_streams_through_the_websocket_embedded(store):
     assert saved == [("customer", "纯棉T恤会缩水吗？"), ("bot", final["text"])]
 
 
+async def test_hand_over_to_an_agent_and_back_the_model_uses_what_the_agent_said(store):
+    """The whole round trip on the real model: shopper -> handoff -> agent claims -> the bot stays
+    silent -> agent replies -> hand back -> the bot answers from what the agent said."""
+    from tests.conversations.test_agent_console import agent_connect, until
+    from tests.kb.factories import StaffUserFactory
+
+    user = await database_sync_to_async(lambda: StaffUserFactory(username="wang", stores=[store]))()
+    agent, _ = await agent_connect(user)
+    shopper, _ = await connect()
+    try:
+        handoff = await ask(shopper, "转人工")
+        ticket = (await until(agent, "ticket"))[-1]["ticket"]
+        await agent.send_json_to({"type": "claim", "ticket": ticket["id"]})
+        assert (await until(shopper, "status"))[-1]["status"] == "human"
+        await shopper.send_json_to({"type": "message", "text": "连衣裙的腰带能拆吗？", "client_id": "while-human"})
+        await until(shopper, lambda f: f["type"] == "message" and f["message"]["client_id"] == "while-human")
+        silent = await shopper.receive_nothing(timeout=3)
+        said = "亲，我帮您确认过了：连衣裙的腰带是可以拆下来的。"
+        await agent.send_json_to({"type": "reply", "conversation": ticket["conversation"], "text": said})
+        await until(shopper, lambda f: f["type"] == "message" and f["message"]["role"] == "agent")
+        await agent.send_json_to({"type": "release", "conversation": ticket["conversation"]})
+        assert (await until(shopper, "status"))[-1]["status"] == "bot"
+        answer = (await ask(shopper, "连衣裙的腰带能拆吗？"))["final"]
+    finally:
+        await shopper.disconnect()
+        await agent.disconnect()
+    assert handoff["final"]["handoff"] is True and silent
+    # The store's data says nothing about belts: only the agent's turn in the history can tell it.
+    assert answer["source"] == "llm" and "可以拆" in answer["text"], answer
+    roles = await database_sync_to_async(lambda: list(Message.objects.order_by("pk").values_list("role", flat=True)))()
+    assert roles.count("agent") == 1 and roles[-1] == "bot"
+
+
 async def test_follow_up_evaluates_fewer_prompt_tokens_than_a_cold_turn(store):
     await asyncio.to_thread(service.reset_scheduler)  # an empty KV cache: the first turn is cold
     communicator, _ = await connect()

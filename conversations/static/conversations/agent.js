@@ -342,7 +342,7 @@
     settlePending();
     setConnected(true);
     renderQueue();
-    showTicket(true);
+    showTicket();
   };
 
   handlers.ticket = function (f) {
@@ -644,9 +644,7 @@
 
     var last = lastCustomerMessage(t);
     body.appendChild(el("div", "ad-ticket-preview" + (last ? "" : " ad-muted"), last ? last.text : T.noPreview));
-    body.appendChild(
-      el("div", "ad-ticket-agent", t.agent ? T.claimedBy + agentName(t.agent) : T.unclaimed)
-    );
+    body.appendChild(el("div", "ad-ticket-agent", t.agent ? T.claimedBy + agentName(t.agent) : T.unclaimed));
 
     body.addEventListener("click", function () { select(t.id); });
     item.appendChild(body);
@@ -678,16 +676,15 @@
     if (current && current.id !== ticketId && current.status === "resolved") forgetTicket(current);
     showNotice("");
     renderQueue();
-    showTicket(true);
+    showTicket();
   }
 
-  function showTicket(rebuild) {
+  /* Draws the selected ticket from scratch: its transcript, details, reply box and suggestions. */
+  function showTicket() {
     var ticket = selectedTicket();
-    if (rebuild) {
-      dom.input.value = ticket ? state.drafts[ticket.conversation] || "" : "";
-      updateCounter();
-      renderTranscript();
-    }
+    dom.input.value = ticket ? state.drafts[ticket.conversation] || "" : "";
+    updateCounter();
+    renderTranscript();
     renderDetail();
     maybeSuggest(false);
   }
