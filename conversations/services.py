@@ -190,7 +190,7 @@ def answer_prepare(*, conversation: Conversation, question: Message, job_id: str
     if decision.kind == "direct":
         text = decision.text
         if decision.handoff:
-            text = _handoff_text(store=conversation.store, text=text)
+            text = _handoff_text(store=conversation.store, text=text, conversation=conversation)
         elapsed = int((time.monotonic() - started) * 1000)
         reply = message_record_answer(
             conversation_id=conversation.pk,
@@ -539,9 +539,21 @@ def handoff_status_extra(*, conversation: Conversation, ticket: HandoffTicket | 
     }
 
 
-def _handoff_text(*, store: Store, text: str) -> str:
-    """The handoff reply; when nobody can come, the store's offline message (asking for a contact) instead."""
+def _handoff_text(*, store: Store, text: str, conversation: Conversation | None = None) -> str:
+    """The handoff reply; when nobody can come, the store's offline message (asking for a contact) instead.
+
+    Asked again while a request is already open, the shopper hears where it stands, not the same speech.
+    """
     availability = handoff_availability(store=store)
+    ticket = (
+        conversation.tickets.filter(status__in=[HandoffTicket.Status.OPEN, HandoffTicket.Status.CLAIMED]).first()
+        if conversation is not None
+        else None
+    )
+    if ticket is not None and availability.agents == "online":
+        return ALREADY_WAITING_TEXT
+    if ticket is not None and ticket.contact:
+        return CONTACT_SAVED_TEXT.format(contact=ticket.contact)
     if availability.agents == "online":
         return text
     offline = store.offline_message.strip() or OFFLINE_FALLBACK
@@ -552,6 +564,7 @@ def _handoff_text(*, store: Store, text: str) -> str:
     return text.replace(handoff, offline) if handoff in text else offline
 
 
+ALREADY_WAITING_TEXT = "已经在为您转接人工客服了，请稍候，您也可以先把问题描述一下。"
 OFFLINE_FALLBACK = "现在暂时没有人工客服在线。请留下您的手机号、微信号或邮箱，客服上线后会第一时间联系您。"
 CONTACT_SAVED_TEXT = "已记下您的联系方式：{contact}。客服上线后会第一时间联系您，您也可以继续留言。"
 _PHONE = re.compile(r"^\+?[\d\s-]{7,20}$")

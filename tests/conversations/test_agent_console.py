@@ -5,6 +5,7 @@ round trip with the real model.
 """
 
 import asyncio
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -249,9 +250,13 @@ async def test_a_contact_typed_as_a_message_is_kept_on_the_ticket(world):
         await until(shopper, "final")
         await shopper.send_json_to({"type": "message", "text": "我的手机号是 138 0013 8000", "client_id": "c"})
         reply = (await until(shopper, "final"))[-1]
+        # Asking again is answered with where the request stands, not the same speech.
+        await shopper.send_json_to({"type": "message", "text": "转人工", "client_id": "again"})
+        again = (await until(shopper, "final"))[-1]
     finally:
         await shopper.disconnect()
     assert "138 0013 8000" in reply["text"] and reply["source"] == "template"
+    assert "138 0013 8000" in again["text"] and "手机号、微信号" not in again["text"]
     assert await db(lambda: HandoffTicket.objects.get().contact) == "138 0013 8000"
 
 
@@ -472,3 +477,33 @@ def test_presence_expires_when_a_console_stops_refreshing():
     assert services.handoff_availability(store=shop).agents == "online"
     AgentPresence.objects.update(last_seen_at=timezone.now() - timedelta(minutes=5))
     assert services.handoff_availability(store=shop).agents == "offline"
+
+
+@pytest.mark.redis
+async def test_the_hand_over_travels_over_redis_in_the_scaled_mode(world, settings):
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": ["redis://127.0.0.1:6379/0"], "prefix": f"test-{uuid.uuid4().hex[:8]}"},
+        }
+    }
+    channel_layers.backends.clear()
+    agent, _ = await agent_connect(world["agent"])
+    shopper, _ = await shopper_connect()
+    try:
+        await shopper.send_json_to({"type": "handoff"})
+        ticket = (await until(agent, "ticket"))[-1]["ticket"]
+        await agent.send_json_to({"type": "claim", "ticket": ticket["id"]})
+        assert (await until(shopper, lambda f: f["type"] == "status" and f["status"] != "waiting"))[-1][
+            "status"
+        ] == "human"
+        await shopper.send_json_to({"type": "message", "text": "在吗", "client_id": "r1"})
+        await until(agent, lambda f: f["type"] == "message" and f["message"]["text"] == "在吗")
+        await agent.send_json_to({"type": "reply", "conversation": ticket["conversation"], "text": AGENT_TEXT})
+        live = await until(shopper, lambda f: f["type"] == "message" and f["message"]["role"] == "agent")
+        await agent.send_json_to({"type": "release", "conversation": ticket["conversation"]})
+        back = await until(shopper, lambda f: f["type"] == "status" and f["status"] == "bot")
+    finally:
+        await shopper.disconnect()
+        await agent.disconnect()
+    assert live[-1]["message"]["text"] == AGENT_TEXT and back
