@@ -614,7 +614,12 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
             conversation_id=conversation_id, agent=self.user, job_id=job_id
         )
         await self.send_json(
-            {"type": "suggestions", "conversation": suggestions.conversation_id, "items": suggestions.items}
+            {
+                "type": "suggestions",
+                "conversation": suggestions.conversation_id,
+                "items": suggestions.items,
+                "request": job_id,
+            }
         )
         if suggestions.draft is None:
             return
@@ -676,7 +681,9 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
     async def conversation_delta(self, event: dict[str, Any]) -> None:
         conversation = self.drafts.get(event["job_id"])
         if conversation is not None:
-            await self.send_json({"type": "draft_delta", "conversation": conversation, "text": event["text"]})
+            await self.send_json(
+                {"type": "draft_delta", "conversation": conversation, "request": event["job_id"], "text": event["text"]}
+            )
             return
         await self.send_json(
             {"type": "delta", "conversation": event["conversation_id"], "job": event["job_id"], "text": event["text"]}
@@ -687,7 +694,15 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
         if conversation is not None:
             error = str(event.get("error") or "")
             text = "" if error == "busy" else str(event.get("text") or "")
-            await self.send_json({"type": "draft", "conversation": conversation, "text": text, "error": error})
+            await self.send_json(
+                {
+                    "type": "draft",
+                    "conversation": conversation,
+                    "request": event["job_id"],
+                    "text": text,
+                    "error": error,
+                }
+            )
             return
         await self._send_recorded(event.get("conversation_id"), event.get("message_id"))
 

@@ -307,6 +307,7 @@ async def test_suggested_replies_from_matched_faq_and_a_model_draft_that_is_not_
     assert any(item["kind"] == "faq" and item["text"] == "付款后24小时内发货。" for item in suggestions["items"])
     assert "".join(f["text"] for f in draft if f["type"] == "draft_delta") == ANSWER
     assert draft[-1]["text"] == ANSWER and draft[-1]["error"] == ""
+    assert {f["request"] for f in draft if f["type"].startswith("draft")} == {suggestions["request"]}
     # A suggestion is only a suggestion: nothing recorded, nothing shown to the shopper.
     assert after == before and nothing_for_shopper
 

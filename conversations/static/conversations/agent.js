@@ -425,12 +425,14 @@
   handlers.suggestions = function (f) {
     var s = suggestionState(f.conversation);
     s.items = f.items || [];
+    // Draft frames name the request they answer: a refreshed panel ignores the old draft's tail.
+    s.request = f.request || null;
     if (isSelected(f.conversation)) renderSuggestions();
   };
 
   handlers.draft_delta = function (f) {
     var s = suggestionState(f.conversation);
-    if (s.done) return;
+    if (s.done || f.request !== s.request) return;
     s.drafting = true;
     s.draft += f.text || "";
     if (isSelected(f.conversation)) renderDraft(s);
@@ -438,6 +440,7 @@
 
   handlers.draft = function (f) {
     var s = suggestionState(f.conversation);
+    if (f.request !== s.request) return;
     s.drafting = true;
     s.done = true;
     s.error = f.error || "";
@@ -878,6 +881,7 @@
       s = state.suggestions[conversation] = {
         after: null,
         items: null,
+        request: null,
         draft: "",
         drafting: false,
         done: false,
