@@ -653,27 +653,27 @@ def agent_presence_leave(*, channel_name: str) -> None:
 def _agent_conversation(*, agent: Any, conversation_id: Any, lock: bool = False) -> Conversation:
     """A conversation of one of the agent's stores; any other is "not found", never "forbidden"."""
     if isinstance(conversation_id, bool) or not isinstance(conversation_id, int):
-        raise ApplicationError("Name the conversation by its id (a number).")
+        raise ApplicationError("请用编号（数字）指明对话。")
     conversations = Conversation.objects.filter(store__in=store_list_for_user(user=agent))
     if lock:
         conversations = conversations.select_for_update()
     conversation = conversations.filter(pk=conversation_id).first()
     if conversation is None:
-        raise ApplicationError(f"No conversation {conversation_id} in your stores.")
+        raise ApplicationError(f"您的店铺里没有对话 {conversation_id}。")
     return conversation
 
 
 def _claimed_ticket(*, conversation: Conversation, agent: Any) -> HandoffTicket:
     ticket = conversation.tickets.select_for_update().filter(status=HandoffTicket.Status.CLAIMED).first()
     if ticket is None:
-        raise ApplicationError("Claim the conversation's ticket first.")
+        raise ApplicationError("请先认领这个对话的工单。")
     if ticket.agent_id != agent.pk:
-        raise ApplicationError(f"{agent_name_of(ticket)} has this conversation.")
+        raise ApplicationError(f"这个对话正由{agent_name_of(ticket)}处理。")
     return ticket
 
 
 def agent_name_of(ticket: HandoffTicket) -> str:
-    return realtime.agent_display_name(ticket.agent) if ticket.agent_id else "Another agent"
+    return realtime.agent_display_name(ticket.agent) if ticket.agent_id else "其他客服"
 
 
 def _system_message(*, conversation: Conversation, text: str, agent: Any = None) -> Message:
@@ -685,7 +685,7 @@ def _system_message(*, conversation: Conversation, text: str, agent: Any = None)
 def ticket_claim(*, ticket_id: Any, agent: Any) -> HandoffTicket:
     """An agent takes the conversation: the bot falls silent (its answer in flight is cancelled)."""
     if isinstance(ticket_id, bool) or not isinstance(ticket_id, int):
-        raise ApplicationError("Name the ticket by its id (a number).")
+        raise ApplicationError("请用编号（数字）指明工单。")
     with transaction.atomic():
         ticket = (
             HandoffTicket.objects.select_for_update()
@@ -694,13 +694,13 @@ def ticket_claim(*, ticket_id: Any, agent: Any) -> HandoffTicket:
             .first()
         )
         if ticket is None:
-            raise ApplicationError(f"No ticket {ticket_id} in your stores.")
+            raise ApplicationError(f"您的店铺里没有工单 {ticket_id}。")
         if ticket.status == HandoffTicket.Status.CLAIMED and ticket.agent_id == agent.pk:
             return ticket
         if ticket.status == HandoffTicket.Status.CLAIMED:
-            raise ApplicationError(f"{agent_name_of(ticket)} already took this conversation.")
+            raise ApplicationError(f"这个对话已被{agent_name_of(ticket)}认领。")
         if ticket.status == HandoffTicket.Status.RESOLVED:
-            raise ApplicationError("This ticket is already resolved.")
+            raise ApplicationError("这个工单已经处理完毕。")
         conversation = Conversation.objects.select_for_update().get(pk=ticket.conversation_id)
         if conversation.status == Conversation.Status.CLOSED:
             raise ApplicationError("This conversation is closed.")
@@ -722,16 +722,14 @@ def ticket_claim(*, ticket_id: Any, agent: Any) -> HandoffTicket:
 def message_create_agent(*, conversation_id: Any, agent: Any, text: Any, client_id: Any = None) -> Message:
     """The agent's reply to the shopper, recorded with role agent; re-sending a client id returns the first copy."""
     if not isinstance(text, str) or (client_id is not None and not isinstance(client_id, str)):
-        raise ApplicationError("A reply needs a text (and optionally a client_id) as strings.")
+        raise ApplicationError("回复需要文本（以及可选的 client_id），都是字符串。")
     text = text.strip()
     if not text:
-        raise ApplicationError("The reply is empty.")
+        raise ApplicationError("回复是空的。")
     if len(text) > settings.CHAT_MAX_MESSAGE_CHARS:
-        raise ApplicationError(
-            f"The reply is too long ({len(text)} characters, at most {settings.CHAT_MAX_MESSAGE_CHARS})."
-        )
+        raise ApplicationError(f"回复太长了（{len(text)} 字，最多 {settings.CHAT_MAX_MESSAGE_CHARS} 字）。")
     if client_id is not None and not 0 < len(client_id) <= 56:
-        raise ApplicationError("client_id must be 1 to 56 characters.")
+        raise ApplicationError("client_id 须为 1 到 56 个字符。")
     # Agents' ids live in their own space: a shopper cannot pick one that swallows an agent's reply.
     key = f"agent:{client_id}" if client_id else None
     with transaction.atomic():
@@ -741,7 +739,7 @@ def message_create_agent(*, conversation_id: Any, agent: Any, text: Any, client_
             if existing is not None:
                 return existing
         if conversation.status != Conversation.Status.HUMAN:
-            raise ApplicationError("Claim the conversation before you reply.")
+            raise ApplicationError("请先认领对话再回复。")
         _claimed_ticket(conversation=conversation, agent=agent)
         message = Message.objects.create(
             conversation=conversation,
@@ -760,7 +758,7 @@ def conversation_hand_back(*, conversation_id: Any, agent: Any) -> Conversation:
     with transaction.atomic():
         conversation = _agent_conversation(agent=agent, conversation_id=conversation_id, lock=True)
         if conversation.status != Conversation.Status.HUMAN:
-            raise ApplicationError("Only a conversation a human has can be handed back to the bot.")
+            raise ApplicationError("只有人工正在处理的对话才能交还机器人。")
         ticket = _claimed_ticket(conversation=conversation, agent=agent)
         ticket.status = HandoffTicket.Status.RESOLVED
         ticket.resolved_at = timezone.now()

@@ -375,7 +375,7 @@ async def test_agents_of_another_store_see_nothing_and_can_do_nothing(world):
         ):
             await stranger.send_json_to(frame)
             error = await stranger.receive_json_from(timeout=5)
-            assert error["type"] == "error" and "your stores" in error["message"], frame
+            assert error["type"] == "error" and "您的店铺里没有" in error["message"], frame
         assert await shopper.receive_nothing(timeout=0.5)
     finally:
         await shopper.disconnect()
