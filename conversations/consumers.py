@@ -92,7 +92,7 @@ def _save_question(conversation: Conversation, text: str, client_id: str | None)
     """The shopper's message, whether it is new, and whether it already has an answer."""
     before = conversation.messages.filter(client_id=client_id).first() if client_id else None
     message = services.message_create_customer(conversation=conversation, text=text, client_id=client_id)
-    answered = before is not None and conversation.messages.filter(pk__gt=before.pk, role=Message.Role.BOT).exists()
+    answered = before is not None and services.question_answered_or_in_flight(question=before)
     return message, before is None, answered
 
 

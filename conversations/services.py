@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.http.request import split_domain_port, validate_host
@@ -224,6 +225,12 @@ def answer_prepare(*, conversation: Conversation, question: Message, job_id: str
         max_tokens=settings.ENGINE_MAX_TOKENS,
         max_seconds=settings.ENGINE_MAX_SECONDS,
     )
+    # A re-send of this question from another tab or after a reconnect must not start a second answer.
+    cache.set(
+        _in_flight_key(question.pk),
+        job_id,
+        timeout=int(settings.ENGINE_MAX_SECONDS + settings.ENGINE_STALL_SECONDS) + 30,
+    )
     meta = {
         "conversation_id": conversation.pk,
         "question_id": question.pk,
@@ -232,6 +239,17 @@ def answer_prepare(*, conversation: Conversation, question: Message, job_id: str
         "matched": list(decision.matched),
     }
     return PreparedAnswer(decision=decision, request=request, meta=meta)
+
+
+def _in_flight_key(question_id: int) -> str:
+    return f"chat:answering:{question_id}"
+
+
+def question_answered_or_in_flight(*, question: Message) -> bool:
+    """Whether the bot has answered this question, or an answer to it is being generated right now."""
+    if question.conversation.messages.filter(pk__gt=question.pk, role=Message.Role.BOT).exists():
+        return True
+    return cache.get(_in_flight_key(question.pk)) is not None
 
 
 def message_record_answer(

@@ -47,3 +47,13 @@ def staff_user_factory():
     from tests.kb.factories import StaffUserFactory
 
     return StaffUserFactory
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Tests reuse row ids (the database is emptied between them): nothing cached may outlive a test."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()

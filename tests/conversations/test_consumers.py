@@ -124,6 +124,30 @@ async def test_resending_a_client_id_is_acknowledged_once_and_answered_once(stor
     assert await database_sync_to_async(messages)() == [("customer", QUESTION), ("bot", ANSWER)]
 
 
+async def test_a_resend_from_a_new_connection_while_the_answer_streams_is_not_answered_twice(store, monkeypatch):
+    monkeypatch.setattr(service, "_runtime", lambda: FakeRuntime(answer=ANSWER * 4, delay=0.03))
+    first, hello = await connect()
+    second = None
+    try:
+        await first.send_json_to({"type": "message", "text": QUESTION, "client_id": "same"})
+        await until(first, "delta")
+        # The shopper's network dropped: the widget reconnects and re-sends what was not yet answered.
+        second, _ = await connect(f"/ws/chat/shop/?visitor={hello['visitor']}")
+        await second.send_json_to({"type": "message", "text": QUESTION, "client_id": "same"})
+        frames = await until(second, "final", timeout=20)
+        while not await second.receive_nothing(timeout=4):  # a second answer would stream in meanwhile
+            frames.append(await second.receive_json_from())
+    finally:
+        await first.disconnect()
+        if second is not None:
+            await second.disconnect()
+    ack = next(f for f in frames if f["type"] == "ack")
+    assert ack["duplicate"] is True
+    # The new connection is shown the one answer being generated, and nothing is answered twice.
+    assert [f["text"] for f in frames if f["type"] == "final"] == [ANSWER * 4]
+    assert await database_sync_to_async(messages)() == [("customer", QUESTION), ("bot", ANSWER * 4)]
+
+
 @pytest.mark.parametrize(
     ("raw", "code"),
     [
