@@ -706,7 +706,7 @@ def ticket_claim(*, ticket_id: Any, agent: Any) -> HandoffTicket:
         raise ApplicationError("请用编号（数字）指明工单。")
     with transaction.atomic():
         ticket = (
-            HandoffTicket.objects.select_for_update()
+            HandoffTicket.objects.select_for_update(of=("self",))
             .select_related("conversation", "agent")
             .filter(pk=ticket_id, conversation__store__in=store_list_for_user(user=agent))
             .first()
