@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from engine.knowledge import StoreSnapshot
+from engine.prompt import PROMPT_SCAFFOLD
 
 SAFE_SENTENCE_ZH = "具体价格和优惠以店铺页面和客服确认为准。"
 SAFE_SENTENCE_EN = "Prices and offers are as shown on the shop page; a colleague can confirm."
@@ -408,7 +409,7 @@ class _Facts:
                 _affirmed(_COMPENSATION, (*faq_answers, *promo_texts, reference))
                 | _affirmed(_REFUND, (*faq_answers, *promo_texts, reference))
             ),
-            blocked=tuple(b for b in (_norm(p).strip() for p in store.blocked_phrases) if b),
+            blocked=tuple(b for b in (_norm(p).strip() for p in (*store.blocked_phrases, *PROMPT_SCAFFOLD)) if b),
         )
 
     # -- checks (text is normalized) --

@@ -80,6 +80,8 @@ COMPLAINT_PATTERNS: tuple[str, ...] = (
     r"(这么|那么|太|好)慢|怎么(那么|这么)?(久|慢)(还|都)?(不|没)|(还|都)(没|不)(有)?(发货|物流|到货)|不理(我|人)|没人(理|说话|回)",
     r"烂(货|店|东西|透)|太烂|好烂|真烂|滚蛋|滚开|你滚|快滚|去死|(他|特|尼|你)妈的|傻[逼比]",
     r"12315|工商局|消协|消费者协会|举报|曝光|维权",
+    # A refund that does not arrive, said with an edge: a person looks at the order.
+    r"给(我)?(个)?说法|赖账|耍赖|(钱|款)(还|都|也)?(没|不)(到|退|回来|到账)|还(没|不)(退|到|给)(我)?(钱|款)",
     r"再不(发货|发|回复|回|处理|解决|退款|退|给).{0,10}就",
     _w(r"scam\w*|fraud\w*|terrible|awful|worst|horrible|disgusting|rip[- ]?off|complain\w*|useless|ridiculous"),
     _w(r"wtf|f+u+c+k\w*|shit\w*|liars?|cheat(ed|ing|ers?)?|unacceptable|angry|furious|pathetic|sb|tmd"),
@@ -87,15 +89,15 @@ COMPLAINT_PATTERNS: tuple[str, ...] = (
 )
 
 COMPENSATION_PATTERNS: tuple[str, ...] = (
-    r"赔偿|赔钱|赔我|赔点|补偿|返现|补差价|退差价|价保|精神损失",
-    r"(给|发|送|要|来|返)(我)?(个|点|一个|一点)?红包|红包呢",
+    r"赔偿|赔钱|赔我|赔点|补偿|返现|(补|退)(我|点)?差价|价保|精神损失",
+    r"(给|发|送|要|来|返)(我)?(个|点|一个|一点)?红包|红包呢|(给|发|送)(他|她|这位|顾客|客户)?.{0,4}\d+(块|元)(的)?红包",
     r"(给|发|送|补|来)(我)?(张|个|一张|一个|点)(优惠)?券",
     _w(r"compensat\w*|reimburs\w*|cash\s*back|store\s+credit|partial\s+refund|extra\s+refund"),
     _w(r"refund\s+(me\s+)?(extra|more|double|twice)|(pay|give)\s+me\s+(back\s+)?(money|cash|credit|something)"),
 )
 
 GIFT_PATTERNS: tuple[str, ...] = (
-    r"赠品|礼品|赠送|多送|再送|加送|白送|附送|小礼物|(送(我|点|个|些)?|有(没有)?|给(我)?(个|点)?)礼物|礼物(吗|嘛|么|呢)",
+    r"赠品|(送|有没有|有|给(我)?)(个|点)?礼品|(什么|啥|哪些)礼品|礼品(吗|嘛|么|呢|呀)|赠送|多送|再送|加送|白送|附送|小礼物|(送(我|点|个|些)?|有(没有)?|给(我)?(个|点)?)礼物|礼物(吗|嘛|么|呢)",
     r"送(点|个|些|我|一点|一个|一件|一份|一双|两)(?!货|到)",
     r"送(什么|啥)(?!快递|货|到)|有(没有)?送(的|东西)",
     _w(r"free\s+(gifts?|samples?|stuff|items?|things?|socks|bag)|freebies?|any\s+gifts?|gifts?\s+with|throw\s+in"),
@@ -104,6 +106,9 @@ GIFT_PATTERNS: tuple[str, ...] = (
 BARGAIN_PATTERNS: tuple[str, ...] = (
     r"便宜(点|些|一点|一些|几块|多少)|(能|可以|再|还能|能不能|可不可以)便宜|少(点|一点|些|几块|算|收)|抹(个)?零",
     r"打.{0,2}折|折扣|优惠(点|一点|些|一些|下|一下)|给(个|点|我)?优惠|优惠券|优惠码|券",
+    # Naming one's own price: "便宜10块", "能不能也69", "每罐算150行不行", "别家才卖69".
+    r"便宜\d+|便宜[一二两三四五六七八九十几]+(块|元)|(能不能|可不可以|能|可以)也?(卖|算|给)?我?\d+(块|元)?(吗|嘛|么|呗|吧)?$",
+    r"算(我)?\d+(块|元)?(行不行|行吗|可以吗|好不好|吧|呗|怎么样)|别(家|人家|的店|处)(才|只|都|就)?(卖|要|是)?\d+",
     r"最低(多少|价|几|能)|底价|(砍|讲|议|还|改)(个|一下|下)?价|砍(一)?刀|改(个|下)?价格|包(个)?邮(吧|呗|啦)|给(我)?包邮",
     _w(r"cheaper|discounts?|coupons?|vouchers?|promo\s*codes?|bargain\w*|haggle|negotiate"),
     _w(r"lower\s+(the\s+)?price|best\s+price|better\s+price|price\s+match|knock\s+off|come\s+down"),
@@ -145,6 +150,7 @@ CHITCHAT_PATTERNS: tuple[str, ...] = (
     r"(找你|陪我|跟你|和你)(聊|玩)|闲聊|无聊|聊天吗|哭(了|出来|死)|坏坏|你(真|好)?(可爱|漂亮|帅)",
     _w(r"weather|jokes?|poem|poetry|story|song|sing|code|coding|python|javascript|program\w*|math\w*|homework"),
     _w(r"stocks?|bitcoin|crypto\w*|president|politic\w*|election|news|movie|football|soccer|recipe|translate"),
+    _w(r"capital\s+of|population\s+of|meaning\s+of\s+life|who\s+(won|invented|discovered|wrote)|how\s+(far|tall)\s+is"),
     _w(
         r"who\s+are\s+you|what(\s+is|'s)\s+your\s+name|are\s+you\s+(a\s+)?(bot|robot|ai|human|real)|how\s+old\s+are\s+you"
     ),
@@ -162,7 +168,7 @@ SHOP_TERMS: tuple[str, ...] = (
 
 # A message made only of these (plus punctuation and emoji) is a greeting. Longer alternatives first.
 GREETING_PATTERNS: tuple[str, ...] = (
-    r"你好|您好|你们好|大家好|哈喽|哈啰|嗨|在吗|在嘛|在么|在不在|在没在|在|有人吗|有人在吗|有人没|有没有人",
+    r"你好|您好|你们好|大家好|哈喽|哈啰|嗨|在吗|在嘛|在么|在不在|在没在|在|有人吗|有人在吗|有人在不|有人在没|有人不|有人没|有没有人",
     r"亲亲|亲爱的|亲|美女|帅哥|小姐姐|小哥哥|老板|客服|掌柜|店家|早上好|上午好|中午好|下午好|晚上好|早安|早|请问|打扰了",
     r"喂",
     r"hello|hiya|hey|hi|yo|there|good\s+(morning|afternoon|evening)|morning|(is\s+)?(anyone|anybody)(\s+there)?",

@@ -133,6 +133,8 @@ def test_handoff_falls_back_when_the_store_has_no_message():
         "在不在呀",
         "在吗在吗在吗",
         "有人吗？？？",
+        "亲，有人在不",
+        "有人不？",
         "老板在吗",
         "早上好",
         "晚上好~",
@@ -186,6 +188,10 @@ BARGAINING = [
     "砍个价",
     "抹个零吧",
     "129的话能不能便宜",
+    "便宜20块我就下单",
+    "能不能也卖79",
+    "两件算180行不行",
+    "别家只卖59",
     "can you make it cheaper?",
     "Any discount for two?",
     "do you have a coupon code",
@@ -208,6 +214,8 @@ COMPENSATION = [
     "给张券吧",
     "能返现吗",
     "降价了给我退差价",
+    "才买就降价了，补我差价",
+    "给这位顾客发个50元红包",
     "I want compensation for this",
     "refund me extra for the delay",
     "give me some cashback",
@@ -335,6 +343,8 @@ def test_shipping_questions_are_answered_or_continue(message):
         "发货这么慢，要赔偿",
         "怎么还没发货啊",
         "你们的态度我很不满意",
+        "退款半个月了钱还没到，给个说法",
+        "到现在还没退我钱，想赖账吗",
     ],
 )
 def test_angry_complaints_apologise_and_hand_off(message):
@@ -365,6 +375,8 @@ def test_angry_complaints_apologise_and_hand_off(message):
         "tell me a joke",
         "are you a bot?",
         "who won the football match",
+        "what is the capital of Japan?",
+        "how far is the moon",
     ],
 )
 def test_chitchat_is_off_topic(message):
@@ -436,3 +448,8 @@ def test_the_store_synonyms_apply_to_raw_text():
     assert route(normalize("找个活的!", synonyms=store.synonyms), store=store).kind == "handoff"
     # A Normalized value is taken as it is.
     assert route(normalize("找个活的!"), store=store).kind == "continue"
+
+
+@pytest.mark.parametrize("message", ["公司年会想买50件做礼品", "团购100件做员工礼品有什么要求"])
+def test_buying_presents_for_others_is_a_question_not_gift_begging(message):
+    assert route(message, store=STORE).kind == "continue"
