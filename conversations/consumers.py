@@ -461,13 +461,23 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 # --- the agent console's websocket: /ws/agent/ ---------------------------------------------------------
 
 AGENT_PRESENCE_REFRESH_SECONDS = 20
+# How often an open console re-reads its agent's access (deactivated, removed from a store, a new store).
+AGENT_ACCESS_REFRESH_SECONDS = 5.0
+
+
+def _agent_access(user: Any) -> set[int]:
+    """The ids of the stores the agent works for now; empty when they may not use the console at all."""
+    user.refresh_from_db(fields=["is_active", "is_superuser"])
+    if not user.is_active:
+        return set()
+    return set(store_list_for_user(user=user).values_list("pk", flat=True))
 
 
 def _agent_hello(user: Any) -> dict[str, Any]:
     stores = list(store_list_for_user(user=user))
     tickets = list(ticket_list_for_agent(user=user)[:200])
     return {
-        "stores": stores,
+        "watch": {ticket.conversation_id: ticket.conversation.store_id for ticket in tickets},
         "hello": {
             "type": "hello",
             "agent": {"id": user.pk, "username": user.get_username(), "name": agent_display_name(user)},
@@ -477,9 +487,9 @@ def _agent_hello(user: Any) -> dict[str, Any]:
     }
 
 
-def _agent_ticket(user: Any, ticket_id: int) -> dict[str, Any] | None:
+def _agent_ticket(user: Any, ticket_id: int) -> tuple[dict[str, Any], int] | None:
     ticket = ticket_get_for_agent(user=user, ticket_id=ticket_id)
-    return ticket_frame(ticket) if ticket is not None else None
+    return (ticket_frame(ticket), ticket.conversation.store_id) if ticket is not None else None
 
 
 def _agent_message(user: Any, message_id: int) -> dict[str, Any] | None:
@@ -493,32 +503,48 @@ def _agent_message(user: Any, message_id: int) -> dict[str, Any] | None:
     return {**message_frame(message), "agent": message.agent.get_username() if message.agent else None}
 
 
+_away_tasks: set[asyncio.Future[None]] = set()
+
+
+async def _agent_away_later(user_id: int) -> None:
+    """After the grace period (a reload is not leaving), hand an absent agent's chats back to the queue."""
+    await asyncio.sleep(settings.CHAT_AGENT_AWAY_SECONDS)
+    try:
+        await database_sync_to_async(services.agent_away)(user_id=user_id)
+    except Exception:
+        logger.exception("could not release the conversations of agent %s", user_id)
+
+
 class AgentConsumer(AsyncJsonWebsocketConsumer):
     """A store agent's console: tickets of their stores live, claim, reply, hand back, close, suggestions.
 
-    Only the agent's own stores' tickets and conversations ever reach this socket: the store groups it
-    joins are those the agent works for, and every conversation group is joined after a store check.
+    Only the agent's own stores' tickets and conversations ever reach this socket: it joins the groups
+    of the stores the agent works for now (re-read every few seconds and before every action), and every
+    event of a conversation is checked against those stores before it is forwarded.
     """
 
     user: Any
 
     async def connect(self) -> None:
         self.user = self.scope.get("user")
-        if self.user is None or not self.user.is_authenticated or not self.user.is_active:
+        if self.user is None or not self.user.is_authenticated:
             await self.close(code=4401)
             return
-        session = await database_sync_to_async(_agent_hello)(self.user)
-        if not session["stores"]:
+        store_ids = await database_sync_to_async(_agent_access)(self.user)
+        if not store_ids:
             await self.close(code=4403)
             return
-        self.store_groups = [store_agents_group(store.pk) for store in session["stores"]]
-        self.watching: set[int] = set()
+        self.store_ids: set[int] = set()
+        self.watching: dict[int, int] = {}  # conversation id -> its store id
         self.drafts: dict[str, int] = {}  # job id -> conversation id
         self.draft_group = f"agent-drafts.{uuid.uuid4().hex}"
-        for group in [*self.store_groups, self.draft_group]:
-            await self.channel_layer.group_add(group, self.channel_name)
-        for ticket in session["hello"]["tickets"]:
-            await self._watch_conversation(ticket["conversation"])
+        self._access_at = time.monotonic()
+        # Groups first, then the state: nothing created in between is missed.
+        await self._join_stores(store_ids)
+        await self.channel_layer.group_add(self.draft_group, self.channel_name)
+        session = await database_sync_to_async(_agent_hello)(self.user)
+        for conversation_id, store_id in session["watch"].items():
+            await self._watch_conversation(conversation_id, store_id)
         await database_sync_to_async(services.agent_presence_enter)(user=self.user, channel_name=self.channel_name)
         await ensure_embedded_worker()
         self._presence = asyncio.ensure_future(self._refresh_presence())
@@ -526,28 +552,60 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json(session["hello"])
 
     async def disconnect(self, code: int) -> None:
-        if not hasattr(self, "store_groups"):
+        if not hasattr(self, "store_ids"):
             return
         self._presence.cancel()
-        for group in [*self.store_groups, self.draft_group, *(conversation_group(c) for c in self.watching)]:
+        groups = [*(store_agents_group(s) for s in self.store_ids), self.draft_group]
+        for group in [*groups, *(conversation_group(c) for c in self.watching)]:
             await self.channel_layer.group_discard(group, self.channel_name)
         for job_id in list(self.drafts):
             await self.channel_layer.send(settings.ENGINE_CHANNEL, {"type": "engine.cancel", "job_id": job_id})
         await database_sync_to_async(services.agent_presence_leave)(channel_name=self.channel_name)
+        task = asyncio.ensure_future(_agent_away_later(self.user.pk))
+        _away_tasks.add(task)  # the loop keeps only a weak reference to a task
+        task.add_done_callback(_away_tasks.discard)
 
     async def _refresh_presence(self) -> None:
         while True:
             await asyncio.sleep(AGENT_PRESENCE_REFRESH_SECONDS)
             await database_sync_to_async(services.agent_presence_touch)(channel_name=self.channel_name)
 
-    async def _watch_conversation(self, conversation_id: int) -> None:
+    async def _join_stores(self, store_ids: set[int]) -> None:
+        for store_id in self.store_ids - store_ids:
+            await self.channel_layer.group_discard(store_agents_group(store_id), self.channel_name)
+        for store_id in store_ids - self.store_ids:
+            await self.channel_layer.group_add(store_agents_group(store_id), self.channel_name)
+        self.store_ids = set(store_ids)
+        for conversation_id, store_id in list(self.watching.items()):
+            if store_id not in self.store_ids:
+                await self._unwatch_conversation(conversation_id)
+
+    async def _has_access(self, *, now: bool = False) -> bool:
+        """Re-read the agent's stores (always before an action, every few seconds for events); close when none."""
+        if not now and time.monotonic() - self._access_at < AGENT_ACCESS_REFRESH_SECONDS:
+            return bool(self.store_ids)
+        store_ids = await database_sync_to_async(_agent_access)(self.user)
+        self._access_at = time.monotonic()
+        await self._join_stores(store_ids)
+        if not store_ids:
+            await self.close(code=4403)
+            return False
+        return True
+
+    async def _may_see(self, conversation_id: Any, *, fresh: bool = True) -> bool:
+        """Whether an event of this conversation may reach the agent; `fresh=False` (the bot's typing,
+        many events a second) trusts access read in the last few seconds."""
+        if not await self._has_access(now=fresh):
+            return False
+        return self.watching.get(conversation_id) in self.store_ids
+
+    async def _watch_conversation(self, conversation_id: int, store_id: int) -> None:
         if conversation_id not in self.watching:
-            self.watching.add(conversation_id)
             await self.channel_layer.group_add(conversation_group(conversation_id), self.channel_name)
+        self.watching[conversation_id] = store_id
 
     async def _unwatch_conversation(self, conversation_id: int) -> None:
-        if conversation_id in self.watching:
-            self.watching.discard(conversation_id)
+        if self.watching.pop(conversation_id, None) is not None:
             await self.channel_layer.group_discard(conversation_group(conversation_id), self.channel_name)
 
     # --- frames from the agent -------------------------------------------------------------------
@@ -569,6 +627,8 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
             return
         kind = content.get("type")
         conversation = content.get("conversation")
+        if kind != "ping" and not await self._has_access(now=True):
+            return
         try:
             if kind == "claim":
                 ticket = await database_sync_to_async(services.ticket_claim)(
@@ -657,16 +717,21 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
     # --- events: tickets of the agent's stores, and the conversations they watch --------------------
 
     async def agents_ticket(self, event: dict[str, Any]) -> None:
-        ticket = await database_sync_to_async(_agent_ticket)(self.user, int(event["ticket_id"]))
-        if ticket is None:
+        if not await self._has_access(now=True):
+            return
+        found = await database_sync_to_async(_agent_ticket)(self.user, int(event["ticket_id"]))
+        if found is None:
             return  # not (or no longer) one of this agent's stores
+        ticket, store_id = found
         if ticket["status"] == HandoffTicket.Status.RESOLVED:
             await self._unwatch_conversation(ticket["conversation"])
         else:
-            await self._watch_conversation(ticket["conversation"])
+            await self._watch_conversation(ticket["conversation"], store_id)
         await self.send_json({"type": "ticket", "ticket": ticket})
 
     async def conversation_message(self, event: dict[str, Any]) -> None:
+        if not await self._may_see(event["conversation_id"]):
+            return
         await self.send_json(
             {
                 "type": "message",
@@ -676,6 +741,8 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
         )
 
     async def conversation_status(self, event: dict[str, Any]) -> None:
+        if not await self._may_see(event["conversation_id"]):
+            return
         await self.send_json({"type": "status", "conversation": event["conversation_id"], "status": event["status"]})
 
     async def conversation_delta(self, event: dict[str, Any]) -> None:
@@ -684,6 +751,8 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json(
                 {"type": "draft_delta", "conversation": conversation, "request": event["job_id"], "text": event["text"]}
             )
+            return
+        if not await self._may_see(event.get("conversation_id"), fresh=False):
             return
         await self.send_json(
             {"type": "delta", "conversation": event["conversation_id"], "job": event["job_id"], "text": event["text"]}
@@ -713,7 +782,7 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
             await self._send_recorded(event.get("conversation_id"), frame.get("message_id"))
 
     async def _send_recorded(self, conversation_id: Any, message_id: Any) -> None:
-        if not isinstance(message_id, int) or not isinstance(conversation_id, int):
+        if not isinstance(message_id, int) or not await self._may_see(conversation_id):
             return
         message = await database_sync_to_async(_agent_message)(self.user, message_id)
         if message is not None:

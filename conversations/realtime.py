@@ -28,9 +28,10 @@ def store_agents_group(store_id: int) -> str:
 
 
 def agent_display_name(user: Any) -> str:
+    """The agent as shoppers see them: their first name, or nothing (never the login name)."""
     if user is None:
         return ""
-    return str(user.first_name or user.username)
+    return str(user.first_name or "").strip()
 
 
 def message_frame(message: Message) -> dict[str, Any]:
@@ -116,3 +117,21 @@ def push_status(conversation: Conversation, **extra: Any) -> None:
 def push_ticket(ticket: HandoffTicket, *, store_id: int) -> None:
     """Agent consoles re-read the ticket (each for its own user) when this arrives."""
     _send_on_commit(store_agents_group(store_id), {"type": "agents.ticket", "ticket_id": ticket.pk})
+
+
+def cancel_generation(*, job_id: str, engine_channel: str | None) -> None:
+    """Ask the engine worker running a job (or any worker, when unknown) to stop it."""
+    from django.conf import settings
+
+    def send() -> None:
+        layer = get_channel_layer()
+        if layer is None:
+            return
+        try:
+            async_to_sync(layer.send)(
+                engine_channel or settings.ENGINE_CHANNEL, {"type": "engine.cancel", "job_id": job_id}
+            )
+        except Exception:
+            logger.exception("could not cancel job %s", job_id)
+
+    transaction.on_commit(send)

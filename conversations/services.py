@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
@@ -20,7 +21,7 @@ from django.utils import timezone
 from config.exceptions import ApplicationError
 from conversations import realtime
 from conversations.models import CSAT, AgentPresence, Conversation, HandoffTicket, Message, Visitor
-from engine.generate import AnswerStream, GenerationEvent, GenerationRequest
+from engine.generate import AnswerStream, GenerationEvent, GenerationRequest, engine_job_key
 from engine.pipeline import DEFAULT_HANDOFF, Decision, decide, related_entries
 from engine.prompt import Turn, build_messages, store_prefix
 from engine.service import get_scheduler
@@ -87,6 +88,7 @@ def conversation_close(*, conversation: Conversation, outcome: Conversation.Outc
             ticket.save(update_fields=["status", "resolved_at", "updated_at"])
             realtime.push_ticket(ticket, store_id=locked.store_id)
         realtime.push_status(locked)
+        _cancel_answers(conversation=locked)
     logger.info("conversation %s closed as %s", locked.pk, outcome)
     return locked
 
@@ -225,12 +227,11 @@ def answer_prepare(*, conversation: Conversation, question: Message, job_id: str
         max_tokens=settings.ENGINE_MAX_TOKENS,
         max_seconds=settings.ENGINE_MAX_SECONDS,
     )
-    # A re-send of this question from another tab or after a reconnect must not start a second answer.
-    cache.set(
-        _in_flight_key(question.pk),
-        job_id,
-        timeout=int(settings.ENGINE_MAX_SECONDS + settings.ENGINE_STALL_SECONDS) + 30,
-    )
+    # A re-send of this question from another tab or after a reconnect must not start a second answer,
+    # and an agent taking over must be able to stop it, whichever connection asked.
+    ttl = int(settings.ENGINE_MAX_SECONDS + settings.ENGINE_STALL_SECONDS) + 30
+    cache.set(_in_flight_key(question.pk), job_id, timeout=ttl)
+    cache.set(_jobs_key(conversation.pk), [*(cache.get(_jobs_key(conversation.pk)) or [])[-4:], job_id], timeout=ttl)
     meta = {
         "conversation_id": conversation.pk,
         "question_id": question.pk,
@@ -243,6 +244,10 @@ def answer_prepare(*, conversation: Conversation, question: Message, job_id: str
 
 def _in_flight_key(question_id: int) -> str:
     return f"chat:answering:{question_id}"
+
+
+def _jobs_key(conversation_id: int) -> str:
+    return f"chat:jobs:{conversation_id}"
 
 
 def question_answered_or_in_flight(*, question: Message) -> bool:
@@ -585,23 +590,35 @@ def _handoff_text(*, store: Store, text: str, conversation: Conversation | None 
 ALREADY_WAITING_TEXT = "已经在为您转接人工客服了，请稍候，您也可以先把问题描述一下。"
 OFFLINE_FALLBACK = "现在暂时没有人工客服在线。请留下您的手机号、微信号或邮箱，客服上线后会第一时间联系您。"
 CONTACT_SAVED_TEXT = "已记下您的联系方式：{contact}。客服上线后会第一时间联系您，您也可以继续留言。"
-_PHONE = re.compile(r"^\+?[\d\s-]{7,20}$")
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,185}\.[A-Za-z]{2,24}$")
-_WECHAT = re.compile(r"^[A-Za-z][-_A-Za-z0-9]{5,19}$")
-_CONTACT_LABEL = re.compile(
-    r"^(?:我的)?(?:手机号?码?|电话|联系方式|微信号?|wechat|vx|邮箱|e-?mail)\s*[:：是为]?\s*", re.I
+# Contacts inside what a shopper writes: a mainland mobile (3-4-4 spacing allowed), a landline with its
+# area code, an e-mail address, or a WeChat id after a label (a bare word is too easily an ordinary one).
+_MOBILE = re.compile(r"(?<![0-9A-Za-z])(?:\+?86[\s-]?)?1[3-9]\d(?:[\s-]?\d{4}){2}(?!\d)")
+_LANDLINE = re.compile(r"(?<![0-9A-Za-z])\(?0\d{2,3}\)?[\s-]?\d{3,4}[\s-]?\d{4}(?!\d)")
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})*\.[A-Za-z]{2,24}")
+_WECHAT_ID = r"[A-Za-z][-_A-Za-z0-9]{5,19}"
+_LABELLED_WECHAT = re.compile(
+    rf"(?:微信|weixin|wechat|wx|vx)\s*号?\s*(?:是|为|:|：)?\s*({_WECHAT_ID})(?![-_A-Za-z0-9])", re.I
 )
+_BARE_WECHAT = re.compile(rf"^{_WECHAT_ID}$")
+CONTACT_MESSAGE_MAX_CHARS = 60  # a longer message is a question that happens to hold a number
 
 
-def contact_clean(value: str) -> str | None:
-    """A phone number, e-mail address or WeChat id as the shopper wrote it (label stripped), or None."""
-    text = _CONTACT_LABEL.sub("", value.strip()).strip()
+def contact_find(text: str, *, form: bool = False) -> str | None:
+    """The phone number, e-mail address or WeChat id in what the shopper wrote, or None.
+
+    `form`: typed into the contact form, where a bare WeChat id needs no label.
+    """
+    text = text.strip()
     if not text or len(text) > 200:
         return None
-    digits = re.sub(r"\D", "", text)
-    if _PHONE.match(text) and 7 <= len(digits) <= 15:
-        return text
-    if _EMAIL.match(text) or _WECHAT.match(text):
+    labelled = _LABELLED_WECHAT.search(text)
+    if labelled:
+        return labelled.group(1)
+    for pattern in (_MOBILE, _EMAIL, _LANDLINE):
+        found = pattern.search(text)
+        if found:
+            return found.group(0).strip()
+    if form and _BARE_WECHAT.match(text):
         return text
     return None
 
@@ -610,7 +627,7 @@ def ticket_contact_set(*, conversation: Conversation, value: str) -> HandoffTick
     """The shopper left a phone number, WeChat id or e-mail on their open ticket."""
     if not isinstance(value, str) or len(value) > 200:
         raise ApplicationError("请留下手机号、微信号或邮箱（最多 200 个字符）。")
-    contact = contact_clean(value)
+    contact = contact_find(value, form=True)
     if contact is None:
         raise ApplicationError("这看起来不像手机号、微信号或邮箱，请再检查一下。")
     with transaction.atomic():
@@ -633,9 +650,11 @@ def ticket_contact_set(*, conversation: Conversation, value: str) -> HandoffTick
 def _contact_from_message(
     *, conversation: Conversation, question: Message, job_id: str, started: float
 ) -> PreparedAnswer | None:
-    """A shopper asked to leave a contact may just type it: keep it on the ticket and say so."""
-    ticket = conversation.tickets.filter(status=HandoffTicket.Status.OPEN, contact="").first()
-    contact = contact_clean(question.text) if ticket is not None else None
+    """A shopper asked to leave a contact may just type it: keep it on the ticket (a newer one replaces it)."""
+    if len(question.text) > CONTACT_MESSAGE_MAX_CHARS:
+        return None
+    ticket = conversation.tickets.filter(status=HandoffTicket.Status.OPEN).first()
+    contact = contact_find(question.text) if ticket is not None else None
     if ticket is None or contact is None or handoff_availability(store=conversation.store).agents == "online":
         return None
     ticket = ticket_contact_set(conversation=conversation, value=contact)
@@ -652,10 +671,24 @@ def _contact_from_message(
     return PreparedAnswer(decision=decision, reply=reply)
 
 
+def _agent_online(*, user_id: int | None) -> bool:
+    fresh = timezone.now() - timedelta(seconds=AGENT_PRESENCE_SECONDS)
+    return user_id is not None and AgentPresence.objects.filter(user_id=user_id, last_seen_at__gte=fresh).exists()
+
+
+def _tell_waiting_shoppers(*, stores: Any) -> None:
+    """Shoppers waiting for a person in these stores learn whether someone can come now (the contact form)."""
+    waiting = Conversation.objects.filter(store__in=stores, status=Conversation.Status.WAITING).select_related("store")
+    for conversation in waiting[:500]:
+        realtime.push_status(conversation, **handoff_status_extra(conversation=conversation))
+
+
 def agent_presence_enter(*, user: Any, channel_name: str) -> None:
-    AgentPresence.objects.update_or_create(
-        channel_name=channel_name, defaults={"user": user, "last_seen_at": timezone.now()}
-    )
+    with transaction.atomic():
+        AgentPresence.objects.update_or_create(
+            channel_name=channel_name, defaults={"user": user, "last_seen_at": timezone.now()}
+        )
+        _tell_waiting_shoppers(stores=store_list_for_user(user=user))
 
 
 def agent_presence_touch(*, channel_name: str) -> None:
@@ -666,6 +699,37 @@ def agent_presence_leave(*, channel_name: str) -> None:
     AgentPresence.objects.filter(channel_name=channel_name).delete()
     # Rows of servers that died without saying goodbye go too.
     AgentPresence.objects.filter(last_seen_at__lt=timezone.now() - timedelta(seconds=AGENT_PRESENCE_SECONDS)).delete()
+
+
+def agent_away(*, user_id: int) -> int:
+    """An agent closed their last console (and did not come back within the grace period).
+
+    Their conversations go back to waiting (the bot answers again meanwhile, colleagues can claim them)
+    and shoppers of stores left without anyone are told so. Returns how many were released.
+    """
+    if _agent_online(user_id=user_id):
+        return 0
+    released = 0
+    with transaction.atomic():
+        claimed = HandoffTicket.objects.filter(agent_id=user_id, status=HandoffTicket.Status.CLAIMED)
+        for conversation_id in list(claimed.values_list("conversation_id", flat=True)):
+            conversation = Conversation.objects.select_for_update().get(pk=conversation_id)
+            ticket = conversation.tickets.select_for_update().filter(status=HandoffTicket.Status.CLAIMED).first()
+            if ticket is None or ticket.agent_id != user_id or conversation.status != Conversation.Status.HUMAN:
+                continue
+            ticket.status = HandoffTicket.Status.OPEN
+            ticket.save(update_fields=["status", "updated_at"])
+            conversation.status = Conversation.Status.WAITING
+            conversation.save(update_fields=["status", "updated_at"])
+            _system_message(conversation=conversation, text="人工客服暂时离开了，正在为您重新转接。")
+            realtime.push_ticket(ticket, store_id=conversation.store_id)
+            released += 1
+        user = get_user_model().objects.filter(pk=user_id).first()
+        if user is not None:
+            _tell_waiting_shoppers(stores=store_list_for_user(user=user))
+    if released:
+        logger.info("agent %s left: %s conversations back to waiting", user_id, released)
+    return released
 
 
 def _agent_conversation(*, agent: Any, conversation_id: Any, lock: bool = False) -> Conversation:
@@ -691,7 +755,10 @@ def _claimed_ticket(*, conversation: Conversation, agent: Any) -> HandoffTicket:
 
 
 def agent_name_of(ticket: HandoffTicket) -> str:
-    return realtime.agent_display_name(ticket.agent) if ticket.agent_id else "其他客服"
+    """The claiming agent as colleagues know them."""
+    if not ticket.agent_id or ticket.agent is None:
+        return "其他客服"
+    return str(ticket.agent.first_name or ticket.agent.get_username())
 
 
 def _system_message(*, conversation: Conversation, text: str, agent: Any = None) -> Message:
@@ -701,40 +768,50 @@ def _system_message(*, conversation: Conversation, text: str, agent: Any = None)
 
 
 def ticket_claim(*, ticket_id: Any, agent: Any) -> HandoffTicket:
-    """An agent takes the conversation: the bot falls silent (its answer in flight is cancelled)."""
+    """An agent takes the conversation: the bot falls silent (its answer in flight is cancelled).
+
+    A ticket a colleague claimed can be taken over once that colleague has no console open.
+    """
     if isinstance(ticket_id, bool) or not isinstance(ticket_id, int):
         raise ApplicationError("请用编号（数字）指明工单。")
+    mine = HandoffTicket.objects.filter(pk=ticket_id, conversation__store__in=store_list_for_user(user=agent))
+    conversation_id = mine.values_list("conversation_id", flat=True).first()
+    if conversation_id is None:
+        raise ApplicationError(f"您的店铺里没有工单 {ticket_id}。")
     with transaction.atomic():
-        ticket = (
-            HandoffTicket.objects.select_for_update(of=("self",))
-            .select_related("conversation", "agent")
-            .filter(pk=ticket_id, conversation__store__in=store_list_for_user(user=agent))
-            .first()
-        )
-        if ticket is None:
-            raise ApplicationError(f"您的店铺里没有工单 {ticket_id}。")
+        # The conversation first, then the ticket: the same order as closing, so the two never deadlock.
+        conversation = Conversation.objects.select_for_update().get(pk=conversation_id)
+        ticket = HandoffTicket.objects.select_for_update(of=("self",)).select_related("agent").get(pk=ticket_id)
         if ticket.status == HandoffTicket.Status.CLAIMED and ticket.agent_id == agent.pk:
             return ticket
-        if ticket.status == HandoffTicket.Status.CLAIMED:
-            raise ApplicationError(f"这个对话已被{agent_name_of(ticket)}认领。")
-        if ticket.status == HandoffTicket.Status.RESOLVED:
+        if ticket.status == HandoffTicket.Status.RESOLVED or conversation.status == Conversation.Status.CLOSED:
             raise ApplicationError("这个工单已经处理完毕。")
-        conversation = Conversation.objects.select_for_update().get(pk=ticket.conversation_id)
-        if conversation.status == Conversation.Status.CLOSED:
-            raise ApplicationError("This conversation is closed.")
+        taking_over = ticket.status == HandoffTicket.Status.CLAIMED
+        if taking_over and _agent_online(user_id=ticket.agent_id):
+            raise ApplicationError(f"这个对话已被{agent_name_of(ticket)}认领。")
         ticket.status = HandoffTicket.Status.CLAIMED
         ticket.agent = agent
         ticket.claimed_at = timezone.now()
         ticket.save(update_fields=["status", "agent", "claimed_at", "updated_at"])
         conversation.status = Conversation.Status.HUMAN
         conversation.save(update_fields=["status", "updated_at"])
+        name = realtime.agent_display_name(agent)
         _system_message(
-            conversation=conversation, text=f"人工客服{realtime.agent_display_name(agent)}为您服务", agent=agent
+            conversation=conversation,
+            text=f"人工客服{name}{'接手' if taking_over else ''}为您服务",
+            agent=agent,
         )
         realtime.push_ticket(ticket, store_id=conversation.store_id)
         realtime.push_status(conversation)
+        _cancel_answers(conversation=conversation)
     logger.info("ticket %s claimed by %s", ticket.pk, agent.pk)
     return ticket
+
+
+def _cancel_answers(*, conversation: Conversation) -> None:
+    """Stop the bot's answers being generated for this conversation, wherever their engine runs."""
+    for job_id in cache.get(_jobs_key(conversation.pk)) or []:
+        realtime.cancel_generation(job_id=job_id, engine_channel=cache.get(engine_job_key(job_id)))
 
 
 def message_create_agent(*, conversation_id: Any, agent: Any, text: Any, client_id: Any = None) -> Message:
@@ -793,12 +870,16 @@ def conversation_hand_back(*, conversation_id: Any, agent: Any) -> Conversation:
 
 def conversation_close_by_agent(*, conversation_id: Any, agent: Any) -> Conversation:
     """The agent ends the chat: it closes as handed off (a human had it) and the widget asks for a rating."""
-    conversation = _agent_conversation(agent=agent, conversation_id=conversation_id)
-    if conversation.status == Conversation.Status.CLOSED:
-        return conversation
-    handed_off = conversation.tickets.exists()
-    outcome = Conversation.Outcome.HANDED_OFF if handed_off else Conversation.Outcome.BOT_RESOLVED
-    return conversation_close(conversation=conversation, outcome=outcome)
+    with transaction.atomic():
+        conversation = _agent_conversation(agent=agent, conversation_id=conversation_id, lock=True)
+        if conversation.status == Conversation.Status.CLOSED:
+            return conversation
+        claimed = conversation.tickets.filter(status=HandoffTicket.Status.CLAIMED).select_related("agent").first()
+        if claimed is not None and claimed.agent_id != agent.pk and _agent_online(user_id=claimed.agent_id):
+            raise ApplicationError(f"这个对话正由{agent_name_of(claimed)}处理。")
+        handed_off = conversation.tickets.exists()
+        outcome = Conversation.Outcome.HANDED_OFF if handed_off else Conversation.Outcome.BOT_RESOLVED
+        return conversation_close(conversation=conversation, outcome=outcome)
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,9 @@ from typing import Any
 from channels.consumer import AsyncConsumer
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.core.cache import cache
 
-from engine.generate import AnswerStream, GenerationEvent, GenerationRequest
+from engine.generate import AnswerStream, GenerationEvent, GenerationRequest, engine_job_key
 from engine.service import get_scheduler
 
 logger = logging.getLogger(__name__)
@@ -49,6 +50,10 @@ class EngineConsumer(AsyncConsumer):
         def sink(ev: GenerationEvent) -> None:  # called on the engine thread
             loop.call_soon_threadsafe(self._outbox.put_nowait, ev)
 
+        # Whoever stops this answer (an agent taking over, the chat closing) finds this worker by the job.
+        await database_sync_to_async(cache.set)(
+            engine_job_key(request.job_id), self.channel_name, int(request.max_seconds) + 60
+        )
         scheduler = get_scheduler()
         if meta.get("draft") and scheduler.job_ids():
             # A draft for an agent waits for nobody: shoppers' answers come first.

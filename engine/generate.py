@@ -102,3 +102,8 @@ class AnswerStream:
             source = "template"
         error = "engine_error" if reason == "error" else ""
         return tail, {"text": self.shown, "source": source, "partial": partial, "flags": flags, "error": error}
+
+
+def engine_job_key(job_id: str) -> str:
+    """Cache key naming the engine worker channel that runs a job (so anyone can cancel it)."""
+    return f"engine:job:{job_id}"

@@ -54,6 +54,8 @@ def parse_hours(value: Any) -> dict[str, list[Span]]:
             ranges = [ranges]
         if not isinstance(ranges, list) or not all(isinstance(r, str) for r in ranges):
             raise HoursError(f'{day}: a list of ranges like ["09:00-18:00"].')
+        if not ranges:
+            raise HoursError(f"{day}: give at least one range, or leave the day out (closed).")
         spans = []
         for text in ranges:
             match = _RANGE.match(text)

@@ -197,6 +197,8 @@ ENGINE_STALL_SECONDS = env.float("ENGINE_STALL_SECONDS", default=5.0)
 ENGINE_HEARTBEAT_SECONDS = 1.0
 
 CHAT_MAX_MESSAGE_CHARS = 2000
+# An agent whose last console has been closed this long is gone: their chats go back to the queue.
+CHAT_AGENT_AWAY_SECONDS = env.float("CHAT_AGENT_AWAY_SECONDS", default=60.0)
 CHAT_HISTORY_TURNS = 6
 # Flood control per connection: at most this many shopper messages in CHAT_RATE_WINDOW seconds.
 CHAT_RATE_MESSAGES = env.int("CHAT_RATE_MESSAGES", default=8)

@@ -393,6 +393,7 @@ async def test_a_colleague_cannot_take_or_answer_a_claimed_conversation(world):
         lambda: services.conversation_hand_off(conversation=conversation, reason=HandoffTicket.Reason.SHOPPER_ASKED)
     )
     await db(lambda: services.ticket_claim(ticket_id=ticket.pk, agent=world["agent"]))
+    await db(lambda: services.agent_presence_enter(user=world["agent"], channel_name="wang-console"))
     colleague, hello2 = await agent_connect(world["colleague"])
     try:
         assert hello2["tickets"][0]["agent"] == "wang" and hello2["tickets"][0]["status"] == "claimed"
@@ -508,3 +509,141 @@ async def test_the_hand_over_travels_over_redis_in_the_scaled_mode(world, settin
         await shopper.disconnect()
         await agent.disconnect()
     assert live[-1]["message"]["text"] == AGENT_TEXT and back
+
+
+async def test_an_agent_who_leaves_hands_their_chats_back_to_the_queue(world, settings):
+    settings.CHAT_AGENT_AWAY_SECONDS = 0.2
+    agent, _ = await agent_connect(world["agent"])
+    shopper, _ = await shopper_connect()
+    try:
+        await shopper.send_json_to({"type": "handoff"})
+        ticket = (await until(agent, "ticket"))[-1]["ticket"]
+        await agent.send_json_to({"type": "claim", "ticket": ticket["id"]})
+        await until(shopper, lambda f: f["type"] == "status" and f["status"] == "human")
+        await agent.disconnect()  # the agent closed the console and did not come back
+        back = await until(shopper, lambda f: f["type"] == "status" and f["status"] == "waiting")
+        # Nobody else is there: the shopper is asked for a contact, and the bot answers meanwhile.
+        assert back[-1]["agents"] == "offline" and back[-1]["contact_needed"] is True
+        assert any(f["type"] == "message" and f["message"]["role"] == "system" for f in back)
+        await shopper.send_json_to({"type": "message", "text": QUESTION, "client_id": "meanwhile"})
+        answer = (await until(shopper, "final"))[-1]
+        # A colleague who opens the console finds it open again and may take it.
+        colleague, hello = await agent_connect(world["colleague"])
+        await colleague.send_json_to({"type": "claim", "ticket": ticket["id"]})
+        claimed = (await until(colleague, lambda f: f["type"] in ("ack", "error")))[-1]
+        await colleague.disconnect()
+    finally:
+        await shopper.disconnect()
+    assert answer["text"] == ANSWER
+    assert hello["tickets"][0]["status"] == "open" and claimed["type"] == "ack"
+
+
+async def test_a_colleague_takes_over_when_the_claimer_has_no_console_open(world):
+    shopper, hello = await shopper_connect()
+    await shopper.disconnect()
+    conversation = await db(Conversation.objects.get, pk=hello["conversation"])
+    ticket = await db(
+        lambda: services.conversation_hand_off(conversation=conversation, reason=HandoffTicket.Reason.SHOPPER_ASKED)
+    )
+    await db(lambda: services.ticket_claim(ticket_id=ticket.pk, agent=world["agent"]))  # then the server died
+    colleague, _ = await agent_connect(world["colleague"])
+    try:
+        await colleague.send_json_to({"type": "claim", "ticket": ticket.pk})
+        ack = (await until(colleague, "ack"))[-1]
+        await colleague.send_json_to({"type": "reply", "conversation": conversation.pk, "text": "我来接手"})
+        await until(colleague, lambda f: f["type"] == "ack" and f["action"] == "reply")
+    finally:
+        await colleague.disconnect()
+    assert ack["action"] == "claim"
+    ticket = await db(HandoffTicket.objects.get, pk=ticket.pk)
+    assert ticket.agent_id == world["colleague"].pk
+    assert await db(lambda: Message.objects.filter(role="system", text__contains="接手").exists())
+
+
+async def test_an_agent_removed_from_the_store_stops_seeing_it_at_once(world):
+    agent, _ = await agent_connect(world["agent"])
+    shopper, _ = await shopper_connect()
+    try:
+        await shopper.send_json_to({"type": "handoff"})
+        ticket = (await until(agent, "ticket"))[-1]["ticket"]
+        await db(lambda: world["shop"].staff.remove(world["agent"]))
+        await shopper.send_json_to({"type": "message", "text": "我的地址是人民路1号", "client_id": "secret"})
+        await until(shopper, "final")
+        # The console is closed rather than shown anything more of the store.
+        output = await agent.receive_output(timeout=5)
+    finally:
+        await shopper.disconnect()
+        await agent.disconnect()
+    assert output["type"] == "websocket.close" and output["code"] == 4403, output
+    assert ticket["status"] == "open"
+
+
+async def test_a_deactivated_agent_can_no_longer_act(world):
+    agent, _ = await agent_connect(world["agent"])
+    shopper, _ = await shopper_connect()
+    try:
+        await shopper.send_json_to({"type": "handoff"})
+        ticket = (await until(agent, "ticket"))[-1]["ticket"]
+        await db(lambda: type(world["agent"]).objects.filter(pk=world["agent"].pk).update(is_active=False))
+        await agent.send_json_to({"type": "claim", "ticket": ticket["id"]})
+        output = await agent.receive_output(timeout=5)
+    finally:
+        await shopper.disconnect()
+        await agent.disconnect()
+    assert output["type"] == "websocket.close"
+    assert await db(lambda: HandoffTicket.objects.get().status) == "open"
+
+
+@pytest.mark.parametrize(
+    ("text", "contact"),
+    [
+        ("13800138000", "13800138000"),
+        ("我的手机号是 138 0013 8000，谢谢", "138 0013 8000"),
+        ("电话号码13912345678。", "13912345678"),
+        ("+86 139-1234-5678", "+86 139-1234-5678"),
+        ("座机 (010) 8888-6666", "(010) 8888-6666"),
+        ("我邮箱是a.b@qq.com", "a.b@qq.com"),
+        ("微信：tea_lover_88", "tea_lover_88"),
+        ("vx tea_lover_88", "tea_lover_88"),
+    ],
+)
+def test_contacts_are_found_in_what_shoppers_write(text, contact):
+    assert services.contact_find(text) == contact
+
+
+@pytest.mark.parametrize(
+    "text", ["refund", "thanks a lot", "JD2024051201", "100 200 300", "订单号20240512123456", "99元"]
+)
+def test_ordinary_messages_are_not_taken_for_contacts(text):
+    assert services.contact_find(text) is None
+
+
+def test_the_contact_form_takes_a_bare_wechat_id():
+    assert services.contact_find("tea_lover_88", form=True) == "tea_lover_88"
+    assert services.contact_find("tea_lover_88") is None
+
+
+async def test_claiming_stops_the_answer_even_when_the_tab_that_asked_is_gone(world, monkeypatch):
+    slow = "亲，" + "这款T恤" * 60
+    monkeypatch.setattr(service, "_runtime", lambda: RecordingRuntime(answer=slow, delay=0.03))
+    agent, _ = await agent_connect(world["agent"])
+    first, hello = await shopper_connect()
+    await db(
+        lambda: services.conversation_hand_off(
+            conversation=Conversation.objects.get(pk=hello["conversation"]), reason=HandoffTicket.Reason.COMPLAINT
+        )
+    )
+    ticket = (await until(agent, "ticket"))[-1]["ticket"]
+    await first.send_json_to({"type": "message", "text": QUESTION, "client_id": "q1"})
+    await until(first, "delta")
+    await first.disconnect()  # the shopper reloaded the page mid-answer
+    second, _ = await shopper_connect(f"?visitor={hello['visitor']}")
+    try:
+        await agent.send_json_to({"type": "claim", "ticket": ticket["id"]})
+        await until(agent, "ack")
+        await asyncio.sleep(2)
+    finally:
+        await second.disconnect()
+        await agent.disconnect()
+    recorded = await db(lambda: Message.objects.get(role="bot"))
+    assert recorded.partial and "cancelled" in recorded.flags and len(recorded.text) < len(slow)
