@@ -49,7 +49,8 @@
     offline: "连接已断开，恢复后会自动发送。",
     confirmClose: "确定结束与这位顾客的对话吗？顾客会收到评价邀请。",
     resolved: "该工单已处理完毕。",
-    claimedByOther: "该工单由 {agent} 处理，您只能查看。",
+    claimedByOther: "该工单由 {agent} 处理，您只能查看；对方离线后可以接管。",
+    takeOver: "接管",
     needClaim: "认领后即可回复顾客。",
     closedConversation: "对话已结束。",
     justNow: "刚刚",
@@ -711,9 +712,11 @@
     dom.convAgent.textContent = t.agent ? T.claimedBy + agentName(t.agent) : T.unclaimed;
 
     var claiming = !!state.busy["claim:" + t.id];
-    dom.claim.hidden = t.status !== "open";
+    // A colleague's chat can be taken over once they have no console open (the server checks).
+    var takeOver = t.status === "claimed" && !isMine(t);
+    dom.claim.hidden = t.status !== "open" && !takeOver;
     dom.claim.disabled = claiming || !conn.ready;
-    dom.claim.textContent = claiming ? T.claiming : "认领";
+    dom.claim.textContent = claiming ? T.claiming : takeOver ? T.takeOver : "认领";
     var replying = canReply(t);
     dom.release.hidden = !replying;
     dom.close.hidden = !replying;
@@ -975,7 +978,7 @@
 
   dom.claim.addEventListener("click", function () {
     var t = selectedTicket();
-    if (!t || t.status !== "open") return;
+    if (!t || !(t.status === "open" || (t.status === "claimed" && !isMine(t)))) return;
     if (send({ type: "claim", ticket: t.id })) {
       state.busy["claim:" + t.id] = true;
       renderDetail();
