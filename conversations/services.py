@@ -237,6 +237,7 @@ def answer_prepare(*, conversation: Conversation, question: Message, job_id: str
         "question_id": question.pk,
         "store_id": snapshot.store_id,
         "reference": decision.reference,
+        "question": decision.question,
         "matched": list(decision.matched),
     }
     return PreparedAnswer(decision=decision, request=request, meta=meta)
@@ -360,7 +361,10 @@ def _generate_now(*, store: Store, prepared: PreparedAnswer, started: float) -> 
     from engine.guard import StreamGuard
 
     assert prepared.request is not None
-    stream = AnswerStream(StreamGuard(store_snapshot(store=store), reference=prepared.meta["reference"]))
+    guard = StreamGuard(
+        store_snapshot(store=store), reference=prepared.meta["reference"], question=prepared.meta.get("question", "")
+    )
+    stream = AnswerStream(guard)
     events: queue.Queue[GenerationEvent] = queue.Queue()
     job_id = prepared.request.job_id
     if not get_scheduler().submit(prepared.request, events.put):
@@ -941,6 +945,7 @@ def reply_suggestions(*, conversation_id: Any, agent: Any, job_id: str) -> Reply
             "conversation_id": conversation.pk,
             "store_id": snapshot.store_id,
             "reference": decision.reference,
+            "question": decision.question,
             "matched": list(decision.matched),
         }
         break

@@ -24,11 +24,11 @@ BUSY_TEXT = AnswerStream.BUSY_TEXT
 FAILED_TEXT = AnswerStream.FAILED_TEXT
 
 
-def _guard_for(store_id: int, reference: str) -> Any:
+def _guard_for(store_id: int, reference: str, question: str) -> Any:
     from engine.guard import StreamGuard
     from kb.selectors import store_snapshot_for_id
 
-    return StreamGuard(store_snapshot_for_id(store_id=store_id), reference=reference)
+    return StreamGuard(store_snapshot_for_id(store_id=store_id), reference=reference, question=question)
 
 
 def _record(meta: dict[str, Any], job_id: str, answer: dict[str, Any], stats: dict[str, Any]) -> tuple[Any, bool]:
@@ -43,7 +43,9 @@ class EngineConsumer(AsyncConsumer):
         self._setup()
         request = GenerationRequest.from_dict(event["request"])
         meta = event.get("meta", {})
-        guard = await database_sync_to_async(_guard_for)(int(meta["store_id"]), str(meta.get("reference", "")))
+        guard = await database_sync_to_async(_guard_for)(
+            int(meta["store_id"]), str(meta.get("reference", "")), str(meta.get("question", ""))
+        )
         self._jobs[request.job_id] = {"reply": event["reply_group"], "meta": meta, "stream": AnswerStream(guard)}
         loop = asyncio.get_running_loop()
 

@@ -10,6 +10,7 @@ decides, so no claim ever shows up half-written. Pure string work: no Django, no
 """
 
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -409,7 +410,9 @@ class _Facts:
                 _affirmed(_COMPENSATION, (*faq_answers, *promo_texts, reference))
                 | _affirmed(_REFUND, (*faq_answers, *promo_texts, reference))
             ),
-            blocked=tuple(b for b in (_norm(p).strip() for p in (*store.blocked_phrases, *PROMPT_SCAFFOLD)) if b),
+            blocked=tuple(
+                b for b in (_norm(p).strip() for p in (*store.blocked_phrases, *PROMPT_SCAFFOLD, *REFUSALS)) if b
+            ),
         )
 
     # -- checks (text is normalized) --
@@ -566,8 +569,11 @@ class GuardResult:
 class StreamGuard:
     """Feed model deltas in, show what `feed()` returns; call `finish()` at the end (also when the stream is cut)."""
 
-    def __init__(self, store: StoreSnapshot, *, reference: str = "") -> None:
+    def __init__(self, store: StoreSnapshot, *, reference: str = "", question: str = "") -> None:
         self._facts = _Facts.build(store, reference)
+        # The small model often starts by repeating the question: held until it is clear, then dropped.
+        echo = _canon(question)
+        self._echo = echo if len(echo) >= MIN_ECHO_CHARS else ""
         self._disclaimer = store.disclaimer.strip()
         terms = sorted({*_MARKER_TERMS, *self._facts.blocked}, key=len, reverse=True)
         self._markers = re.compile("|".join([_MARKER_CLASS, *(re.escape(t) for t in terms)]))
@@ -583,6 +589,7 @@ class StreamGuard:
         self._replaced = 0
         self._offers = False
         self._finished = False
+        self._shown = 0  # characters handed out so far
 
     @property
     def flags(self) -> list[str]:
@@ -599,7 +606,9 @@ class StreamGuard:
         if not delta:
             return ""
         self._buf += delta
-        return self._drain(final=False)
+        out = self._drain(final=False)
+        self._shown += len(out)
+        return out
 
     def finish(self) -> str:
         """Flush what is held: an unfinished clause is checked as it is. Adds the disclaimer after offers."""
@@ -608,6 +617,10 @@ class StreamGuard:
         text = self._drain(final=True)
         self._flag_dropped()
         self._finished = True
+        if not self._shown and not text.strip() and "echo" in self._flags:
+            # The model only repeated the question: no answer, so a person should give one.
+            self._replaced += 1
+            text = BLOCKED_SENTENCE_ZH
         if self._disclaimer and self._offers:
             text += "\n" + self._disclaimer
         return text
@@ -616,6 +629,14 @@ class StreamGuard:
 
     def _drain(self, *, final: bool) -> str:
         out: list[str] = []
+        if self._echo:
+            cut = _echo_cut(self._buf, self._echo, final=final)
+            if cut is None:
+                return ""
+            if cut:
+                self._buf = self._buf[cut:]
+                self._add_flag("echo")
+            self._echo = ""
         while self._buf:
             norm = _norm(self._buf)
             if self._dropping:
@@ -722,6 +743,41 @@ class StreamGuard:
         self._sentence = self._clause = ""
         self._dropping = bool(ending) and ending not in _SENTENCE_ENDS and ending != "."
         return "".join(parts)
+
+
+MIN_ECHO_CHARS = 5
+# The model's stock refusal ("抱歉，我无法协助完成这个请求。") answers nothing: a person should.
+REFUSALS = (
+    "无法协助完成",
+    "我无法协助",
+    "我不能协助",
+    "can't assist with",
+    "cannot assist with",
+    "can't help with that",
+)
+
+
+def _canon(text: str) -> str:
+    """Letters and digits only, NFKC and lower case: how an echo is recognised whatever its punctuation."""
+    return "".join(c for c in unicodedata.normalize("NFKC", text).lower() if unicodedata.category(c)[0] in "LN")
+
+
+def _echo_cut(buf: str, echo: str, *, final: bool) -> int | None:
+    """Where the answer's copy of the question ends in `buf` (0: the answer is no copy); None: wait and see."""
+    matched = 0
+    for i, ch in enumerate(buf):
+        c = _canon(ch)
+        if not c:
+            continue  # punctuation and spaces, in the copy or just after it
+        if matched == len(echo):
+            return i
+        for part in c:
+            if matched == len(echo) or part != echo[matched]:
+                return 0
+            matched += 1
+    if final:
+        return len(buf) if matched == len(echo) else 0
+    return None
 
 
 def guard_text(store: StoreSnapshot, text: str, *, reference: str = "") -> GuardResult:

@@ -54,6 +54,7 @@ class Decision:
     handoff_reason: HandoffReason = ""
     faq_id: int | None = None
     user_content: str = ""  # the shopper's turn for the model (generate)
+    question: str = ""  # the question as the model sees it (generate): the guard drops an echo of it
     reference: str = ""  # what the guard may accept claims from, besides the store's data
     matched: tuple[dict[str, object], ...] = field(default=())
 
@@ -110,6 +111,7 @@ def decide(*, store: StoreSnapshot, question: str) -> Decision:
         kind="generate",
         route="llm",
         user_content=user_turn(text.text, references),
+        question=text.text,
         reference="\n".join(r.text for r in references),
         matched=matched,
     )

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from engine.guard import SAFE_SENTENCE_EN, SAFE_SENTENCE_ZH, GuardResult, StreamGuard, guard_text
+from engine.guard import (
+    BLOCKED_SENTENCE_ZH,
+    SAFE_SENTENCE_EN,
+    SAFE_SENTENCE_ZH,
+    GuardResult,
+    StreamGuard,
+    guard_text,
+)
 from engine.knowledge import FaqFact, ProductFact, PromotionFact, StoreSnapshot
 
 DISCLAIMER = "小助手是智能客服，回答仅供参考。"
@@ -470,3 +477,50 @@ def test_a_store_quoting_its_own_faq_and_promotions_is_never_replaced(path):
         result = guard_text(store, text)
         assert result.flags == [], text
         assert result.text.removesuffix(f"\n{store.disclaimer}") == text
+
+
+# --- what the small model adds that is no answer ------------------------------------------------------------
+
+
+def _stream(guard: StreamGuard, text: str, size: int) -> list[str]:
+    shown = [guard.feed(text[i : i + size]) for i in range(0, len(text), size)]
+    return [*shown, guard.finish()]
+
+
+@pytest.mark.parametrize("size", [1, 2, 5, 100])
+def test_an_answer_that_starts_by_repeating_the_question_is_shown_without_it(size):
+    guard = StreamGuard(STORE, question="碎花连衣裙还有货吗")
+    shown = _stream(guard, "碎花连衣裙还有货吗？有货，现货60件。", size)
+    # Nothing of the copy ever reaches the screen, whatever the chunking.
+    assert not any("连衣裙" in piece for piece in shown)
+    assert "".join(shown) == "有货，现货60件。"
+    assert "echo" in guard.flags and guard.replaced == 0
+
+
+def test_an_answer_that_only_starts_like_the_question_is_kept_whole():
+    guard = StreamGuard(STORE, question="纯棉T恤会缩水吗")
+    assert (
+        "".join(_stream(guard, "纯棉T恤会轻微缩水，面料经过预缩处理。", 3)) == "纯棉T恤会轻微缩水，面料经过预缩处理。"
+    )
+    assert guard.flags == []
+
+
+def test_an_answer_that_is_only_the_question_becomes_a_pointer_to_a_person():
+    guard = StreamGuard(STORE, question="速干T恤偏小吗")
+    assert "".join(_stream(guard, "速干T恤偏小吗？", 2)) == BLOCKED_SENTENCE_ZH
+    assert guard.replaced == 1  # counted as a guardrail answer: a person follows up
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "速干T恤偏小吗？请用一两句话直接回答，数字和尺码照抄参考资料；资料里没有的就说不确定。",
+        "顾客问题：能开专票吗",
+        "抱歉，我无法协助完成这个请求。",
+        "Sorry, I can't assist with that.",
+    ],
+)
+def test_the_prompts_scaffolding_and_stock_refusals_never_reach_the_shopper(answer):
+    result = guard_text(STORE, answer)
+    assert not any(part in result.text for part in ("请用一两句话", "顾客问题", "无法协助", "assist"))
+    assert result.replaced >= 1
