@@ -31,7 +31,9 @@ SIZE_NAME = re.compile(r"(?<![a-z])(xxl|xxxl|2xl|3xl|xs|xl|s|m|l)(?![a-z])\s*码
 
 # Product attributes shoppers ask about by other words; answered from the product's own attributes.
 ATTRIBUTE_QUESTIONS = {
-    "面料": re.compile(r"面料|材质|材料|什么料|成分|纯棉的?吗|是棉的|含棉"),
+    "面料": re.compile(
+        r"面料|材质|材料|什么料|成分|纯棉的?吗|是棉的|含棉|含(不含)?(羊毛|棉|麻|真丝|丝|涤纶|聚酯|氨纶|粘纤|锦纶)"
+    ),
     "材质": re.compile(r"材质|材料|什么做的|什么料"),
     "克重": re.compile(r"克重|多少克|几克|多重|厚不厚"),
     "净含量": re.compile(r"净含量|多少克|几克|多重|一罐多少|一盒多少|一包多少"),

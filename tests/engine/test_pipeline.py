@@ -78,5 +78,6 @@ def test_product_attributes_come_from_the_product_row(demo, tea):
     assert "88%聚酯纤维" in decide(store=demo, question="速干T恤是纯棉的吗").text
     assert "260g" in decide(store=demo, question="重磅T恤多少克的").text
     assert "24个月" in decide(store=tea, question="大红袍保质期多久").text
+    assert "30%羊毛" in decide(store=demo, question="那条针织裙子含不含羊毛").text
     # An attribute the product does not have is left to the rest of the pipeline, never invented.
     assert decide(store=tea, question="大红袍是什么面料").route != "product"

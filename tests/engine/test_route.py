@@ -220,7 +220,15 @@ COMPENSATION = [
     "refund me extra for the delay",
     "give me some cashback",
 ]
-PROMOTION_QUESTIONS = ["现在有活动吗", "最近有什么优惠", "有满减吗", "are there any promotions?"]
+PROMOTION_QUESTIONS = [
+    "现在有活动吗",
+    "最近有什么优惠",
+    "有满减吗",
+    "are there any promotions?",
+    "满减是怎么算的",
+    "国庆的活动还有吗",
+    "满500减80还能用吗",
+]
 
 
 @pytest.mark.parametrize(
