@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
-from engine.knowledge import StoreSnapshot
+from engine.knowledge import ProductFact, StoreSnapshot
 from engine.normalize import normalize
 from engine.prompt import Reference, user_turn
 from engine.retrieve import index_for, retrieve, tokenize
@@ -75,6 +75,10 @@ def decide(*, store: StoreSnapshot, question: str) -> Decision:
                 kind="direct", route=routed.kind, text=routed.reply, source="handoff", handoff_reason=reason
             )
         return Decision(kind="direct", route=routed.kind, text=routed.reply, source="template")
+
+    advice = size_advice_answer(store=store, question=text.text)
+    if advice is not None:
+        return advice
 
     hit = keyword_trigger(text, faqs=store.faqs)
     if hit is not None:
@@ -160,16 +164,9 @@ def product_fact_answer(*, store: StoreSnapshot, question: str) -> Decision | No
     asks_attribute = any(pattern.search(question) for pattern in ATTRIBUTE_QUESTIONS.values())
     if not (asks_stock or asks_price or (measure and size) or asks_attribute):
         return None
-    named = [p for p in store.products if p.name.lower() in question or p.sku.lower() in question]
-    if len(named) != 1:
-        # The product whose name shares the most words with the question, if exactly one does.
-        asked = set(tokenize(question))
-        overlap = [(len(asked & set(tokenize(p.name))), p) for p in store.products]
-        best = max((n for n, _ in overlap), default=0)
-        named = [p for n, p in overlap if n == best] if best else []
-        if len(named) != 1:
-            return None
-    product = named[0]
+    product = _named_product(store=store, question=question)
+    if product is None:
+        return None
     parts = []
     attributes = dict(product.attributes)
     for key, pattern in ATTRIBUTE_QUESTIONS.items():
@@ -194,6 +191,120 @@ def product_fact_answer(*, store: StoreSnapshot, question: str) -> Decision | No
     text = "亲，" + "，".join(parts) + "。"
     matched = ({"kind": "product", "id": product.id, "title": product.name},)
     return Decision(kind="direct", route="product", text=text, source="template", matched=matched)
+
+
+SIZE_ADVICE_QUESTION = re.compile(
+    r"什么码|哪个码|哪一码|几码|多大码|多大的码|选.{0,3}码|穿.{0,3}码|码数|尺码|号码|什么号|多大号|which size|what size"
+)
+HEIGHT = re.compile(
+    r"(?:身高|高)\s*(1\d{2})(?!\d)|(?<![\d.])(1\d{2})\s*(?:cm|厘米|公分)|(1)\s*米\s*([1-9]\d?)(?!\d)|(1\.\d{1,2})\s*(?:米|m)(?![a-z])"
+)
+WEIGHT = re.compile(
+    r"(?<![\d.])(\d{2,3}(?:\.\d)?)\s*(斤|kg|公斤|千克)|体重\s*(\d{2,3}(?:\.\d)?)(?![\d.])(?!\s*(?:斤|kg|公斤|千克))"
+)
+_GUIDE_SIZE = re.compile(r"(?<![a-z])(xxxl|xxl|3xl|2xl|xs|xl|s|m|l)\s*[：:]", re.IGNORECASE)
+_GUIDE_RANGE = {
+    "身高": re.compile(r"身高\s*(\d{3})\s*[-~～至到]\s*(\d{3})\s*(?:cm|厘米)?"),
+    "体重": re.compile(r"体重\s*(\d{2,3})\s*[-~～至到]\s*(\d{2,3})\s*(kg|公斤|斤)?"),
+}
+
+
+def _height_cm(question: str) -> float | None:
+    found = HEIGHT.search(question)
+    if found is None:
+        return None
+    direct, cm, metre, rest, decimal = found.groups()
+    if direct or cm:
+        return float(direct or cm)
+    if metre:
+        return 100 + float(rest) * (10 if len(rest) == 1 else 1)  # 1米7 = 170, 1米75 = 175
+    return float(decimal) * 100
+
+
+def _weight_kg(question: str) -> float | None:
+    found = WEIGHT.search(question)
+    if found is None:
+        return None
+    value, unit, bare = found.groups()
+    if value:
+        return float(value) / 2 if unit == "斤" else float(value)
+    number = float(bare)
+    # "体重120" without a unit: shoppers mean 斤 above 100 and kg below 80; in between nobody can tell.
+    if number > 100:
+        return number / 2
+    return number if number < 80 else None
+
+
+def size_guide_ranges(guide: str) -> list[tuple[str, dict[str, tuple[float, float]]]]:
+    """[("S", {"身高": (155, 165), "体重": (45, 55)}), ...] from a guide that gives them, in its order."""
+    marks = list(_GUIDE_SIZE.finditer(guide))
+    sizes = []
+    for mark, following in zip(marks, [*marks[1:], None], strict=True):
+        segment = guide[mark.end() : following.start() if following else len(guide)]
+        ranges: dict[str, tuple[float, float]] = {}
+        for measure, pattern in _GUIDE_RANGE.items():
+            found = pattern.search(segment)
+            if found:
+                low, high = float(found.group(1)), float(found.group(2))
+                if measure == "体重" and found.group(3) == "斤":
+                    low, high = low / 2, high / 2
+                ranges[measure] = (low, high)
+        sizes.append((mark.group(1).upper(), ranges))
+    return sizes
+
+
+def size_advice_answer(*, store: StoreSnapshot, question: str) -> Decision | None:
+    """ "身高183体重80kg穿什么码": the size whose recommended height and weight ranges (from the product's own
+    size guide) hold the shopper's; a value outside every range, or a guide without ranges, is left alone."""
+    if not SIZE_ADVICE_QUESTION.search(question):
+        return None
+    given = {"身高": _height_cm(question), "体重": _weight_kg(question)}
+    if given["身高"] is None and given["体重"] is None:
+        return None
+    product = _named_product(store=store, question=question)
+    if product is None:
+        return None
+    sizes = size_guide_ranges(product.size_guide)
+    picks = []
+    for measure, value in given.items():
+        if value is None or not any(measure in ranges for _, ranges in sizes):
+            continue
+        fitting = [
+            i
+            for i, (_, ranges) in enumerate(sizes)
+            if measure in ranges and ranges[measure][0] <= value <= ranges[measure][1]
+        ]
+        if not fitting:
+            return None  # outside the guide: a person (or the model with the guide) says more
+        picks.append(max(fitting))  # on a boundary, the larger one
+    if not picks:
+        return None
+    size, ranges = sizes[max(picks)]  # height and weight disagree: the larger fits both better
+    said = "、".join(
+        f"{measure}{value:g}{'cm' if measure == '身高' else 'kg'}"
+        for measure, value in given.items()
+        if value is not None
+    )
+    guide = "、".join(
+        f"{measure}{low:g}-{high:g}{'cm' if measure == '身高' else 'kg'}" for measure, (low, high) in ranges.items()
+    )
+    note = product.size_guide.split("。")[0] if _GUIDE_SIZE.search(product.size_guide.split("。")[0]) is None else ""
+    text = f"亲，{said}，{product.name}建议选{size}码（{size}码建议{guide}）。"
+    if note:
+        text += f"{note}。"
+    matched = ({"kind": "product", "id": product.id, "title": product.name},)
+    return Decision(kind="direct", route="size", text=text, source="template", matched=matched)
+
+
+def _named_product(*, store: StoreSnapshot, question: str) -> ProductFact | None:
+    """The one product the question names (by name or SKU, else by most shared words), or None."""
+    named = [p for p in store.products if p.name.lower() in question or p.sku.lower() in question]
+    if len(named) != 1:
+        asked = set(tokenize(question))
+        overlap = [(len(asked & set(tokenize(p.name))), p) for p in store.products]
+        best = max((n for n, _ in overlap), default=0)
+        named = [p for n, p in overlap if n == best] if best else []
+    return named[0] if len(named) == 1 else None
 
 
 def size_guide_value(guide: str, size: str, measure: str) -> str | None:

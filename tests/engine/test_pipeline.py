@@ -81,3 +81,33 @@ def test_product_attributes_come_from_the_product_row(demo, tea):
     assert "30%羊毛" in decide(store=demo, question="那条针织裙子含不含羊毛").text
     # An attribute the product does not have is left to the rest of the pipeline, never invented.
     assert decide(store=tea, question="大红袍是什么面料").route != "product"
+
+
+@pytest.mark.parametrize(
+    ("question", "size"),
+    [
+        ("身高183体重80kg，经典纯棉T恤穿什么码", "XL"),
+        ("经典纯棉T恤，身高168，体重120斤，选哪个码", "M"),
+        ("1米75，经典纯棉T恤穿几码", "L"),
+        ("体重50公斤，速干T恤什么码", "S"),
+        # Height says L, weight says XL: the larger fits both better.
+        ("身高175cm 体重80kg 经典纯棉T恤穿什么码", "XL"),
+    ],
+)
+def test_size_advice_comes_from_the_products_size_guide(demo, question, size):
+    decision = decide(store=demo, question=question)
+    assert (decision.route, decision.source) == ("size", "template")
+    assert f"建议选{size}码" in decision.text
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "身高2米，经典纯棉T恤穿什么码",  # outside every range of the guide
+        "体重90，经典纯棉T恤穿什么码",  # 90 what? kg or 斤: nobody can tell
+        "经典纯棉T恤穿什么码",  # nothing to go by
+        "身高170，法式泡泡袖连衣裙穿什么码",  # its guide gives no height ranges
+    ],
+)
+def test_size_advice_is_never_guessed(demo, question):
+    assert decide(store=demo, question=question).route != "size"
