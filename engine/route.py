@@ -117,7 +117,8 @@ BARGAIN_PATTERNS: tuple[str, ...] = (
 PROMOTION_INQUIRY_PATTERNS: tuple[str, ...] = (
     r"(什么|哪些|啥|有没有|有)(优惠|活动|满减)|优惠活动|(优惠|活动|满减)(吗|嘛|么|呢)|促销",
     # How a promotion works, whether one still runs, a promotion named by its numbers.
-    r"(满减|优惠|活动|折扣)(是)?(怎么|如何)(算|用|参加|计算|使用)|(活动|优惠|满减)(还有|还在|结束|截止)|满\d+减\d+",
+    r"(满减|优惠|活动|折扣)(是)?(怎么|如何)(算|用|参加|计算|使用)|(活动|优惠|满减)(还有|还在|结束|截止)"
+    r"|满\d+减\d+(的活动)?(还能用|还能参加|还有|还在|能用吗|可以用吗)",
     _w(r"on\s+sale|any\s+(sales?|offers?|deals?|promotions?|discounts?)|special\s+offers?|promotions?|promos?"),
 )
 

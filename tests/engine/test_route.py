@@ -461,3 +461,7 @@ def test_the_store_synonyms_apply_to_raw_text():
 @pytest.mark.parametrize("message", ["公司年会想买50件做礼品", "团购100件做员工礼品有什么要求"])
 def test_buying_presents_for_others_is_a_question_not_gift_begging(message):
     assert route(message, store=STORE).kind == "continue"
+
+
+def test_a_question_about_how_a_real_promotion_applies_goes_to_the_knowledge_base():
+    assert route("满300减50是每单都能减吗", store=STORE).kind == "continue"
