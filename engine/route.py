@@ -81,7 +81,7 @@ COMPLAINT_PATTERNS: tuple[str, ...] = (
     r"烂(货|店|东西|透)|太烂|好烂|真烂|滚蛋|滚开|你滚|快滚|去死|(他|特|尼|你)妈的|傻[逼比]",
     r"12315|工商局|消协|消费者协会|举报|曝光|维权",
     # A refund that does not arrive, said with an edge: a person looks at the order.
-    r"给(我)?(个)?说法|赖账|耍赖|(钱|款)(还|都|也)?(没|不)(到|退|回来|到账)|还(没|不)(退|到|给)(我)?(钱|款)",
+    r"给(我)?(个)?说法|赖账|耍赖|(?<![付余尾货定])(钱|退款)(还|都|也)(没|不)(到|退|回来|到账)|还(没|不)(退|给)(我)?(钱|款)",
     r"再不(发货|发|回复|回|处理|解决|退款|退|给).{0,10}就",
     _w(r"scam\w*|fraud\w*|terrible|awful|worst|horrible|disgusting|rip[- ]?off|complain\w*|useless|ridiculous"),
     _w(r"wtf|f+u+c+k\w*|shit\w*|liars?|cheat(ed|ing|ers?)?|unacceptable|angry|furious|pathetic|sb|tmd"),
@@ -107,17 +107,26 @@ BARGAIN_PATTERNS: tuple[str, ...] = (
     r"便宜(点|些|一点|一些|几块|多少)|(能|可以|再|还能|能不能|可不可以)便宜|少(点|一点|些|几块|算|收)|抹(个)?零",
     r"打.{0,2}折|折扣|优惠(点|一点|些|一些|下|一下)|给(个|点|我)?优惠|优惠券|优惠码|券",
     # Naming one's own price: "便宜10块", "能不能也69", "每罐算150行不行", "别家才卖69".
-    r"便宜\d+|便宜[一二两三四五六七八九十几]+(块|元)|(能不能|可不可以|能|可以)也?(卖|算|给)?我?\d+(块|元)?(吗|嘛|么|呗|吧)?$",
-    r"算(我)?\d+(块|元)?(行不行|行吗|可以吗|好不好|吧|呗|怎么样)|别(家|人家|的店|处)(才|只|都|就)?(卖|要|是)?\d+",
+    r"便宜([一二两三四五六七八九十几]+|\d+)(块钱?|元)?(我|就|吧|呗|行|可以|好不好|的话|马上)",
     r"最低(多少|价|几|能)|底价|(砍|讲|议|还|改)(个|一下|下)?价|砍(一)?刀|改(个|下)?价格|包(个)?邮(吧|呗|啦)|给(我)?包邮",
     _w(r"cheaper|discounts?|coupons?|vouchers?|promo\s*codes?|bargain\w*|haggle|negotiate"),
     _w(r"lower\s+(the\s+)?price|best\s+price|better\s+price|price\s+match|knock\s+off|come\s+down"),
 )
 
+# Naming one's own price ("能不能也69", "每罐算150行不行", "别家才卖69"): only where the number is no
+# height, weight, size or time ("身高算170吧", "xl码可以140吗", "别家都是48小时发货").
+NAMED_PRICE_PATTERNS: tuple[str, ...] = (
+    r"(能不能|可不可以|能|可以)也?(卖|算|给)?我?\d+(块钱?|元)?(吗|嘛|么|呗|吧)?[?!.~]*$",
+    r"算(我)?\d+(块钱?|元)?(行不行|行吗|可以吗|好不好|吧|呗|怎么样)",
+    r"别(家|人家|的店|处)(才|只|都|就)?(卖|要)\d+|别(家|人家|的店|处).{0,4}\d+(块|元)",
+)
+NOT_A_PRICE = r"码|身高|体重|腰围|胸围|斤|kg|cm|厘米|公分|小时|天|号"
+
 PROMOTION_INQUIRY_PATTERNS: tuple[str, ...] = (
     r"(什么|哪些|啥|有没有|有)(优惠|活动|满减)|优惠活动|(优惠|活动|满减)(吗|嘛|么|呢)|促销",
     # How a promotion works, whether one still runs, a promotion named by its numbers.
-    r"(满减|优惠|活动|折扣)(是)?(怎么|如何)(算|用|参加|计算|使用)|(活动|优惠|满减)(还有|还在|结束|截止)"
+    r"(满减|优惠|活动|折扣)(是)?(怎么|如何)(算|用|参加|计算|使用)(?!运费|邮费)"
+    r"|(活动|优惠|满减)(还有吗|还有没有|还在吗|还在不在|结束了吗|结束了没|什么时候结束|到什么时候|截止到)"
     r"|满\d+减\d+(的活动)?(还能用|还能参加|还有|还在|能用吗|可以用吗)",
     _w(r"on\s+sale|any\s+(sales?|offers?|deals?|promotions?|discounts?)|special\s+offers?|promotions?|promos?"),
 )
@@ -153,7 +162,7 @@ CHITCHAT_PATTERNS: tuple[str, ...] = (
     r"(找你|陪我|跟你|和你)(聊|玩)|闲聊|无聊|聊天吗|哭(了|出来|死)|坏坏|你(真|好)?(可爱|漂亮|帅)",
     _w(r"weather|jokes?|poem|poetry|story|song|sing|code|coding|python|javascript|program\w*|math\w*|homework"),
     _w(r"stocks?|bitcoin|crypto\w*|president|politic\w*|election|news|movie|football|soccer|recipe|translate"),
-    _w(r"capital\s+of|population\s+of|meaning\s+of\s+life|who\s+(won|invented|discovered|wrote)|how\s+(far|tall)\s+is"),
+    _w(r"capital\s+of|population\s+of|meaning\s+of\s+life|who\s+(won|invented|discovered|wrote)"),
     _w(
         r"who\s+are\s+you|what(\s+is|'s)\s+your\s+name|are\s+you\s+(a\s+)?(bot|robot|ai|human|real)|how\s+old\s+are\s+you"
     ),
@@ -190,6 +199,8 @@ _COMPLAINT = _compile(COMPLAINT_PATTERNS)
 _COMPENSATION = _compile(COMPENSATION_PATTERNS)
 _GIFT = _compile(GIFT_PATTERNS)
 _BARGAIN = _compile(BARGAIN_PATTERNS)
+_NAMED_PRICE = _compile(NAMED_PRICE_PATTERNS)
+_NOT_A_PRICE = re.compile(NOT_A_PRICE)
 _PROMOTION_INQUIRY = _compile(PROMOTION_INQUIRY_PATTERNS)
 _INJECTION = _compile(INJECTION_PATTERNS)
 _CHITCHAT = _compile(CHITCHAT_PATTERNS)
@@ -295,6 +306,8 @@ def route(text: Normalized | str, *, store: StoreSnapshot) -> Route:
     ):
         if pattern.search(message):
             return _boundary(reason, store)
+    if _NAMED_PRICE.search(message) and not _NOT_A_PRICE.search(message):
+        return _boundary("bargain", store)
     offtopic = store.offtopic_reply.strip() or OFFTOPIC_FALLBACK
     if _INJECTION.search(message):
         return Route(kind="offtopic", reply=offtopic, reason="injection")
