@@ -196,9 +196,14 @@ def product_fact_answer(*, store: StoreSnapshot, question: str) -> Decision | No
 SIZE_ADVICE_QUESTION = re.compile(
     r"什么码|哪个码|哪一码|几码|多大码|多大的码|选.{0,3}码|穿.{0,3}码|码数|尺码|号码|什么号|多大号|which size|what size"
 )
-HEIGHT = re.compile(
-    r"(?:身高|高)\s*(1\d{2})(?!\d)|(?<![\d.])(1\d{2})\s*(?:cm|厘米|公分)|(1)\s*米\s*([1-9]\d?)(?!\d)|(1\.\d{1,2})\s*(?:米|m)(?![a-z])"
+HEIGHT_SAID = re.compile(r"身高\s*[:：是]?\s*(1\d{2}(?:\.\d)?)(?![\d.])")
+HEIGHT_CM = re.compile(r"(?<![\d.])(1\d{2}(?:\.\d)?)\s*(?:cm|厘米|公分)")
+HEIGHT_METRE = re.compile(
+    r"(?:^|[^\d.])(1|一)\s*米\s*([0-9]{1,2}|[一二三四五六七八九])(?![\d一二三四五六七八九])|(?<![\d.])(1\.\d{1,2})\s*(?:米|m)(?![a-z])"
 )
+_CN_DIGITS = {c: i for i, c in enumerate("零一二三四五六七八九")}
+# A number in cm right after one of these is a garment or body measurement, not a height.
+_MEASURE_BEFORE = re.compile(r"(胸围|腰围|臀围|衣长|裙长|裤长|肩宽|袖长)\s*$")
 WEIGHT = re.compile(
     r"(?<![\d.])(\d{2,3}(?:\.\d)?)\s*(斤|kg|公斤|千克)|体重\s*(\d{2,3}(?:\.\d)?)(?![\d.])(?!\s*(?:斤|kg|公斤|千克))"
 )
@@ -210,15 +215,20 @@ _GUIDE_RANGE = {
 
 
 def _height_cm(question: str) -> float | None:
-    found = HEIGHT.search(question)
+    found = HEIGHT_SAID.search(question)
+    if found:
+        return float(found.group(1))
+    for found in HEIGHT_CM.finditer(question):
+        if not _MEASURE_BEFORE.search(question[: found.start()]):
+            return float(found.group(1))
+    found = HEIGHT_METRE.search(question)
     if found is None:
         return None
-    direct, cm, metre, rest, decimal = found.groups()
-    if direct or cm:
-        return float(direct or cm)
-    if metre:
-        return 100 + float(rest) * (10 if len(rest) == 1 else 1)  # 1米7 = 170, 1米75 = 175
-    return float(decimal) * 100
+    _one, rest, decimal = found.groups()
+    if decimal:
+        return float(decimal) * 100
+    tens = float(_CN_DIGITS.get(rest, 0) if rest in _CN_DIGITS else rest)
+    return 100 + tens * (10 if (rest in _CN_DIGITS or len(rest) == 1) else 1)  # 1米7 = 170, 1米75 = 175
 
 
 def _weight_kg(question: str) -> float | None:
@@ -233,6 +243,16 @@ def _weight_kg(question: str) -> float | None:
     if number > 100:
         return number / 2
     return number if number < 80 else None
+
+
+# A question that names a size, or asks stock, price, a measurement or a material, is about that.
+_ASKS_SOMETHING_ELSE = re.compile(
+    "|".join(
+        p.pattern for p in (STOCK_QUESTION, PRICE_QUESTION, MEASURE_QUESTION, SIZE_NAME, *ATTRIBUTE_QUESTIONS.values())
+    )
+    + "|模特|缩水|洗",
+    re.IGNORECASE,
+)
 
 
 def size_guide_ranges(guide: str) -> list[tuple[str, dict[str, tuple[float, float]]]]:
@@ -256,30 +276,33 @@ def size_guide_ranges(guide: str) -> list[tuple[str, dict[str, tuple[float, floa
 def size_advice_answer(*, store: StoreSnapshot, question: str) -> Decision | None:
     """ "身高183体重80kg穿什么码": the size whose recommended height and weight ranges (from the product's own
     size guide) hold the shopper's; a value outside every range, or a guide without ranges, is left alone."""
-    if not SIZE_ADVICE_QUESTION.search(question):
+    if not SIZE_ADVICE_QUESTION.search(question) or _ASKS_SOMETHING_ELSE.search(question):
         return None
     given = {"身高": _height_cm(question), "体重": _weight_kg(question)}
     if given["身高"] is None and given["体重"] is None:
         return None
-    product = _named_product(store=store, question=question)
+    product = _named_product(store=store, question=question, min_overlap=2)
     if product is None:
         return None
     sizes = size_guide_ranges(product.size_guide)
-    picks = []
+    fits: list[set[int]] = []
     for measure, value in given.items():
         if value is None or not any(measure in ranges for _, ranges in sizes):
             continue
-        fitting = [
-            i
-            for i, (_, ranges) in enumerate(sizes)
-            if measure in ranges and ranges[measure][0] <= value <= ranges[measure][1]
-        ]
+        fitting = {i for i, (_, r) in enumerate(sizes) if measure in r and r[measure][0] <= value <= r[measure][1]}
         if not fitting:
             return None  # outside the guide: a person (or the model with the guide) says more
-        picks.append(max(fitting))  # on a boundary, the larger one
-    if not picks:
+        fits.append(fitting)
+    if not fits:
         return None
-    size, ranges = sizes[max(picks)]  # height and weight disagree: the larger fits both better
+    both = set.intersection(*fits)
+    if both:
+        pick = max(both)  # on a boundary between two sizes, the larger
+    elif min(fits[0]) - max(fits[-1]) <= 1 and min(fits[-1]) - max(fits[0]) <= 1:
+        pick = max(max(f) for f in fits)  # height and weight one size apart: the larger fits both better
+    else:
+        return None  # far apart: a person should help choose
+    size, ranges = sizes[pick]
     said = "、".join(
         f"{measure}{value:g}{'cm' if measure == '身高' else 'kg'}"
         for measure, value in given.items()
@@ -296,14 +319,14 @@ def size_advice_answer(*, store: StoreSnapshot, question: str) -> Decision | Non
     return Decision(kind="direct", route="size", text=text, source="template", matched=matched)
 
 
-def _named_product(*, store: StoreSnapshot, question: str) -> ProductFact | None:
+def _named_product(*, store: StoreSnapshot, question: str, min_overlap: int = 1) -> ProductFact | None:
     """The one product the question names (by name or SKU, else by most shared words), or None."""
     named = [p for p in store.products if p.name.lower() in question or p.sku.lower() in question]
     if len(named) != 1:
         asked = set(tokenize(question))
         overlap = [(len(asked & set(tokenize(p.name))), p) for p in store.products]
         best = max((n for n, _ in overlap), default=0)
-        named = [p for n, p in overlap if n == best] if best else []
+        named = [p for n, p in overlap if n == best] if best >= min_overlap else []
     return named[0] if len(named) == 1 else None
 
 

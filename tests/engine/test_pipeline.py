@@ -92,6 +92,10 @@ def test_product_attributes_come_from_the_product_row(demo, tea):
         ("体重50公斤，速干T恤什么码", "S"),
         # Height says L, weight says XL: the larger fits both better.
         ("身高175cm 体重80kg 经典纯棉T恤穿什么码", "XL"),
+        # 178cm is on the L/XL boundary; 66kg is L: the size both allow.
+        ("身高178 体重66kg 经典纯棉T恤穿什么码", "L"),
+        ("一米七的经典纯棉T恤穿什么码", "M"),
+        ("经典纯棉T恤身高：172.5，穿什么码", "L"),
     ],
 )
 def test_size_advice_comes_from_the_products_size_guide(demo, question, size):
@@ -107,6 +111,11 @@ def test_size_advice_comes_from_the_products_size_guide(demo, question, size):
         "体重90，经典纯棉T恤穿什么码",  # 90 what? kg or 斤: nobody can tell
         "经典纯棉T恤穿什么码",  # nothing to go by
         "身高170，法式泡泡袖连衣裙穿什么码",  # its guide gives no height ranges
+        "身高160体重80kg经典纯棉T恤穿什么码",  # height says S, weight XL: a person should help
+        "经典纯棉T恤身高180穿xl码有货吗",  # a stock question
+        "经典纯棉T恤170cm的模特穿的是什么码",  # about the photo, not the shopper
+        "喜欢宽松一点的，身高175穿什么码",  # no product named
+        "一米八五，经典纯棉T恤穿什么码",  # not read reliably: not guessed
     ],
 )
 def test_size_advice_is_never_guessed(demo, question):
