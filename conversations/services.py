@@ -594,30 +594,38 @@ def _handoff_text(*, store: Store, text: str, conversation: Conversation | None 
 ALREADY_WAITING_TEXT = "已经在为您转接人工客服了，请稍候，您也可以先把问题描述一下。"
 OFFLINE_FALLBACK = "现在暂时没有人工客服在线。请留下您的手机号、微信号或邮箱，客服上线后会第一时间联系您。"
 CONTACT_SAVED_TEXT = "已记下您的联系方式：{contact}。客服上线后会第一时间联系您，您也可以继续留言。"
-# Contacts inside what a shopper writes: a mainland mobile (3-4-4 spacing allowed), a landline with its
-# area code, an e-mail address, or a WeChat id after a label (a bare word is too easily an ordinary one).
-_MOBILE = re.compile(r"(?<![0-9A-Za-z])(?:\+?86[\s-]?)?1[3-9]\d(?:[\s-]?\d{4}){2}(?!\d)")
+# Contacts inside what a shopper writes: a mainland mobile (any spacing), a landline with its area
+# code, an e-mail address, or a WeChat id / QQ number after a label (a bare word is too easily an
+# ordinary one: "微信iPhone版" is no id, so an unlabelled-looking id needs a digit or an underscore).
+_MOBILE = re.compile(r"(?<![0-9A-Za-z])(?:\+?86[\s.-]?)?1[3-9](?:[\s.-]?\d){9}(?!\d)")
 _LANDLINE = re.compile(r"(?<![0-9A-Za-z])\(?0\d{2,3}\)?[\s-]?\d{3,4}[\s-]?\d{4}(?!\d)")
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})*\.[A-Za-z]{2,24}")
-_WECHAT_ID = r"[A-Za-z][-_A-Za-z0-9]{5,19}"
+_WECHAT_ID = r"[A-Za-z][-_A-Za-z0-9]{5,19}(?![-_A-Za-z0-9])"
+_WECHAT_LABEL = r"(?:微信|(?<![A-Za-z])(?:weixin|wechat|wx|vx)(?![A-Za-z]))"
 _LABELLED_WECHAT = re.compile(
-    rf"(?:微信|weixin|wechat|wx|vx)\s*号?\s*(?:是|为|:|：)?\s*({_WECHAT_ID})(?![-_A-Za-z0-9])", re.I
+    rf"{_WECHAT_LABEL}\s*(?:号|id)?\s*(?:是|为|:|：|is\b)\s*({_WECHAT_ID})"
+    rf"|{_WECHAT_LABEL}\s*(?:号|id)?\s*((?=[-_A-Za-z0-9]*[\d_])[A-Za-z][-_A-Za-z0-9]{{5,19}}(?![-_A-Za-z0-9]))",
+    re.I,
 )
+_LABELLED_QQ = re.compile(r"(?<![A-Za-z])qq\s*号?\s*(?:是|为|:|：)?\s*([1-9]\d{4,11})(?!\d)", re.I)
 _BARE_WECHAT = re.compile(rf"^{_WECHAT_ID}$")
-CONTACT_MESSAGE_MAX_CHARS = 60  # a longer message is a question that happens to hold a number
+# A message asking something is a question that happens to hold a number, unless it says "my phone is".
+_ASKING = re.compile(r"吗|？|\?|怎么|能不能|可不可以|可以.{0,6}吗|为什么|多少|哪")
+_MY_CONTACT = re.compile(r"(我的|我)(手机|电话|微信|邮箱|联系方式|qq)|联系方式", re.I)
+CONTACT_MESSAGE_MAX_CHARS = 60
 
 
 def contact_find(text: str, *, form: bool = False) -> str | None:
-    """The phone number, e-mail address or WeChat id in what the shopper wrote, or None.
+    """The phone number, e-mail address, WeChat id or QQ number in what the shopper wrote, or None.
 
     `form`: typed into the contact form, where a bare WeChat id needs no label.
     """
     text = text.strip()
     if not text or len(text) > 200:
         return None
-    labelled = _LABELLED_WECHAT.search(text)
+    labelled = _LABELLED_WECHAT.search(text) or _LABELLED_QQ.search(text)
     if labelled:
-        return labelled.group(1)
+        return next(group for group in labelled.groups() if group)
     for pattern in (_MOBILE, _EMAIL, _LANDLINE):
         found = pattern.search(text)
         if found:
@@ -627,11 +635,19 @@ def contact_find(text: str, *, form: bool = False) -> str | None:
     return None
 
 
-def ticket_contact_set(*, conversation: Conversation, value: str) -> HandoffTicket:
-    """The shopper left a phone number, WeChat id or e-mail on their open ticket."""
+def contact_in_message(text: str) -> str | None:
+    """A contact a waiting shopper typed as a message; a question that merely holds a number is none."""
+    if len(text) > CONTACT_MESSAGE_MAX_CHARS or (_ASKING.search(text) and not _MY_CONTACT.search(text)):
+        return None
+    return contact_find(text)
+
+
+def ticket_contact_set(*, conversation: Conversation, value: str, found: bool = False) -> HandoffTicket:
+    """The shopper left a phone number, WeChat id or e-mail on their open ticket (`found`: already
+    taken out of a message, kept as it is)."""
     if not isinstance(value, str) or len(value) > 200:
         raise ApplicationError("请留下手机号、微信号或邮箱（最多 200 个字符）。")
-    contact = contact_find(value, form=True)
+    contact = value if found else contact_find(value, form=True)
     if contact is None:
         raise ApplicationError("这看起来不像手机号、微信号或邮箱，请再检查一下。")
     with transaction.atomic():
@@ -655,13 +671,11 @@ def _contact_from_message(
     *, conversation: Conversation, question: Message, job_id: str, started: float
 ) -> PreparedAnswer | None:
     """A shopper asked to leave a contact may just type it: keep it on the ticket (a newer one replaces it)."""
-    if len(question.text) > CONTACT_MESSAGE_MAX_CHARS:
-        return None
     ticket = conversation.tickets.filter(status=HandoffTicket.Status.OPEN).first()
-    contact = contact_find(question.text) if ticket is not None else None
+    contact = contact_in_message(question.text) if ticket is not None else None
     if ticket is None or contact is None or handoff_availability(store=conversation.store).agents == "online":
         return None
-    ticket = ticket_contact_set(conversation=conversation, value=contact)
+    ticket = ticket_contact_set(conversation=conversation, value=contact, found=True)
     elapsed = int((time.monotonic() - started) * 1000)
     reply = message_record_answer(
         conversation_id=conversation.pk,

@@ -573,7 +573,9 @@ class StreamGuard:
         self._facts = _Facts.build(store, reference)
         # The small model often starts by repeating the question: held until it is clear, then dropped.
         echo = _canon(question)
-        self._echo = echo if len(echo) >= MIN_ECHO_CHARS else ""
+        asks = question.rstrip(" .。!！~～").endswith(("吗", "呢", "么", "嘛", "?", "？"))
+        self._echo = echo if asks and len(echo) >= MIN_ECHO_CHARS else ""
+        self._english = _mostly_english(question)
         self._disclaimer = store.disclaimer.strip()
         terms = sorted({*_MARKER_TERMS, *self._facts.blocked}, key=len, reverse=True)
         self._markers = re.compile("|".join([_MARKER_CLASS, *(re.escape(t) for t in terms)]))
@@ -620,7 +622,7 @@ class StreamGuard:
         if not self._shown and not text.strip() and "echo" in self._flags:
             # The model only repeated the question: no answer, so a person should give one.
             self._replaced += 1
-            text = BLOCKED_SENTENCE_ZH
+            text = BLOCKED_SENTENCE_EN if self._english else BLOCKED_SENTENCE_ZH
         if self._disclaimer and self._offers:
             text += "\n" + self._disclaimer
         return text
@@ -752,8 +754,10 @@ REFUSALS = (
     "我无法协助",
     "我不能协助",
     "can't assist with",
+    "can’t assist with",
     "cannot assist with",
     "can't help with that",
+    "can’t help with that",
 )
 
 
@@ -763,14 +767,20 @@ def _canon(text: str) -> str:
 
 
 def _echo_cut(buf: str, echo: str, *, final: bool) -> int | None:
-    """Where the answer's copy of the question ends in `buf` (0: the answer is no copy); None: wait and see."""
+    """Where the answer's copy of the question ends in `buf` (0: the answer is no copy); None: wait and see.
+
+    A copy is the whole question followed by punctuation: "速干T恤偏小吗？不偏小" loses its copy, while
+    "冰感速干运动T恤目前缺货" (the question's words starting a sentence) is kept whole.
+    """
     matched = 0
+    separated = False
     for i, ch in enumerate(buf):
         c = _canon(ch)
         if not c:
+            separated = matched == len(echo)
             continue  # punctuation and spaces, in the copy or just after it
         if matched == len(echo):
-            return i
+            return i if separated else 0
         for part in c:
             if matched == len(echo) or part != echo[matched]:
                 return 0

@@ -605,6 +605,11 @@ async def test_a_deactivated_agent_can_no_longer_act(world):
         ("我邮箱是a.b@qq.com", "a.b@qq.com"),
         ("微信：tea_lover_88", "tea_lover_88"),
         ("vx tea_lover_88", "tea_lover_88"),
+        ("微信：wxid_abc12345", "wxid_abc12345"),
+        ("wechat id is lily_88888", "lily_88888"),
+        ("1381 234 5678", "1381 234 5678"),
+        ("QQ 12345678", "12345678"),
+        ("wxlily2020@qq.com", "wxlily2020@qq.com"),
     ],
 )
 def test_contacts_are_found_in_what_shoppers_write(text, contact):
@@ -616,6 +621,13 @@ def test_contacts_are_found_in_what_shoppers_write(text, contact):
 )
 def test_ordinary_messages_are_not_taken_for_contacts(text):
     assert services.contact_find(text) is None
+
+
+@pytest.mark.parametrize(
+    "text", ["微信iPhone版付款失败怎么办", "收货人电话填的13987654321，能改成13812345678吗", "wxid_abc12345"]
+)
+def test_a_question_holding_a_number_is_no_contact_left_for_us(text):
+    assert services.contact_in_message(text) is None
 
 
 def test_the_contact_form_takes_a_bare_wechat_id():
