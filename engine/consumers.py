@@ -50,7 +50,12 @@ class EngineConsumer(AsyncConsumer):
         loop = asyncio.get_running_loop()
 
         def sink(ev: GenerationEvent) -> None:  # called on the engine thread
-            loop.call_soon_threadsafe(self._outbox.put_nowait, ev)
+            try:
+                loop.call_soon_threadsafe(self._outbox.put_nowait, ev)
+            except RuntimeError:
+                # The server's loop is gone (shutting down): nobody is left to tell, and the engine
+                # thread must not die of it while it serves other jobs.
+                logger.debug("dropped an event of job %s: its event loop is closed", ev.job_id)
 
         # Whoever stops this answer (an agent taking over, the chat closing) finds this worker by the job.
         await database_sync_to_async(cache.set)(
