@@ -100,7 +100,25 @@ def _messages_after(conversation: Conversation, after: int) -> list[dict[str, An
     return [message_frame(m) for m in conversation.messages.filter(pk__gt=after).order_by("pk")[:200]]
 
 
-class ChatConsumer(AsyncJsonWebsocketConsumer):
+class _FrameConsumer(AsyncJsonWebsocketConsumer):
+    """A JSON websocket that answers an oversized, binary or malformed frame with an error frame and stays open."""
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
+        if text_data is None or len(text_data) > MAX_FRAME_CHARS:
+            await self._error("That frame is too large or not text; nothing was saved.")
+            return
+        try:
+            content = await self.decode_json(text_data)
+        except ValueError:
+            await self._error("That frame is not valid JSON; nothing was saved.")
+            return
+        await self.receive_json(content)
+
+    async def _error(self, message: str, *, code: str = "bad_frame") -> None:
+        raise NotImplementedError
+
+
+class ChatConsumer(_FrameConsumer):
     conversation: Conversation
     group: str
 
@@ -169,17 +187,6 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self._on_contact(content)
         else:
             await self._error(f"Unknown frame type {kind!r}.")
-
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
-        if text_data is None or len(text_data) > MAX_FRAME_CHARS:
-            await self._error("That frame is too large or not text; nothing was saved.")
-            return
-        try:
-            content = await self.decode_json(text_data)
-        except ValueError:
-            await self._error("That frame is not valid JSON; nothing was saved.")
-            return
-        await self.receive_json(content)
 
     async def _on_message(self, content: dict[str, Any]) -> None:
         text, client_id = content.get("text"), content.get("client_id")
@@ -515,7 +522,7 @@ async def _agent_away_later(user_id: int) -> None:
         logger.exception("could not release the conversations of agent %s", user_id)
 
 
-class AgentConsumer(AsyncJsonWebsocketConsumer):
+class AgentConsumer(_FrameConsumer):
     """A store agent's console: tickets of their stores live, claim, reply, hand back, close, suggestions.
 
     Only the agent's own stores' tickets and conversations ever reach this socket: it joins the groups
@@ -609,17 +616,6 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_discard(conversation_group(conversation_id), self.channel_name)
 
     # --- frames from the agent -------------------------------------------------------------------
-
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
-        if text_data is None or len(text_data) > MAX_FRAME_CHARS:
-            await self._error("That frame is too large or not text; nothing was saved.")
-            return
-        try:
-            content = await self.decode_json(text_data)
-        except ValueError:
-            await self._error("That frame is not valid JSON; nothing was saved.")
-            return
-        await self.receive_json(content)
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if not isinstance(content, dict):

@@ -10,6 +10,7 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.db import transaction
 
 from conversations.models import Conversation, HandoffTicket, Message
@@ -121,7 +122,6 @@ def push_ticket(ticket: HandoffTicket, *, store_id: int) -> None:
 
 def cancel_generation(*, job_id: str, engine_channel: str | None) -> None:
     """Ask the engine worker running a job (or any worker, when unknown) to stop it."""
-    from django.conf import settings
 
     def send() -> None:
         layer = get_channel_layer()

@@ -22,6 +22,7 @@ from config.exceptions import ApplicationError
 from conversations import realtime
 from conversations.models import CSAT, AgentPresence, Conversation, HandoffTicket, Message, Visitor
 from engine.generate import AnswerStream, GenerationEvent, GenerationRequest, engine_job_key
+from engine.knowledge import StoreSnapshot
 from engine.pipeline import DEFAULT_HANDOFF, Decision, decide, related_entries
 from engine.prompt import Turn, build_messages, store_prefix
 from engine.service import get_scheduler
@@ -216,9 +217,36 @@ def answer_prepare(*, conversation: Conversation, question: Message, job_id: str
         return PreparedAnswer(decision=decision, reply=reply, ticket=ticket)
     question.prompt = decision.user_content
     question.save(update_fields=["prompt", "updated_at"])
+    request, meta = _generation_job(
+        conversation=conversation,
+        snapshot=snapshot,
+        question=question,
+        decision=decision,
+        job_id=job_id,
+        key=str(conversation.pk),
+    )
+    # A re-send of this question from another tab or after a reconnect must not start a second answer,
+    # and an agent taking over must be able to stop it, whichever connection asked.
+    ttl = int(settings.ENGINE_MAX_SECONDS + settings.ENGINE_STALL_SECONDS) + 30
+    cache.set(_in_flight_key(question.pk), job_id, timeout=ttl)
+    cache.set(_jobs_key(conversation.pk), [*(cache.get(_jobs_key(conversation.pk)) or [])[-4:], job_id], timeout=ttl)
+    return PreparedAnswer(decision=decision, request=request, meta={**meta, "question_id": question.pk})
+
+
+def _generation_job(
+    *,
+    conversation: Conversation,
+    snapshot: StoreSnapshot,
+    question: Message,
+    decision: Decision,
+    job_id: str,
+    key: str,
+) -> tuple[GenerationRequest, dict[str, Any]]:
+    """The engine job that answers `question` (the conversation's turns before it as history), and the
+    meta the engine worker needs to guard and record the answer."""
     request = GenerationRequest(
         job_id=job_id,
-        conversation_key=str(conversation.pk),
+        conversation_key=key,
         messages=build_messages(
             prefix=store_prefix(snapshot),
             history=_history(conversation=conversation, before=question),
@@ -227,20 +255,14 @@ def answer_prepare(*, conversation: Conversation, question: Message, job_id: str
         max_tokens=settings.ENGINE_MAX_TOKENS,
         max_seconds=settings.ENGINE_MAX_SECONDS,
     )
-    # A re-send of this question from another tab or after a reconnect must not start a second answer,
-    # and an agent taking over must be able to stop it, whichever connection asked.
-    ttl = int(settings.ENGINE_MAX_SECONDS + settings.ENGINE_STALL_SECONDS) + 30
-    cache.set(_in_flight_key(question.pk), job_id, timeout=ttl)
-    cache.set(_jobs_key(conversation.pk), [*(cache.get(_jobs_key(conversation.pk)) or [])[-4:], job_id], timeout=ttl)
     meta = {
         "conversation_id": conversation.pk,
-        "question_id": question.pk,
         "store_id": snapshot.store_id,
         "reference": decision.reference,
         "question": decision.question,
         "matched": list(decision.matched),
     }
-    return PreparedAnswer(decision=decision, request=request, meta=meta)
+    return request, meta
 
 
 def _in_flight_key(question_id: int) -> str:
@@ -942,25 +964,15 @@ def reply_suggestions(*, conversation_id: Any, agent: Any, job_id: str) -> Reply
                     {"kind": decision.source, "faq_id": decision.faq_id, "title": question.text, "text": decision.text},
                 )
             break
-        draft = GenerationRequest(
+        # Its own key: a draft must not take the place of the conversation's cached turns.
+        draft, meta = _generation_job(
+            conversation=conversation,
+            snapshot=snapshot,
+            question=question,
+            decision=decision,
             job_id=job_id,
-            # Its own key: a draft must not take the place of the conversation's cached turns.
-            conversation_key=f"draft-{conversation.pk}",
-            messages=build_messages(
-                prefix=store_prefix(snapshot),
-                history=_history(conversation=conversation, before=question),
-                user_content=decision.user_content,
-            ),
-            max_tokens=settings.ENGINE_MAX_TOKENS,
-            max_seconds=settings.ENGINE_MAX_SECONDS,
+            key=f"draft-{conversation.pk}",
         )
-        meta = {
-            "draft": True,
-            "conversation_id": conversation.pk,
-            "store_id": snapshot.store_id,
-            "reference": decision.reference,
-            "question": decision.question,
-            "matched": list(decision.matched),
-        }
+        meta["draft"] = True
         break
     return ReplySuggestions(conversation_id=conversation.pk, items=items[:SUGGESTION_LIMIT], draft=draft, meta=meta)

@@ -7,23 +7,12 @@ import pytest
 from conversations.models import HandoffTicket, Message
 from kb.models import FaqEntry, Store
 from tests.browser.conftest import Page, screenshot
-from tests.browser.test_widget_browser import ask, open_widget, wait_for, widget
+from tests.browser.test_widget_browser import ask, ask_for_a_person, open_widget, say, wait_for, widget
 from tests.kb.factories import StaffUserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 AGENT_PASSWORD = "pw-for-tests-123"  # what StaffUserFactory sets
-
-
-def say(page, text: str) -> None:
-    box = widget(page).locator(".sd-input")
-    box.fill(text)
-    box.press("Enter")
-
-
-def ask_for_a_person(page) -> None:
-    say(page, "转人工")
-    widget(page).locator(".sd-status", has_text="正在为您转接人工客服").wait_for()
 
 
 @pytest.fixture

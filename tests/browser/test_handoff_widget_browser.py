@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 from conversations.models import HandoffTicket, Message
 from kb.models import Store
 from tests.browser.conftest import Page, Server, screenshot
-from tests.browser.test_widget_browser import open_widget, wait_for, widget
+from tests.browser.test_widget_browser import ask_for_a_person, open_widget, say, wait_for, widget
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -38,17 +38,6 @@ AGENT_SEND = """([frame, action]) => new Promise((resolve, reject) => {
   }, 50);
   agent.ws.send(JSON.stringify(frame));
 })"""
-
-
-def say(page, text: str) -> None:
-    box = widget(page).locator(".sd-input")
-    box.fill(text)
-    box.press("Enter")
-
-
-def ask_for_a_person(page) -> None:
-    say(page, "转人工")
-    widget(page).locator(".sd-status", has_text="正在为您转接人工客服").wait_for()
 
 
 def test_with_nobody_online_the_shopper_leaves_a_contact_and_keeps_writing(server, shopper):

@@ -45,12 +45,22 @@ def bot_bubbles(page):
     return widget(page).locator(".sd-msg[data-role=bot]")
 
 
-def ask(page, text: str):
-    """Type a question, press Enter, and return the bubble of its answer once it is complete."""
-    before = bot_bubbles(page).count()
+def say(page, text: str) -> None:
+    """Type a message into the widget and press Enter."""
     box = widget(page).locator(".sd-input")
     box.fill(text)
     box.press("Enter")
+
+
+def ask_for_a_person(page) -> None:
+    say(page, "转人工")
+    widget(page).locator(".sd-status", has_text="正在为您转接人工客服").wait_for()
+
+
+def ask(page, text: str):
+    """Type a question, press Enter, and return the bubble of its answer once it is complete."""
+    before = bot_bubbles(page).count()
+    say(page, text)
     answer = bot_bubbles(page).nth(before)
     answer.and_(page.locator("[data-final]")).wait_for(timeout=120_000)
     return answer
