@@ -10,7 +10,7 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from config.routing import websocket_urlpatterns  # noqa: E402
-from engine.embedded import engine_application  # noqa: E402
+from conversations.engine_bridge import engine_application  # noqa: E402
 
 application = ProtocolTypeRouter(
     {

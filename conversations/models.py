@@ -95,9 +95,14 @@ class Message(TimeStampedModel):
     # word for word, so the engine's KV cache for the conversation stays valid.
     prompt = models.TextField(blank=True, editable=False)
     # NULL, not "", for "no client id": the unique constraint must not make all of those collide.
+    # Shoppers' and agents' ids live apart (the constraint includes the role): a shopper cannot pick an
+    # id that swallows an agent's reply.
     client_id = models.CharField(  # noqa: DJ001
         max_length=64, null=True, blank=True, help_text="Client-chosen id; re-sends dedupe."
     )
+    # The generation job a bot answer belongs to: the engine and the watchdog record it once, and a
+    # widget that missed the job's final frame matches the recorded message up by it.
+    job_id = models.CharField(max_length=64, null=True, blank=True, editable=False)  # noqa: DJ001
     source = models.CharField(max_length=10, choices=Source.choices, blank=True)
     partial = models.BooleanField(default=False, help_text="Generation stopped before the answer was complete.")
     matched = models.JSONField(default=list, blank=True, help_text="Knowledge-base entries the answer used.")
@@ -114,14 +119,25 @@ class Message(TimeStampedModel):
         ordering = ["id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["conversation", "client_id"],
+                fields=["conversation", "role", "client_id"],
                 condition=Q(client_id__isnull=False),
-                name="message_unique_client_id_per_conversation",
+                name="message_unique_client_id_per_conversation_role",
+            ),
+            models.UniqueConstraint(
+                fields=["conversation", "job_id"],
+                condition=Q(job_id__isnull=False),
+                name="message_unique_job_per_conversation",
             ),
         ]
 
     def __str__(self) -> str:
         return f"{self.role}: {self.text[:40]}"
+
+
+class HandoffTicketQuerySet(models.QuerySet["HandoffTicket"]):
+    def still_open(self) -> "HandoffTicketQuerySet":
+        """Waiting for a person or claimed by one: not resolved yet (at most one per conversation)."""
+        return self.filter(status__in=HandoffTicket.OPEN_STATUSES)
 
 
 class HandoffTicket(TimeStampedModel):
@@ -136,6 +152,8 @@ class HandoffTicket(TimeStampedModel):
         CLAIMED = "claimed", "Claimed"
         RESOLVED = "resolved", "Resolved"
 
+    OPEN_STATUSES = (Status.OPEN, Status.CLAIMED)
+
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="tickets")
     reason = models.CharField(max_length=20, choices=Reason.choices)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN, db_index=True)
@@ -144,6 +162,8 @@ class HandoffTicket(TimeStampedModel):
     matched = models.JSONField(default=list, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
+
+    objects = HandoffTicketQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]

@@ -37,7 +37,6 @@ def agent_display_name(user: Any) -> str:
 
 def message_frame(message: Message) -> dict[str, Any]:
     """A recorded message as the widget and the console show it."""
-    client_id = message.client_id or ""
     return {
         "id": message.pk,
         "role": message.role,
@@ -47,9 +46,69 @@ def message_frame(message: Message) -> dict[str, Any]:
         "client_id": message.client_id if message.role == Message.Role.CUSTOMER else None,
         "created_at": message.created_at.isoformat(),
         # The job that streamed a bot answer: a widget that missed its final frame matches it up.
-        "job": client_id[4:] if message.role == Message.Role.BOT and client_id.startswith("job:") else None,
+        "job": message.job_id if message.role == Message.Role.BOT else None,
         "feedback": message.feedback,
         "agent_name": agent_display_name(message.agent) if message.agent_id else "",
+    }
+
+
+def agent_message_frame(message: Message) -> dict[str, Any]:
+    """A message as the agent console shows it: also who of the staff wrote it."""
+    return {**message_frame(message), "agent": message.agent.get_username() if message.agent else None}
+
+
+def final_frame(
+    message: Message,
+    *,
+    job_id: str,
+    answer_to: int | None,
+    handoff: bool = False,
+    error: str = "",
+    evaluated_tokens: int | None = None,
+) -> dict[str, Any]:
+    """The last frame of every answer the widget sees streaming (model, FAQ, template, handoff, lost job)."""
+    return {
+        "type": "final",
+        "job": job_id,
+        "answer_to": answer_to,
+        "message_id": message.pk,
+        "text": message.text,
+        "source": message.source,
+        "partial": message.partial,
+        "flags": message.flags,
+        "handoff": handoff,
+        "status": Conversation.Status.WAITING.value if handoff else None,
+        "error": error,
+        "ttft_ms": message.ttft_ms,
+        "total_ms": message.total_ms,
+        "prompt_tokens": message.prompt_tokens,
+        "evaluated_tokens": evaluated_tokens,
+        "completion_tokens": message.completion_tokens,
+    }
+
+
+def widget_hello_frame(
+    *, conversation: Conversation, visitor_token: str, verified: bool, messages: list[Message], waiting: dict[str, Any]
+) -> dict[str, Any]:
+    """The first frame a widget gets: who it is, the conversation, the store's public settings, the transcript."""
+    store = conversation.store
+    return {
+        "type": "hello",
+        "visitor": visitor_token,
+        "verified": verified,
+        "conversation": conversation.pk,
+        "status": conversation.status,
+        "rated": hasattr(conversation, "csat"),
+        **waiting,
+        "store": {
+            "slug": store.slug,
+            "name": store.name,
+            "assistant_name": store.assistant_name,
+            "welcome": store.welcome,
+            "quick_questions": store.quick_questions,
+            "theme": store.theme,
+        },
+        "messages": [message_frame(m) for m in messages],
     }
 
 
@@ -76,7 +135,7 @@ def ticket_frame(ticket: HandoffTicket, *, messages: list[Message] | None = None
         "claimed_at": ticket.claimed_at.isoformat() if ticket.claimed_at else None,
         "conversation_status": conversation.status,
         "visitor": {"id": visitor.pk, "customer_id": visitor.customer_id, "display_name": visitor.display_name},
-        "messages": [{**message_frame(m), "agent": m.agent.get_username() if m.agent else None} for m in messages],
+        "messages": [agent_message_frame(m) for m in messages],
     }
 
 

@@ -2,7 +2,8 @@ from channels.auth import AuthMiddlewareStack
 from channels.security.websocket import AllowedHostsOriginValidator
 from django.urls import path
 
-from conversations.consumers import AgentConsumer, ChatConsumer
+from conversations.consumers.agent import AgentConsumer
+from conversations.consumers.chat import ChatConsumer
 
 websocket_urlpatterns = [
     path("ws/chat/<slug:store>/", ChatConsumer.as_asgi()),

@@ -1,7 +1,19 @@
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Count, Prefetch, QuerySet
+"""Reads of the conversation log: what the services, consumers, views and APIs look up."""
 
-from conversations.models import Conversation, HandoffTicket, Message
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Literal
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.cache import cache
+from django.db.models import Count, Prefetch, Q, QuerySet
+from django.utils import timezone
+
+from conversations.models import AgentPresence, Conversation, HandoffTicket, Message
+from engine.prompt import Turn
+from kb.hours import hours_text, is_open
+from kb.models import Store
 from kb.selectors import store_list_for_user
 
 
@@ -27,13 +39,16 @@ def conversation_list_with_transcript(*, user: AbstractBaseUser | AnonymousUser)
     return conversation_list(user=user).prefetch_related(Prefetch("messages", queryset=messages))
 
 
+def conversation_get_for_agent(*, user: Any, conversation_id: int) -> Conversation | None:
+    """A conversation of one of the agent's stores; None for any other (never "forbidden")."""
+    return Conversation.objects.filter(store__in=store_list_for_user(user=user), pk=conversation_id).first()
+
+
 def ticket_list_for_agent(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[HandoffTicket]:
     """Open and claimed tickets of the stores the user works for, newest first."""
     return (
-        HandoffTicket.objects.filter(
-            conversation__store__in=store_list_for_user(user=user),
-            status__in=[HandoffTicket.Status.OPEN, HandoffTicket.Status.CLAIMED],
-        )
+        HandoffTicket.objects.still_open()
+        .filter(conversation__store__in=store_list_for_user(user=user))
         .select_related("conversation__store", "conversation__visitor", "agent")
         .order_by("-created_at")
     )
@@ -46,3 +61,114 @@ def ticket_get_for_agent(*, user: AbstractBaseUser | AnonymousUser, ticket_id: i
         .select_related("conversation__store", "conversation__visitor", "agent")
         .first()
     )
+
+
+def ticket_open_for(*, conversation: Conversation) -> HandoffTicket | None:
+    """The conversation's ticket that is not resolved yet (there is at most one)."""
+    return conversation.tickets.still_open().first()
+
+
+def message_list_recent(*, conversation: Conversation, limit: int = 50) -> list[Message]:
+    """The conversation's last `limit` messages, oldest first."""
+    messages = list(conversation.messages.select_related("agent").order_by("-pk")[:limit])
+    messages.reverse()
+    return messages
+
+
+def message_list_after(*, conversation: Conversation, after: int, limit: int = 200) -> list[Message]:
+    """Messages written after the one with id `after` (a reconnecting widget catches up)."""
+    return list(conversation.messages.filter(pk__gt=after).select_related("agent").order_by("pk")[:limit])
+
+
+def message_get_for_agent(*, user: Any, message_id: int) -> Message | None:
+    """One message of the agent's stores; None for another store's."""
+    return (
+        Message.objects.filter(pk=message_id, conversation__store__in=store_list_for_user(user=user))
+        .select_related("agent")
+        .first()
+    )
+
+
+def customer_texts_recent(*, conversation: Conversation, limit: int = 3) -> list[str]:
+    """What the shopper said last, newest first."""
+    return list(
+        conversation.messages.filter(role=Message.Role.CUSTOMER).order_by("-pk").values_list("text", flat=True)[:limit]
+    )
+
+
+def conversation_history(*, conversation: Conversation, before: Message) -> list[Turn]:
+    """The turns before `before` as the model sees them (agents' turns are the assistant's), oldest first.
+
+    A shopper's turn is repeated exactly as the model saw it (with its references), so the engine's
+    cached state for the conversation stays valid.
+    """
+    earlier = (
+        conversation.messages.filter(
+            pk__lt=before.pk, role__in=[Message.Role.CUSTOMER, Message.Role.BOT, Message.Role.AGENT]
+        )
+        .exclude(text="")
+        .order_by("-pk")[: settings.CHAT_HISTORY_TURNS * 2]
+    )
+    turns = [
+        Turn(role="user", text=m.prompt or m.text) if m.role == Message.Role.CUSTOMER else Turn("assistant", m.text)
+        for m in earlier
+    ]
+    turns.reverse()
+    return turns
+
+
+def answer_in_flight_key(question_id: int) -> str:
+    """Cache key held while an answer to this question is being generated (value: the job id)."""
+    return f"chat:answering:{question_id}"
+
+
+def conversation_jobs_key(conversation_id: int) -> str:
+    """Cache key listing the conversation's recent generation jobs (so anyone can cancel them)."""
+    return f"chat:jobs:{conversation_id}"
+
+
+def question_answered_or_in_flight(*, question: Message) -> bool:
+    """Whether the bot has answered this question, or an answer to it is being generated right now."""
+    if question.conversation.messages.filter(pk__gt=question.pk, role=Message.Role.BOT).exists():
+        return True
+    return cache.get(answer_in_flight_key(question.pk)) is not None
+
+
+def agent_is_online(*, user_id: int | None) -> bool:
+    """Whether the agent has a console open (a presence row refreshed recently)."""
+    fresh = timezone.now() - timedelta(seconds=settings.CHAT_AGENT_PRESENCE_SECONDS)
+    return user_id is not None and AgentPresence.objects.filter(user_id=user_id, last_seen_at__gte=fresh).exists()
+
+
+@dataclass(frozen=True)
+class HandoffAvailability:
+    agents: Literal["online", "offline", "after_hours"]
+    hours: str  # the store's business hours for shoppers, "" when none are set
+
+
+def handoff_availability(*, store: Store) -> HandoffAvailability:
+    """Whether a person can take a chat now: within business hours and with an agent console open."""
+    hours = hours_text(store.business_hours)
+    if not is_open(store.business_hours):
+        return HandoffAvailability(agents="after_hours", hours=hours)
+    fresh = timezone.now() - timedelta(seconds=settings.CHAT_AGENT_PRESENCE_SECONDS)
+    online = AgentPresence.objects.filter(last_seen_at__gte=fresh, user__is_active=True).filter(
+        Q(user__is_superuser=True) | Q(user__stores=store)
+    )
+    return HandoffAvailability(agents="online" if online.exists() else "offline", hours=hours)
+
+
+def handoff_status_extra(*, conversation: Conversation, ticket: HandoffTicket | None = None) -> dict[str, Any]:
+    """What the widget shows while the shopper waits: whether someone can come, and whether to ask for a contact."""
+    if conversation.status != Conversation.Status.WAITING:
+        return {}
+    if ticket is None:
+        ticket = conversation.tickets.filter(status=HandoffTicket.Status.OPEN).first()
+    availability = handoff_availability(store=conversation.store)
+    contact = ticket.contact if ticket is not None else ""
+    return {
+        "agents": availability.agents,
+        "hours": availability.hours,
+        "contact": contact,
+        "contact_needed": ticket is not None and availability.agents != "online" and not contact,
+    }

@@ -9,7 +9,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-from conversations import services
+from conversations.services.widget import store_origin_allowed
 from kb.models import Product, Store
 from kb.selectors import store_list_for_user
 
@@ -60,7 +60,7 @@ def chat_config(request: HttpRequest, store: str) -> JsonResponse:
     """The widget's settings for any page; `origin_allowed` tells it whether its page may chat at all."""
     shop = _store_or_404(store)
     origin = request.headers.get("Origin") or ""
-    allowed = not origin or services.store_origin_allowed(store=shop, origin=origin, host=request.get_host())
+    allowed = not origin or store_origin_allowed(store=shop, origin=origin, host=request.get_host())
     response = JsonResponse({**widget_config(store=shop), "origin_allowed": allowed})
     # Public settings, read by the shops' own pages: any origin may read them; the websocket checks origins.
     response["Access-Control-Allow-Origin"] = "*"

@@ -2,9 +2,10 @@
 
 import asyncio
 import logging
+from collections.abc import Callable
+from typing import Any
 
 from channels.layers import get_channel_layer
-from channels.routing import ChannelNameRouter
 from channels.worker import Worker
 from django.conf import settings
 
@@ -13,14 +14,12 @@ logger = logging.getLogger(__name__)
 _workers: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = {}
 
 
-def engine_application() -> ChannelNameRouter:
-    from engine.consumers import EngineConsumer
+async def ensure_embedded_worker(application: Callable[[], Any]) -> None:
+    """Start (or restart) this process's engine worker on the running loop; a no-op when scaled.
 
-    return ChannelNameRouter({settings.ENGINE_CHANNEL: EngineConsumer.as_asgi()})
-
-
-async def ensure_embedded_worker() -> None:
-    """Start (or restart) this process's engine worker on the running loop; a no-op when scaled."""
+    `application` builds the ASGI application serving the engine channel (the asking app provides it,
+    with an `engine.worker.EngineWorker` subclass that knows how answers are recorded).
+    """
     if settings.ENGINE_MODE != "embedded":
         return
     loop = asyncio.get_running_loop()
@@ -29,7 +28,5 @@ async def ensure_embedded_worker() -> None:
         return
     if task is not None and task.done() and not task.cancelled() and task.exception():
         logger.error("embedded engine worker stopped: %r; starting it again", task.exception())
-    worker = Worker(
-        application=engine_application(), channels=[settings.ENGINE_CHANNEL], channel_layer=get_channel_layer()
-    )
+    worker = Worker(application=application(), channels=[settings.ENGINE_CHANNEL], channel_layer=get_channel_layer())
     _workers[loop] = loop.create_task(worker.arun())

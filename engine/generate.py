@@ -1,10 +1,22 @@
-"""The generate step: typed requests and events between the answer pipeline and the engine."""
+"""The generate step: typed requests, jobs, events and results between the answer pipeline and the engine.
 
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+Everything that crosses a process boundary (the channel layer) is one of these dataclasses, turned
+into plain data with `to_dict()` and back with `from_dict()`, which refuses keys it does not know.
+"""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal, Protocol
 
 FinishReason = Literal["stop", "length", "time", "cancelled", "error", "busy"]
 EventKind = Literal["accepted", "delta", "done"]
+AnswerSource = Literal["llm", "guardrail", "template"]
+
+
+def _known_keys(cls: type, data: Mapping[str, Any]) -> None:
+    unknown = set(data) - {f.name for f in fields(cls)}
+    if unknown:
+        raise ValueError(f"{cls.__name__} does not take {', '.join(sorted(unknown))}")
 
 
 @dataclass(frozen=True)
@@ -22,7 +34,8 @@ class GenerationRequest:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "GenerationRequest":
+    def from_dict(cls, data: Mapping[str, Any]) -> "GenerationRequest":
+        _known_keys(cls, data)
         return cls(
             job_id=str(data["job_id"]),
             conversation_key=str(data["conversation_key"]),
@@ -30,6 +43,51 @@ class GenerationRequest:
             max_tokens=int(data.get("max_tokens", 256)),
             max_seconds=float(data.get("max_seconds", 30.0)),
             prompt_lookup=bool(data.get("prompt_lookup", True)),
+        )
+
+
+@dataclass(frozen=True)
+class AnswerJob:
+    """A generation job as it travels to an engine worker: the request, and what the worker needs to guard
+    the answer (the store whose data backs claims, the reference text, the question to drop an echo of).
+
+    `conversation_id` and `question_id` are opaque to the engine: they go back on every event so the
+    asking side can route them. A `draft` (a suggestion for an agent) waits for nobody: it runs only when
+    the engine has nothing else to do, and is never recorded.
+    """
+
+    request: GenerationRequest
+    store_id: int
+    reference: str = ""
+    question: str = ""
+    matched: tuple[dict[str, Any], ...] = ()
+    conversation_id: int | None = None
+    question_id: int | None = None
+    draft: bool = False
+
+    @property
+    def job_id(self) -> str:
+        return self.request.job_id
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "request": self.request.to_dict(), "matched": [dict(m) for m in self.matched]}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "AnswerJob":
+        _known_keys(cls, data)
+
+        def optional_int(value: Any) -> int | None:
+            return None if value is None else int(value)
+
+        return cls(
+            request=GenerationRequest.from_dict(data["request"]),
+            store_id=int(data["store_id"]),
+            reference=str(data.get("reference", "")),
+            question=str(data.get("question", "")),
+            matched=tuple(dict(m) for m in data.get("matched") or ()),
+            conversation_id=optional_int(data.get("conversation_id")),
+            question_id=optional_int(data.get("question_id")),
+            draft=bool(data.get("draft", False)),
         )
 
 
@@ -58,6 +116,31 @@ class GenerationEvent:
     stats: GenerationStats = field(default_factory=GenerationStats)
 
 
+@dataclass(frozen=True)
+class AnswerResult:
+    """A finished answer as the shopper saw it: what to record, and how it ended."""
+
+    text: str
+    source: AnswerSource
+    partial: bool = False
+    flags: tuple[str, ...] = ()
+    error: str = ""  # "" | "busy" | "engine_error"
+
+
+class Guard(Protocol):
+    """What an answer is checked by on its way out (engine.guard.StreamGuard)."""
+
+    @property
+    def flags(self) -> Sequence[str]: ...
+
+    @property
+    def replaced(self) -> int: ...  # how many claims it had to replace
+
+    def feed(self, delta: str) -> str: ...
+
+    def finish(self) -> str: ...
+
+
 class AnswerStream:
     """One answer on its way to the shopper: raw model deltas in, guarded text out.
 
@@ -68,8 +151,8 @@ class AnswerStream:
     BUSY_TEXT = "当前咨询的顾客较多，请稍后再试，或点击“转人工”联系人工客服。"
     FAILED_TEXT = "抱歉，回答时出了点问题，请再发一次，或点击“转人工”联系人工客服。"
 
-    def __init__(self, guard: Any) -> None:
-        self.guard = guard  # engine.guard.StreamGuard (anything with feed/finish/flags/replaced)
+    def __init__(self, guard: Guard) -> None:
+        self.guard = guard
         self.shown = ""
 
     def feed(self, delta: str) -> str:
@@ -77,31 +160,25 @@ class AnswerStream:
         self.shown += safe
         return safe
 
-    def finish(self, event: GenerationEvent) -> tuple[str, dict[str, Any]]:
-        """The last safe text to show, and the answer's record: text, source, partial, flags, error."""
+    def finish(self, event: GenerationEvent) -> tuple[str, AnswerResult]:
+        """The last safe text to show, and the answer's record."""
         reason = event.finish_reason
         if reason == "busy":
             self.shown += self.BUSY_TEXT
-            return self.BUSY_TEXT, {
-                "text": self.BUSY_TEXT,
-                "source": "template",
-                "partial": False,
-                "flags": ["busy"],
-                "error": "busy",
-            }
+            return self.BUSY_TEXT, AnswerResult(text=self.BUSY_TEXT, source="template", flags=("busy",), error="busy")
         tail = str(self.guard.finish())
         self.shown += tail
         flags = list(dict.fromkeys(self.guard.flags))
         partial = reason in ("error", "cancelled", "time")
         if reason in ("error", "cancelled", "time", "length"):
             flags.append({"error": "engine_error"}.get(reason, reason))
-        source = "guardrail" if self.guard.replaced else "llm"
+        source: AnswerSource = "guardrail" if self.guard.replaced else "llm"
         if reason == "error" and not self.shown.strip():
             tail += self.FAILED_TEXT
             self.shown += self.FAILED_TEXT
             source = "template"
         error = "engine_error" if reason == "error" else ""
-        return tail, {"text": self.shown, "source": source, "partial": partial, "flags": flags, "error": error}
+        return tail, AnswerResult(text=self.shown, source=source, partial=partial, flags=tuple(flags), error=error)
 
 
 def engine_job_key(job_id: str) -> str:

@@ -4,6 +4,7 @@ from typing import Any, cast
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import models, transaction
+from django.db.models import F
 
 from kb.kb_file import (
     ROW_SECTIONS,
@@ -14,7 +15,7 @@ from kb.kb_file import (
     kb_file_validate,
     kb_row_export,
 )
-from kb.models import Store
+from kb.models import FaqEntry, Store
 
 logger = logging.getLogger(__name__)
 
@@ -149,3 +150,8 @@ def store_export(*, store: Store) -> dict[str, Any]:
         rows = sorted(section.model._default_manager.filter(store=store), key=lambda obj: getattr(obj, section.key))
         data[section.name] = [kb_row_export(section=section, obj=obj) for obj in rows]
     return data
+
+
+def faq_entry_count_hit(*, faq_id: int) -> None:
+    """An FAQ entry answered a shopper: its hit count goes up (staff see which entries earn their keep)."""
+    FaqEntry.objects.filter(pk=faq_id).update(hit_count=F("hit_count") + 1)

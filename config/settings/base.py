@@ -4,12 +4,11 @@ from pathlib import Path
 
 import environ
 
-BASE_DIR = Path(__file__).resolve().parent.parent.parent
-VAR_DIR = Path(environ.Env().str("VAR_DIR", default=str(BASE_DIR / "var")))
-# The embedded mode keeps its database, model and queues here; create it on first use.
-VAR_DIR.mkdir(parents=True, exist_ok=True)
-
 env = environ.Env()
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+# The embedded mode keeps its database, model and queues here (created when the apps load: engine/apps.py).
+VAR_DIR = Path(env.str("VAR_DIR", default=str(BASE_DIR / "var")))
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
@@ -197,6 +196,12 @@ ENGINE_STALL_SECONDS = env.float("ENGINE_STALL_SECONDS", default=5.0)
 ENGINE_HEARTBEAT_SECONDS = 1.0
 
 CHAT_MAX_MESSAGE_CHARS = 2000
+# Agent presence: an open console refreshes its row this often; a row older than CHAT_AGENT_PRESENCE_SECONDS
+# is a console that is gone (its server died without saying goodbye).
+CHAT_AGENT_PRESENCE_REFRESH_SECONDS = 20.0
+CHAT_AGENT_PRESENCE_SECONDS = 60.0
+# How often an open console re-reads its agent's access (deactivated, removed from a store, a new store).
+CHAT_AGENT_ACCESS_REFRESH_SECONDS = 5.0
 # An agent whose last console has been closed this long is gone: their chats go back to the queue.
 CHAT_AGENT_AWAY_SECONDS = env.float("CHAT_AGENT_AWAY_SECONDS", default=60.0)
 CHAT_HISTORY_TURNS = 6

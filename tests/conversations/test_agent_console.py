@@ -15,8 +15,9 @@ from channels.testing import WebsocketCommunicator
 from django.test import Client
 from django.utils import timezone
 
-from conversations import services
+from conversations import contacts, selectors
 from conversations.models import CSAT, AgentPresence, Conversation, HandoffTicket, Message, Visitor
+from conversations.services import agents, handoff
 from engine import service
 from tests.engine.fake_runtime import FakeRuntime
 from tests.kb.factories import FaqEntryFactory, ProductFactory, StaffUserFactory, StoreFactory
@@ -194,7 +195,7 @@ async def test_claiming_cancels_the_answer_being_generated(world, monkeypatch):
     shopper, hello = await shopper_connect()
     try:
         await db(
-            lambda: services.conversation_hand_off(
+            lambda: handoff.conversation_hand_off(
                 conversation=Conversation.objects.get(pk=hello["conversation"]),
                 reason=HandoffTicket.Reason.COMPLAINT,
             )
@@ -390,10 +391,10 @@ async def test_a_colleague_cannot_take_or_answer_a_claimed_conversation(world):
     await shopper.disconnect()
     conversation = await db(Conversation.objects.get, pk=hello["conversation"])
     ticket = await db(
-        lambda: services.conversation_hand_off(conversation=conversation, reason=HandoffTicket.Reason.SHOPPER_ASKED)
+        lambda: handoff.conversation_hand_off(conversation=conversation, reason=HandoffTicket.Reason.SHOPPER_ASKED)
     )
-    await db(lambda: services.ticket_claim(ticket_id=ticket.pk, agent=world["agent"]))
-    await db(lambda: services.agent_presence_enter(user=world["agent"], channel_name="wang-console"))
+    await db(lambda: agents.ticket_claim(ticket_id=ticket.pk, agent=world["agent"]))
+    await db(lambda: agents.agent_presence_enter(user=world["agent"], channel_name="wang-console"))
     colleague, hello2 = await agent_connect(world["colleague"])
     try:
         assert hello2["tickets"][0]["agent"] == "wang" and hello2["tickets"][0]["status"] == "claimed"
@@ -475,10 +476,10 @@ def test_the_api_shows_agents_only_their_stores_conversations(client):
 def test_presence_expires_when_a_console_stops_refreshing():
     shop = StoreFactory(slug="shop")
     agent = StaffUserFactory(username="wang", stores=[shop])
-    services.agent_presence_enter(user=agent, channel_name="console-1")
-    assert services.handoff_availability(store=shop).agents == "online"
+    agents.agent_presence_enter(user=agent, channel_name="console-1")
+    assert selectors.handoff_availability(store=shop).agents == "online"
     AgentPresence.objects.update(last_seen_at=timezone.now() - timedelta(minutes=5))
-    assert services.handoff_availability(store=shop).agents == "offline"
+    assert selectors.handoff_availability(store=shop).agents == "offline"
 
 
 @pytest.mark.redis
@@ -543,9 +544,9 @@ async def test_a_colleague_takes_over_when_the_claimer_has_no_console_open(world
     await shopper.disconnect()
     conversation = await db(Conversation.objects.get, pk=hello["conversation"])
     ticket = await db(
-        lambda: services.conversation_hand_off(conversation=conversation, reason=HandoffTicket.Reason.SHOPPER_ASKED)
+        lambda: handoff.conversation_hand_off(conversation=conversation, reason=HandoffTicket.Reason.SHOPPER_ASKED)
     )
-    await db(lambda: services.ticket_claim(ticket_id=ticket.pk, agent=world["agent"]))  # then the server died
+    await db(lambda: agents.ticket_claim(ticket_id=ticket.pk, agent=world["agent"]))  # then the server died
     colleague, _ = await agent_connect(world["colleague"])
     try:
         await colleague.send_json_to({"type": "claim", "ticket": ticket.pk})
@@ -613,26 +614,26 @@ async def test_a_deactivated_agent_can_no_longer_act(world):
     ],
 )
 def test_contacts_are_found_in_what_shoppers_write(text, contact):
-    assert services.contact_find(text) == contact
+    assert contacts.contact_find(text) == contact
 
 
 @pytest.mark.parametrize(
     "text", ["refund", "thanks a lot", "JD2024051201", "100 200 300", "订单号20240512123456", "99元"]
 )
 def test_ordinary_messages_are_not_taken_for_contacts(text):
-    assert services.contact_find(text) is None
+    assert contacts.contact_find(text) is None
 
 
 @pytest.mark.parametrize(
     "text", ["微信iPhone版付款失败怎么办", "收货人电话填的13987654321，能改成13812345678吗", "wxid_abc12345"]
 )
 def test_a_question_holding_a_number_is_no_contact_left_for_us(text):
-    assert services.contact_in_message(text) is None
+    assert contacts.contact_in_message(text) is None
 
 
 def test_the_contact_form_takes_a_bare_wechat_id():
-    assert services.contact_find("tea_lover_88", form=True) == "tea_lover_88"
-    assert services.contact_find("tea_lover_88") is None
+    assert contacts.contact_find("tea_lover_88", form=True) == "tea_lover_88"
+    assert contacts.contact_find("tea_lover_88") is None
 
 
 async def test_claiming_stops_the_answer_even_when_the_tab_that_asked_is_gone(world, monkeypatch):
@@ -641,7 +642,7 @@ async def test_claiming_stops_the_answer_even_when_the_tab_that_asked_is_gone(wo
     agent, _ = await agent_connect(world["agent"])
     first, hello = await shopper_connect()
     await db(
-        lambda: services.conversation_hand_off(
+        lambda: handoff.conversation_hand_off(
             conversation=Conversation.objects.get(pk=hello["conversation"]), reason=HandoffTicket.Reason.COMPLAINT
         )
     )

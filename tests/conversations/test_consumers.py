@@ -10,7 +10,7 @@ from django.test import override_settings
 
 from conversations.models import Conversation, Message
 from engine import service
-from engine.consumers import FAILED_TEXT
+from engine.worker import FAILED_TEXT
 from kb.models import FaqEntry
 from tests.engine.fake_runtime import FakeRuntime
 from tests.kb.factories import FaqEntryFactory, ProductFactory, StoreFactory

@@ -2,8 +2,8 @@ import pytest
 from django.db import IntegrityError, transaction
 
 from config.exceptions import ApplicationError
-from conversations import services
 from conversations.models import Conversation, HandoffTicket, Message
+from conversations.services import handoff, messages
 from tests.conversations.factories import ConversationFactory, MessageFactory
 
 pytestmark = pytest.mark.django_db
@@ -11,13 +11,13 @@ pytestmark = pytest.mark.django_db
 
 def test_closing_records_exactly_one_outcome():
     conversation = ConversationFactory()
-    closed = services.conversation_close(conversation=conversation, outcome=Conversation.Outcome.BOT_RESOLVED)
+    closed = handoff.conversation_close(conversation=conversation, outcome=Conversation.Outcome.BOT_RESOLVED)
     assert (closed.status, closed.outcome) == ("closed", "bot_resolved")
     assert closed.closed_at is not None
     # Closing again the same way changes nothing; a second, different outcome is refused.
-    services.conversation_close(conversation=conversation, outcome=Conversation.Outcome.BOT_RESOLVED)
+    handoff.conversation_close(conversation=conversation, outcome=Conversation.Outcome.BOT_RESOLVED)
     with pytest.raises(ApplicationError, match="already closed as bot_resolved"):
-        services.conversation_close(conversation=conversation, outcome=Conversation.Outcome.HANDED_OFF)
+        handoff.conversation_close(conversation=conversation, outcome=Conversation.Outcome.HANDED_OFF)
     conversation.refresh_from_db()
     assert conversation.outcome == "bot_resolved"
 
@@ -39,11 +39,11 @@ def test_database_refuses_an_invalid_outcome(fields):
 
 def test_resending_a_client_id_returns_the_same_message():
     conversation = ConversationFactory()
-    first = services.message_create_customer(conversation=conversation, text="有现货吗?", client_id="c-1")
-    again = services.message_create_customer(conversation=conversation, text="有现货吗?", client_id="c-1")
+    first = messages.message_create_customer(conversation=conversation, text="有现货吗?", client_id="c-1")
+    again = messages.message_create_customer(conversation=conversation, text="有现货吗?", client_id="c-1")
     assert again.pk == first.pk
     assert conversation.messages.count() == 1
-    services.message_create_customer(conversation=conversation, text="什么时候发货?", client_id="c-2")
+    messages.message_create_customer(conversation=conversation, text="什么时候发货?", client_id="c-2")
     assert conversation.messages.count() == 2
 
 
@@ -62,20 +62,20 @@ def test_database_refuses_a_duplicate_client_id_in_one_conversation_only():
 def test_oversized_and_empty_messages_are_refused_and_nothing_is_written():
     conversation = ConversationFactory()
     with pytest.raises(ApplicationError, match="too long"):
-        services.message_create_customer(conversation=conversation, text="啊" * 5000)
+        messages.message_create_customer(conversation=conversation, text="啊" * 5000)
     with pytest.raises(ApplicationError, match="empty"):
-        services.message_create_customer(conversation=conversation, text="   ")
+        messages.message_create_customer(conversation=conversation, text="   ")
     assert conversation.messages.count() == 0
 
 
 def test_hand_off_opens_one_ticket_and_waits_for_a_human():
     conversation = ConversationFactory()
-    ticket = services.conversation_hand_off(conversation=conversation, reason=HandoffTicket.Reason.SHOPPER_ASKED)
-    again = services.conversation_hand_off(conversation=conversation, reason=HandoffTicket.Reason.COMPLAINT)
+    ticket = handoff.conversation_hand_off(conversation=conversation, reason=HandoffTicket.Reason.SHOPPER_ASKED)
+    again = handoff.conversation_hand_off(conversation=conversation, reason=HandoffTicket.Reason.COMPLAINT)
     conversation.refresh_from_db()
     assert again.pk == ticket.pk
     assert conversation.status == "waiting"
-    services.conversation_close(conversation=conversation, outcome=Conversation.Outcome.HANDED_OFF)
+    handoff.conversation_close(conversation=conversation, outcome=Conversation.Outcome.HANDED_OFF)
     ticket.refresh_from_db()
     assert ticket.status == "resolved"
 

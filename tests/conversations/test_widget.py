@@ -12,8 +12,8 @@ from channels.layers import channel_layers
 from channels.testing import WebsocketCommunicator
 from django.urls import reverse
 
-from conversations import services
 from conversations.models import CSAT, Conversation, HandoffTicket, Message
+from conversations.services import handoff
 from engine import service
 from tests.conversations.factories import ConversationFactory, MessageFactory, VisitorFactory
 from tests.engine.fake_runtime import FakeRuntime
@@ -307,7 +307,7 @@ async def test_handoff_button_opens_one_ticket_says_the_handoff_message_and_send
         await communicator.disconnect()
     final = next(f for f in frames if f["type"] == "final")
     # Nobody has the console open: the shopper is told so and asked for a way to be reached.
-    assert final["text"] == services.OFFLINE_FALLBACK and final["source"] == "handoff"
+    assert final["text"] == handoff.OFFLINE_FALLBACK and final["source"] == "handoff"
     waiting = {"type": "status", "status": "waiting", "agents": "offline", "hours": "", "contact": ""}
     assert [f for f in frames if f["type"] == "status"] == [{**waiting, "contact_needed": True}]
     assert again == {**waiting, "contact_needed": True}  # pressed twice: no second message

@@ -19,7 +19,7 @@ from channels.testing import WebsocketCommunicator
 
 from conversations.models import Message
 from engine import service
-from engine.consumers import BUSY_TEXT
+from engine.worker import BUSY_TEXT
 
 ROOT = Path(__file__).resolve().parents[2]
 HEADERS = [(b"origin", b"http://127.0.0.1:8000"), (b"host", b"127.0.0.1:8000")]

@@ -5,8 +5,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from conversations import services
 from conversations.models import Conversation
+from conversations.services.answers import ask_question
+from conversations.services.widget import conversation_start, visitor_create
 from kb.models import Store
 
 
@@ -33,7 +34,7 @@ class Command(BaseCommand):
             lines = sys.stdin.read().splitlines() if options["file"] == "-" else path.read_text("utf-8").splitlines()
             for line in lines:
                 if line.strip():
-                    self._print(services.ask_question(conversation=self._new_conversation(store), text=line))
+                    self._print(ask_question(conversation=self._new_conversation(store), text=line))
             return
         if not options["question"]:
             raise CommandError("Give a question, or --file.")
@@ -43,11 +44,11 @@ class Command(BaseCommand):
                 raise CommandError(f"Store {store.slug!r} has no conversation {options['conversation']}.")
         else:
             conversation = self._new_conversation(store)
-        self._print(services.ask_question(conversation=conversation, text=options["question"]))
+        self._print(ask_question(conversation=conversation, text=options["question"]))
 
     def _print(self, result: dict[str, Any]) -> None:
         self.stdout.write(json.dumps(result, ensure_ascii=False))
 
     def _new_conversation(self, store: Store) -> Conversation:
-        visitor = services.visitor_create(store=store)
-        return services.conversation_start(store=store, visitor=visitor)
+        visitor = visitor_create(store=store)
+        return conversation_start(store=store, visitor=visitor)

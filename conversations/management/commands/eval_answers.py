@@ -6,7 +6,8 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from conversations import services
+from conversations.services.answers import ask_question
+from conversations.services.widget import conversation_start, visitor_create
 from engine import evaluation
 from engine.normalize import normalize
 from engine.route import route
@@ -85,9 +86,9 @@ class Command(BaseCommand):
             store = stores.get(question.store)
             if store is None:
                 raise CommandError(f"question {i}: unknown store {question.store!r}")
-            visitor = services.visitor_create(store=store)
-            conversation = services.conversation_start(store=store, visitor=visitor)
-            answer = services.ask_question(conversation=conversation, text=question.question)
+            visitor = visitor_create(store=store)
+            conversation = conversation_start(store=store, visitor=visitor)
+            answer = ask_question(conversation=conversation, text=question.question)
             verdict = evaluation.score(question, answer)
             answers.append(answer)
             verdicts.append(verdict)

@@ -1,0 +1,387 @@
+"""The shopper's chat websocket: `/ws/chat/<store>/`. The frames are documented in README.md."""
+
+import asyncio
+import logging
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+
+from config.exceptions import ApplicationError
+from conversations import realtime, selectors
+from conversations.consumers.frames import FrameConsumer
+from conversations.engine_bridge import engine_application
+from conversations.models import Conversation, Message
+from conversations.services import answers, handoff, messages, widget
+from engine.embedded import ensure_embedded_worker
+from engine.generate import AnswerStream
+
+logger = logging.getLogger(__name__)
+
+_TEXTS = {
+    "identity_refused": {
+        "zh": "身份校验未通过，已按匿名访客为您服务。",
+        "en": "Your sign-in could not be verified; you are chatting as a guest.",
+    },
+}
+
+
+def _text(lang: str, key: str) -> str:
+    return _TEXTS[key].get(lang, _TEXTS[key]["zh"])
+
+
+@dataclass(frozen=True)
+class _Opened:
+    conversation: Conversation
+    identity_refused: bool
+    hello: dict[str, Any]
+
+
+def _open_session(
+    store_slug: str, query: dict[str, str], conversation_id: int | None, headers: dict[bytes, bytes]
+) -> _Opened:
+    session = widget.widget_connect(
+        store_slug=store_slug,
+        origin=headers.get(b"origin", b"").decode("latin-1"),
+        host=headers.get(b"host", b"").decode("latin-1"),
+        visitor_token=query["visitor"],
+        customer_id=query["customer"],
+        signature=query["sig"],
+        conversation_id=conversation_id,
+    )
+    conversation = session.conversation
+    hello = realtime.widget_hello_frame(
+        conversation=conversation,
+        visitor_token=session.visitor.token,
+        verified=session.verified,
+        messages=selectors.message_list_recent(conversation=conversation),
+        waiting=selectors.handoff_status_extra(conversation=conversation),
+    )
+    return _Opened(conversation=conversation, identity_refused=session.identity_refused, hello=hello)
+
+
+def _save_question(conversation: Conversation, text: str, client_id: str | None) -> tuple[Message, bool, bool]:
+    """The shopper's message, whether it is new, and whether it already has an answer."""
+    before = (
+        conversation.messages.filter(role=Message.Role.CUSTOMER, client_id=client_id).first() if client_id else None
+    )
+    message = messages.message_create_customer(conversation=conversation, text=text, client_id=client_id)
+    answered = before is not None and selectors.question_answered_or_in_flight(question=before)
+    return message, before is None, answered
+
+
+def _status_frame(conversation: Conversation) -> dict[str, Any]:
+    conversation.refresh_from_db(fields=["status", "outcome", "closed_at"])
+    return {
+        "type": "status",
+        "status": conversation.status,
+        **selectors.handoff_status_extra(conversation=conversation),
+    }
+
+
+@dataclass
+class _PendingJob:
+    """An answer this connection asked the engine for, watched until its final frame arrives."""
+
+    question: Message
+    seen: float
+    retry: bool
+    text: str = ""
+    engine_channel: str | None = None
+
+
+class ChatConsumer(FrameConsumer):
+    conversation: Conversation
+    group: str
+
+    async def connect(self) -> None:
+        raw_query = parse_qs(self.scope.get("query_string", b"").decode())
+        query = {key: (raw_query.get(key) or [""])[0] for key in ("visitor", "customer", "sig", "lang", "conversation")}
+        query["visitor"] = query["visitor"][:64]
+        self.lang = "en" if query["lang"] == "en" else "zh"
+        conversation_id = int(query["conversation"]) if query["conversation"].isdigit() else None
+        headers = dict(self.scope.get("headers", []))
+        try:
+            session = await database_sync_to_async(_open_session)(
+                self.scope["url_route"]["kwargs"]["store"], query, conversation_id, headers
+            )
+        except ApplicationError:
+            await self.close(code=4404)
+            return
+        except PermissionError as exc:
+            logger.info("chat refused for origin %r", str(exc))
+            await self.close(code=4403)
+            return
+        self.conversation = session.conversation
+        self.group = realtime.conversation_group(self.conversation.pk)
+        self._pending: dict[str, _PendingJob] = {}
+        self._sent: deque[float] = deque()
+        await ensure_embedded_worker(engine_application)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        self._watchdog = asyncio.ensure_future(self._watch())
+        await self.accept()
+        await self.send_json(session.hello)
+        if session.identity_refused:
+            await self._error(_text(self.lang, "identity_refused"), code="identity_refused")
+
+    async def disconnect(self, code: int) -> None:
+        if hasattr(self, "group"):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+            self._watchdog.cancel()
+
+    # --- frames from the shopper -----------------------------------------------------------------
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        kind = content.get("type")
+        if kind == "message":
+            await self._on_message(content)
+        elif kind == "cancel":
+            await self._on_cancel()
+        elif kind == "sync":
+            await self._on_sync(content)
+        elif kind == "ping":
+            await self.send_json({"type": "pong"})
+        elif kind == "feedback":
+            await self._on_feedback(content)
+        elif kind == "csat":
+            await self._on_csat(content)
+        elif kind == "handoff":
+            await self._on_handoff()
+        elif kind == "close":
+            await self._on_close()
+        elif kind == "contact":
+            await self._on_contact(content)
+        else:
+            await self._error(f"Unknown frame type {kind!r}.")
+
+    def _flooding(self) -> bool:
+        """More than CHAT_RATE_MESSAGES messages in the last CHAT_RATE_WINDOW seconds on this connection."""
+        now = time.monotonic()
+        while self._sent and now - self._sent[0] > settings.CHAT_RATE_WINDOW:
+            self._sent.popleft()
+        if len(self._sent) >= settings.CHAT_RATE_MESSAGES:
+            return True
+        self._sent.append(now)
+        return False
+
+    async def _on_message(self, content: dict[str, Any]) -> None:
+        text, client_id = content.get("text"), content.get("client_id")
+        if not isinstance(text, str) or (client_id is not None and not isinstance(client_id, str)):
+            await self._error("A message needs a text (and optionally a client_id) as strings.")
+            return
+        if client_id is not None and not 0 < len(client_id) <= 64:
+            await self._error("client_id must be 1 to 64 characters.")
+            return
+        if self._flooding():
+            await self._error("您发送得太快了，请稍等几秒再发。", code="rate_limited", client_id=client_id)
+            return
+        try:
+            question, created, answered = await database_sync_to_async(_save_question)(
+                self.conversation, text, client_id
+            )
+        except ApplicationError as exc:
+            await self._error(exc.message, code="invalid_message", client_id=client_id)
+            return
+        await self.send_json(
+            {"type": "ack", "message_id": question.pk, "client_id": client_id, "duplicate": not created}
+        )
+        if answered or (not created and self._pending):
+            return
+        await self._ask_engine(question)
+
+    async def _ask_engine(self, question: Message, *, retry: bool = False) -> None:
+        job_id = uuid.uuid4().hex
+        prepared = await database_sync_to_async(answers.answer_prepare)(
+            conversation=self.conversation, question=question, job_id=job_id
+        )
+        if prepared.decision is None:
+            return  # a human has this conversation: the bot stays silent
+        if prepared.reply is not None:
+            frame = realtime.final_frame(
+                prepared.reply, job_id=job_id, answer_to=question.pk, handoff=prepared.ticket is not None
+            )
+            await self._forward_answer(frame)
+            return
+        assert prepared.job is not None
+        self._pending[job_id] = _PendingJob(question=question, seen=time.monotonic(), retry=retry)
+        await self.channel_layer.send(
+            settings.ENGINE_CHANNEL,
+            {"type": "engine.generate", "job": prepared.job.to_dict(), "reply_group": self.group},
+        )
+
+    async def _forward_answer(self, final: dict[str, Any]) -> None:
+        """An answer made without the model, to every tab of the conversation: one delta and the final frame."""
+        delta = {"type": "delta", "job": final["job"], "answer_to": final["answer_to"], "text": final["text"]}
+        for frame in (delta, final):
+            await self.channel_layer.group_send(
+                self.group, {"type": "conversation.forward", "conversation_id": self.conversation.pk, "frame": frame}
+            )
+
+    async def _on_cancel(self) -> None:
+        for job_id, job in list(self._pending.items()):
+            await self.channel_layer.send(
+                job.engine_channel or settings.ENGINE_CHANNEL, {"type": "engine.cancel", "job_id": job_id}
+            )
+
+    async def _on_sync(self, content: dict[str, Any]) -> None:
+        after = content.get("after")
+        after = after if isinstance(after, int) and after >= 0 else 0
+        found = await database_sync_to_async(selectors.message_list_after)(conversation=self.conversation, after=after)
+        await self.send_json({"type": "sync", "messages": [realtime.message_frame(m) for m in found]})
+
+    async def _on_feedback(self, content: dict[str, Any]) -> None:
+        message_id, value, comment = content.get("message_id"), content.get("value"), content.get("comment") or ""
+        if not isinstance(message_id, int) or not isinstance(value, str) or not isinstance(comment, str):
+            await self._error("Feedback needs a message_id (number), a value and optionally a comment (strings).")
+            return
+        try:
+            message = await database_sync_to_async(widget.message_feedback_set)(
+                conversation=self.conversation, message_id=message_id, value=value, comment=comment
+            )
+        except ApplicationError as exc:
+            await self._error(exc.message, code="invalid_feedback")
+            return
+        await self.send_json({"type": "feedback_saved", "message_id": message.pk, "value": message.feedback})
+
+    async def _on_csat(self, content: dict[str, Any]) -> None:
+        score, comment = content.get("score"), content.get("comment") or ""
+        if not isinstance(comment, str):
+            await self._error("A rating's comment is a string.")
+            return
+        try:
+            csat = await database_sync_to_async(widget.csat_submit)(
+                conversation=self.conversation, score=score, comment=comment
+            )
+        except ApplicationError as exc:
+            await self._error(exc.message, code="invalid_csat")
+            return
+        await self.send_json({"type": "csat_saved", "score": csat.score})
+
+    async def _on_handoff(self) -> None:
+        try:
+            _ticket, reply = await database_sync_to_async(handoff.conversation_request_human)(
+                conversation=self.conversation
+            )
+        except ApplicationError as exc:
+            await self._error(exc.message, code="invalid_handoff")
+            return
+        if reply is None:
+            # Asked again while already waiting (or with a human): tell this tab where things stand.
+            await self._send_status()
+            return
+        assert reply.job_id is not None
+        await self._forward_answer(realtime.final_frame(reply, job_id=reply.job_id, answer_to=None, handoff=True))
+
+    async def _on_close(self) -> None:
+        await database_sync_to_async(self.conversation.refresh_from_db)(fields=["status", "outcome", "closed_at"])
+        if self.conversation.status == Conversation.Status.CLOSED:
+            await self._send_status()
+            return
+        try:
+            await database_sync_to_async(widget.conversation_close_by_shopper)(conversation=self.conversation)
+        except ApplicationError as exc:
+            await self._error(exc.message, code="invalid_close")
+
+    async def _send_status(self) -> None:
+        await self.send_json(await database_sync_to_async(_status_frame)(self.conversation))
+
+    async def _on_contact(self, content: dict[str, Any]) -> None:
+        value = content.get("value")
+        if not isinstance(value, str):
+            await self._error("A contact is a string: a phone number, WeChat id or e-mail.", code="invalid_contact")
+            return
+        try:
+            ticket = await database_sync_to_async(handoff.ticket_contact_set)(
+                conversation=self.conversation, value=value
+            )
+        except ApplicationError as exc:
+            await self._error(exc.message, code="invalid_contact")
+            return
+        await self.send_json({"type": "contact_saved", "value": ticket.contact})
+
+    async def _error(self, message: str, *, code: str = "bad_frame", client_id: str | None = None) -> None:
+        await self.send_json({"type": "error", "code": code, "message": message, "client_id": client_id})
+
+    # --- events from the engine and the services (group `conversation.<id>`) ---------------------
+
+    def _touch(self, event: dict[str, Any]) -> _PendingJob | None:
+        job = self._pending.get(event["job_id"])
+        if job is not None:
+            job.seen = time.monotonic()
+        return job
+
+    async def conversation_accepted(self, event: dict[str, Any]) -> None:
+        job = self._touch(event)
+        if job is not None:
+            job.engine_channel = event["engine_channel"]
+
+    async def conversation_heartbeat(self, event: dict[str, Any]) -> None:
+        self._touch(event)
+        if event.get("position"):
+            await self.send_json({"type": "queued", "job": event["job_id"], "position": event["position"]})
+
+    async def conversation_delta(self, event: dict[str, Any]) -> None:
+        job = self._touch(event)
+        if job is not None:
+            job.text += event["text"]
+        await self.send_json(
+            {"type": "delta", "job": event["job_id"], "answer_to": event["question_id"], "text": event["text"]}
+        )
+
+    async def conversation_forward(self, event: dict[str, Any]) -> None:
+        await self.send_json(event["frame"])
+
+    async def conversation_message(self, event: dict[str, Any]) -> None:
+        """A message recorded outside this connection's own stream: an agent's reply, another tab's question."""
+        await self.send_json({"type": "message", "message": event["message"]})
+
+    async def conversation_status(self, event: dict[str, Any]) -> None:
+        """The conversation changed hands (bot, waiting, human) or closed."""
+        if event["status"] in (Conversation.Status.HUMAN, Conversation.Status.CLOSED) and self._pending:
+            # A person has the conversation now: the bot must not keep talking over them.
+            await self._on_cancel()
+        frame = {k: v for k, v in event.items() if k not in ("type", "conversation_id")}
+        await self.send_json({"type": "status", **frame})
+
+    async def conversation_final(self, event: dict[str, Any]) -> None:
+        self._pending.pop(event["job_id"], None)
+        if event.get("frame") is not None:
+            await self.send_json(event["frame"])
+
+    async def _watch(self) -> None:
+        """A job the engine stopped reporting on is lost (its worker died): never leave the shopper hanging."""
+        while True:
+            await asyncio.sleep(0.5)
+            now = time.monotonic()
+            for job_id, job in list(self._pending.items()):
+                if now - job.seen < settings.ENGINE_STALL_SECONDS:
+                    continue
+                del self._pending[job_id]
+                if not job.text and not job.retry:
+                    # Nothing streamed yet: another (or the restarted) worker can still answer it.
+                    logger.warning("engine lost job %s before it started; sending it again", job_id)
+                    await self._ask_engine(job.question, retry=True)
+                    continue
+                logger.warning("engine lost job %s; recording the partial answer", job_id)
+                await self._record_lost(job_id, job)
+
+    async def _record_lost(self, job_id: str, job: _PendingJob) -> None:
+        text = job.text or AnswerStream.FAILED_TEXT
+        message = await database_sync_to_async(messages.message_create_bot)(
+            conversation_id=self.conversation.pk,
+            job_id=job_id,
+            text=text,
+            source=Message.Source.LLM if job.text else Message.Source.TEMPLATE,
+            partial=True,
+            flags=["engine_lost"],
+        )
+        if not job.text:
+            await self.send_json({"type": "delta", "job": job_id, "answer_to": job.question.pk, "text": text})
+        await self.send_json(
+            realtime.final_frame(message, job_id=job_id, answer_to=job.question.pk, error="engine_lost")
+        )

@@ -1,0 +1,179 @@
+"""The shopper's chat session: who they are, their open conversation, feedback, rating, ending it."""
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.http.request import split_domain_port, validate_host
+from django.utils import timezone
+
+from config.exceptions import ApplicationError
+from conversations.models import CSAT, Conversation, Message, Visitor
+from conversations.services.handoff import conversation_close, conversation_outcome_on_close
+from kb.models import Store
+from kb.selectors import store_get_by_slug
+
+
+def visitor_create(*, store: Store, customer_id: str = "") -> Visitor:
+    return Visitor.objects.create(store=store, customer_id=customer_id)
+
+
+def conversation_start(*, store: Store, visitor: Visitor) -> Conversation:
+    if visitor.store_id != store.pk:
+        raise ApplicationError("This visitor belongs to another store.")
+    return Conversation.objects.create(store=store, visitor=visitor)
+
+
+def chat_session_open(
+    *, store: Store, visitor_token: str = "", conversation_id: int | None = None
+) -> tuple[Visitor, Conversation]:
+    """The visitor (new when the token is unknown) and their open conversation (new when none)."""
+    visitor = Visitor.objects.filter(store=store, token=visitor_token).first() if visitor_token else None
+    if visitor is None:
+        visitor = visitor_create(store=store)
+    visitor.last_seen_at = timezone.now()
+    visitor.save(update_fields=["last_seen_at", "updated_at"])
+    open_conversations = visitor.conversations.exclude(status=Conversation.Status.CLOSED).order_by("-created_at")
+    conversation = None
+    if conversation_id is not None:
+        conversation = open_conversations.filter(pk=conversation_id).first()
+    conversation = conversation or open_conversations.first() or conversation_start(store=store, visitor=visitor)
+    return visitor, conversation
+
+
+def visitor_verify(*, store: Store, customer_id: str, signature: str) -> bool:
+    """Whether `signature` is the hex HMAC-SHA256 of `customer_id` under the store's widget secret."""
+    if not customer_id or not signature or len(customer_id) > 128:
+        return False
+    expected = hmac.new(store.widget_secret.encode(), customer_id.encode(), hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, signature.strip().lower())
+
+
+@dataclass(frozen=True)
+class WidgetSession:
+    store: Store
+    visitor: Visitor
+    conversation: Conversation
+    verified: bool
+    identity_refused: bool  # a customer id came with a signature that does not match
+
+
+def widget_connect(
+    *,
+    store_slug: str,
+    origin: str,
+    host: str,
+    visitor_token: str = "",
+    customer_id: str = "",
+    signature: str = "",
+    conversation_id: int | None = None,
+) -> WidgetSession:
+    """A widget's websocket connects: the store must exist and the page must be one of the store's."""
+    store = store_get_by_slug(slug=store_slug)
+    if store is None:
+        raise ApplicationError(f"Unknown store {store_slug!r}.")
+    if not store_origin_allowed(store=store, origin=origin, host=host):
+        raise PermissionError(origin)
+    return widget_session_open(
+        store=store,
+        visitor_token=visitor_token,
+        customer_id=customer_id,
+        signature=signature,
+        conversation_id=conversation_id,
+    )
+
+
+def widget_session_open(
+    *,
+    store: Store,
+    visitor_token: str = "",
+    customer_id: str = "",
+    signature: str = "",
+    conversation_id: int | None = None,
+) -> WidgetSession:
+    """Open the widget's chat: a verified customer by (store, customer id), else an anonymous visitor.
+
+    An anonymous token never opens a verified customer's visitor, so a stolen or left-over token
+    does not reveal a signed-in customer's history; a bad signature falls back to anonymous.
+    """
+    verified = visitor_verify(store=store, customer_id=customer_id, signature=signature)
+    if verified:
+        visitor = Visitor.objects.filter(store=store, customer_id=customer_id).first()
+        if visitor is None:
+            try:
+                with transaction.atomic():
+                    visitor = visitor_create(store=store, customer_id=customer_id)
+            except IntegrityError:
+                visitor = Visitor.objects.get(store=store, customer_id=customer_id)
+        token = visitor.token
+    else:
+        anonymous = Visitor.objects.filter(store=store, token=visitor_token, customer_id="").exists()
+        token = visitor_token if visitor_token and anonymous else ""
+    visitor, conversation = chat_session_open(store=store, visitor_token=token, conversation_id=conversation_id)
+    return WidgetSession(
+        store=store,
+        visitor=visitor,
+        conversation=conversation,
+        verified=verified,
+        identity_refused=bool(customer_id) and not verified,
+    )
+
+
+def message_feedback_set(*, conversation: Conversation, message_id: int, value: str, comment: str = "") -> Message:
+    """Thumbs up or down on one of the bot's answers in this conversation; a later vote replaces it."""
+    if value not in Message.Feedback.values:
+        raise ApplicationError('Feedback is "up" or "down".')
+    if len(comment) > settings.CHAT_MAX_MESSAGE_CHARS:
+        raise ApplicationError(f"The comment is too long (at most {settings.CHAT_MAX_MESSAGE_CHARS} characters).")
+    message = conversation.messages.filter(pk=message_id, role=Message.Role.BOT).first()
+    if message is None:
+        raise ApplicationError("Only the bot's answers in this conversation can be rated.")
+    message.feedback = value
+    message.feedback_comment = comment.strip()
+    message.save(update_fields=["feedback", "feedback_comment", "updated_at"])
+    return message
+
+
+def csat_submit(*, conversation: Conversation, score: int, comment: str = "") -> CSAT:
+    """The shopper's 1-5 satisfaction rating; one per conversation."""
+    if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
+        raise ApplicationError("The rating is a whole number from 1 to 5.")
+    if len(comment) > settings.CHAT_MAX_MESSAGE_CHARS:
+        raise ApplicationError(f"The comment is too long (at most {settings.CHAT_MAX_MESSAGE_CHARS} characters).")
+    try:
+        with transaction.atomic():
+            return CSAT.objects.create(conversation=conversation, score=score, comment=comment.strip())
+    except IntegrityError:
+        raise ApplicationError("This conversation has already been rated.") from None
+
+
+def conversation_close_by_shopper(*, conversation: Conversation) -> Conversation:
+    """The shopper ended the chat: bot_resolved unless it was ever handed off."""
+    return conversation_close(
+        conversation=conversation, outcome=conversation_outcome_on_close(conversation=conversation)
+    )
+
+
+def store_origin_allowed(*, store: Store, origin: str, host: str) -> bool:
+    """The page's origin is one of the store's, or this server's own (the chat page, the demo page).
+
+    Own means: the origin names the host the request came to, and that host is one Django serves,
+    so a foreign name pointed at this server (DNS rebinding) is still refused.
+    """
+    origin = origin.strip().rstrip("/").lower()
+    if not origin or origin == "null":
+        return False
+    if origin in {o.strip().rstrip("/").lower() for o in store.allowed_origins if isinstance(o, str)}:
+        return True
+    host = host.strip().lower()
+    parts = urlsplit(origin)
+    domain, _port = split_domain_port(host)
+    return bool(
+        parts.scheme in ("http", "https")
+        and host
+        and parts.netloc == host
+        and validate_host(domain, settings.ALLOWED_HOSTS)
+    )

@@ -1,0 +1,177 @@
+"""The engine worker: a Channels consumer on the channel `engine`, and the same loop for a blocking caller.
+
+It takes `AnswerJob`s, feeds them to this process's scheduler thread, runs every delta through the
+guard and streams the safe text back to the job's reply group, in order. What a finished answer
+becomes (a recorded message, a final frame) is the asking side's business: a subclass says how the
+store's data is read (`load_snapshot`) and what happens to a finished answer (`finish_answer`).
+The engine never imports the apps above it. The same code runs inside the server (embedded) and in
+`manage.py runworker engine` processes (scaled); only the channel layer differs.
+
+Events sent to the reply group (handled by the chat and agent consumers):
+`conversation.accepted` (job_id, engine_channel), `conversation.delta` (job_id, question_id,
+conversation_id, text), `conversation.heartbeat` (job_id, position), then whatever `finish_answer` sends.
+"""
+
+import asyncio
+import logging
+import queue
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from channels.consumer import AsyncConsumer
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.core.cache import cache
+
+from engine.generate import AnswerJob, AnswerResult, AnswerStream, GenerationEvent, GenerationStats, engine_job_key
+from engine.guard import StreamGuard
+from engine.knowledge import StoreSnapshot
+from engine.service import get_scheduler
+
+logger = logging.getLogger(__name__)
+
+BUSY_TEXT = AnswerStream.BUSY_TEXT
+FAILED_TEXT = AnswerStream.FAILED_TEXT
+
+
+@dataclass
+class _RunningJob:
+    job: AnswerJob
+    reply_group: str
+    stream: AnswerStream
+
+
+class EngineWorker(AsyncConsumer):
+    """Jobs in (`engine.generate` with an `AnswerJob`, `engine.cancel`), guarded events out."""
+
+    async def load_snapshot(self, store_id: int) -> StoreSnapshot:
+        """The store's data the guard checks claims against."""
+        raise NotImplementedError
+
+    async def finish_answer(
+        self, *, job: AnswerJob, reply_group: str, result: AnswerResult, stats: GenerationStats
+    ) -> None:
+        """A job ended (also when busy, cancelled or failed): record it and tell the reply group."""
+        raise NotImplementedError
+
+    async def engine_generate(self, event: dict[str, Any]) -> None:
+        self._setup()
+        job = AnswerJob.from_dict(event["job"])
+        snapshot = await self.load_snapshot(job.store_id)
+        guard = StreamGuard(snapshot, reference=job.reference, question=job.question)
+        self._jobs[job.job_id] = _RunningJob(job=job, reply_group=str(event["reply_group"]), stream=AnswerStream(guard))
+        loop = asyncio.get_running_loop()
+
+        def sink(ev: GenerationEvent) -> None:  # called on the engine thread
+            try:
+                loop.call_soon_threadsafe(self._outbox.put_nowait, ev)
+            except RuntimeError:
+                # The server's loop is gone (shutting down): nobody is left to tell, and the engine
+                # thread must not die of it while it serves other jobs.
+                logger.debug("dropped an event of job %s: its event loop is closed", ev.job_id)
+
+        # Whoever stops this answer (an agent taking over, the chat closing) finds this worker by the job.
+        await database_sync_to_async(cache.set)(
+            engine_job_key(job.job_id), self.channel_name, int(job.request.max_seconds) + 60
+        )
+        scheduler = get_scheduler()
+        if job.draft and scheduler.job_ids():
+            # A draft for an agent waits for nobody: shoppers' answers come first.
+            self._outbox.put_nowait(GenerationEvent(job_id=job.job_id, kind="done", finish_reason="busy"))
+        elif not scheduler.submit(job.request, sink):
+            logger.warning("engine queue full: answering job %s busy", job.job_id)
+            self._outbox.put_nowait(GenerationEvent(job_id=job.job_id, kind="done", finish_reason="busy"))
+
+    async def engine_cancel(self, event: dict[str, Any]) -> None:
+        self._setup()
+        get_scheduler().cancel(str(event["job_id"]))
+
+    def _setup(self) -> None:
+        if getattr(self, "_outbox", None) is not None:
+            return
+        self._outbox: asyncio.Queue[GenerationEvent] = asyncio.Queue()
+        self._jobs: dict[str, _RunningJob] = {}
+        self._tasks = [
+            asyncio.ensure_future(self._forward()),
+            asyncio.ensure_future(self._heartbeat()),
+        ]
+
+    async def _forward(self) -> None:
+        """One sender keeps each job's events in order, whatever the channel layer."""
+        while True:
+            ev = await self._outbox.get()
+            try:
+                await self._forward_one(ev)
+            except Exception:
+                logger.exception("could not forward engine event for job %s", ev.job_id)
+
+    async def _forward_one(self, ev: GenerationEvent) -> None:
+        running = self._jobs.get(ev.job_id)
+        if running is None:
+            return
+        job, reply = running.job, running.reply_group
+        base = {"job_id": ev.job_id, "question_id": job.question_id, "conversation_id": job.conversation_id}
+        if ev.kind == "accepted":
+            await self.channel_layer.group_send(
+                reply, {"type": "conversation.accepted", **base, "engine_channel": self.channel_name}
+            )
+        elif ev.kind == "delta":
+            safe = running.stream.feed(ev.text)
+            if safe:
+                await self.channel_layer.group_send(reply, {"type": "conversation.delta", **base, "text": safe})
+            else:
+                # The guard is holding a claim back; tell the watchdog the engine is alive.
+                await self.channel_layer.group_send(reply, {"type": "conversation.heartbeat", "job_id": ev.job_id})
+        else:
+            del self._jobs[ev.job_id]
+            tail, result = running.stream.finish(ev)
+            if tail:
+                await self.channel_layer.group_send(reply, {"type": "conversation.delta", **base, "text": tail})
+            await self.finish_answer(job=job, reply_group=reply, result=result, stats=ev.stats)
+
+    async def _heartbeat(self) -> None:
+        """Tell each waiting conversation the engine still has its job (the watchdog listens)."""
+        while True:
+            await asyncio.sleep(settings.ENGINE_HEARTBEAT_SECONDS)
+            if not self._jobs:
+                continue
+            scheduler = get_scheduler()  # restarts a dead engine thread
+            alive = set(scheduler.job_ids())
+            for job_id, running in list(self._jobs.items()):
+                if job_id in alive:
+                    await self.channel_layer.group_send(
+                        running.reply_group,
+                        {
+                            "type": "conversation.heartbeat",
+                            "job_id": job_id,
+                            "position": scheduler.queue_position(job_id),
+                        },
+                    )
+
+
+@dataclass(frozen=True)
+class BlockingAnswer:
+    result: AnswerResult
+    stats: GenerationStats
+    ttft_ms: int | None  # first safe text, counted from `started`
+    total_ms: int
+
+
+def answer_blocking(*, job: AnswerJob, snapshot: StoreSnapshot, started: float) -> BlockingAnswer:
+    """Generate and guard one answer in this thread, the way the worker does (`manage.py ask`, evaluation)."""
+    stream = AnswerStream(StreamGuard(snapshot, reference=job.reference, question=job.question))
+    events: queue.Queue[GenerationEvent] = queue.Queue()
+    if not get_scheduler().submit(job.request, events.put):
+        events.put(GenerationEvent(job_id=job.job_id, kind="done", finish_reason="busy"))
+    ttft_ms = None
+    while True:
+        event = events.get(timeout=job.request.max_seconds + 60)
+        if event.kind == "delta" and stream.feed(event.text) and ttft_ms is None:
+            ttft_ms = int((time.monotonic() - started) * 1000)
+        elif event.kind == "done":
+            tail, result = stream.finish(event)
+            if tail and ttft_ms is None:
+                ttft_ms = int((time.monotonic() - started) * 1000)
+            total_ms = int((time.monotonic() - started) * 1000)
+            return BlockingAnswer(result=result, stats=event.stats, ttft_ms=ttft_ms, total_ms=total_ms)
