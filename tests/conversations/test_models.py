@@ -59,6 +59,51 @@ def test_database_refuses_a_duplicate_client_id_in_one_conversation_only():
     assert other.messages.count() == 3
 
 
+def test_a_shopper_and_an_agent_may_pick_the_same_client_id_without_swallowing_each_other():
+    question = messages.message_create_customer(conversation=ConversationFactory(), text="在吗", client_id="x1")
+    reply = Message.objects.create(
+        conversation=question.conversation, role=Message.Role.AGENT, text="在的", client_id="x1"
+    )
+    again = messages.message_create_customer(conversation=question.conversation, text="在吗", client_id="x1")
+    assert again.pk == question.pk and reply.pk != question.pk
+    assert question.conversation.messages.count() == 2
+
+
+def test_a_bot_answer_is_recorded_once_per_job_and_shoppers_ids_never_collide_with_jobs():
+    conversation = ConversationFactory()
+    first = messages.message_create_bot(conversation_id=conversation.pk, job_id="j1", text="亲，有的", source="llm")
+    again = messages.message_create_bot(conversation_id=conversation.pk, job_id="j1", text="别的", source="template")
+    assert again.pk == first.pk and again.text == "亲，有的"
+    # A shopper whose client id happens to equal a job id is a different message.
+    question = messages.message_create_customer(conversation=conversation, text="有吗", client_id="j1")
+    assert question.pk != first.pk and conversation.messages.count() == 2
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Message.objects.create(conversation=conversation, role="bot", text="x", job_id="j1")
+
+
+def test_the_migration_moves_prefixed_client_ids_to_their_own_places():
+    from importlib import import_module
+
+    from django.apps import apps
+
+    migration = import_module("conversations.migrations.0004_message_job_id")
+    conversation = ConversationFactory()
+    # Rows as the desk wrote them before: the job in the client id ("job:"), agents' ids prefixed ("agent:").
+    bot = Message.objects.create(conversation=conversation, role="bot", text="a", client_id="job:abc")
+    agent = Message.objects.create(conversation=conversation, role="agent", text="b", client_id="agent:r1")
+    shopper = Message.objects.create(conversation=conversation, role="customer", text="c", client_id="s1")
+    migration.unprefix_client_ids(apps, None)
+    for message in (bot, agent, shopper):
+        message.refresh_from_db()
+    assert (bot.job_id, bot.client_id) == ("abc", None)
+    assert (agent.job_id, agent.client_id) == (None, "r1")
+    assert (shopper.job_id, shopper.client_id) == (None, "s1")
+    migration.prefix_client_ids(apps, None)
+    bot.refresh_from_db()
+    agent.refresh_from_db()
+    assert (bot.client_id, agent.client_id) == ("job:abc", "agent:r1")
+
+
 def test_oversized_and_empty_messages_are_refused_and_nothing_is_written():
     conversation = ConversationFactory()
     with pytest.raises(ApplicationError, match="too long"):
