@@ -28,6 +28,7 @@ from kb.validation import (
     promotion_errors,
     string_list_clean,
 )
+from kb.widget import store_widget_snippet
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -189,13 +190,11 @@ class StoreAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
         """Adds the widget's embedding snippet and secret (templates/admin/kb/store/change_form.html)."""
-        from conversations.views import widget_snippet
-
         store = self.get_object(request, object_id)
         extra_context = dict(extra_context or {})
         if store is not None:
             base_url = request.build_absolute_uri("/").rstrip("/")
-            extra_context["widget_snippet"] = widget_snippet(store=store, base_url=base_url)
+            extra_context["widget_snippet"] = store_widget_snippet(store=store, base_url=base_url)
             extra_context["widget_chat_url"] = f"{base_url}{reverse('chat-page', args=[store.slug])}"
             extra_context["widget_secret"] = store.widget_secret
         return super().change_view(request, object_id, form_url, extra_context)
