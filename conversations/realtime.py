@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import transaction
 
 from conversations.models import Conversation, HandoffTicket, Message
+from kb.widget import store_widget_config
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +92,6 @@ def widget_hello_frame(
     *, conversation: Conversation, visitor_token: str, verified: bool, messages: list[Message], waiting: dict[str, Any]
 ) -> dict[str, Any]:
     """The first frame a widget gets: who it is, the conversation, the store's public settings, the transcript."""
-    store = conversation.store
     return {
         "type": "hello",
         "visitor": visitor_token,
@@ -100,14 +100,7 @@ def widget_hello_frame(
         "status": conversation.status,
         "rated": hasattr(conversation, "csat"),
         **waiting,
-        "store": {
-            "slug": store.slug,
-            "name": store.name,
-            "assistant_name": store.assistant_name,
-            "welcome": store.welcome,
-            "quick_questions": store.quick_questions,
-            "theme": store.theme,
-        },
+        "store": store_widget_config(store=conversation.store),
         "messages": [message_frame(m) for m in messages],
     }
 

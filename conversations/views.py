@@ -1,7 +1,5 @@
 """The shopper-facing pages: the full-page chat, the widget's public settings, and the demo shop."""
 
-from typing import Any
-
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -9,39 +7,16 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-from conversations.services.widget import store_origin_allowed
 from kb.models import Product, Store
-from kb.selectors import store_list_for_user
+from kb.selectors import store_get_by_slug, store_list_for_user
+from kb.widget import store_origin_allowed, store_widget_config
 
 DEMO_STORE = "demo"
 DEMO_SKU = "TS-001"
 
 
-def widget_config(*, store: Store) -> dict[str, Any]:
-    """What the widget shows before it connects: public settings only (never the widget secret)."""
-    theme = store.theme if isinstance(store.theme, dict) else {}
-    return {
-        "slug": store.slug,
-        "name": store.name,
-        "assistant_name": store.assistant_name,
-        "welcome": store.welcome,
-        "quick_questions": [q for q in store.quick_questions if isinstance(q, str)],
-        "theme": {key: str(theme.get(key) or "") for key in ("color", "position", "title", "avatar", "lang")},
-        "max_chars": settings.CHAT_MAX_MESSAGE_CHARS,
-    }
-
-
-def widget_script_url(*, base_url: str) -> str:
-    # The file's plain name, not the hashed one: shops paste this once and it must keep working.
-    return f"{base_url.rstrip('/')}{settings.STATIC_URL}conversations/widget.js"
-
-
-def widget_snippet(*, store: Store, base_url: str) -> str:
-    return f'<script src="{widget_script_url(base_url=base_url)}" data-store="{store.slug}" async></script>'
-
-
 def _store_or_404(slug: str) -> Store:
-    store = Store.objects.filter(slug=slug).first()
+    store = store_get_by_slug(slug=slug)
     if store is None:
         raise Http404("No such store.")
     return store
@@ -50,7 +25,7 @@ def _store_or_404(slug: str) -> Store:
 @require_GET
 def chat_page(request: HttpRequest, store: str) -> HttpResponse:
     shop = _store_or_404(store)
-    config = {**widget_config(store=shop), "origin_allowed": True}
+    config = {**store_widget_config(store=shop), "origin_allowed": True}
     context = {"store": shop, "config": config, "config_id": f"shopdesk-config-{shop.slug}"}
     return render(request, "conversations/chat_page.html", context)
 
@@ -61,7 +36,7 @@ def chat_config(request: HttpRequest, store: str) -> JsonResponse:
     shop = _store_or_404(store)
     origin = request.headers.get("Origin") or ""
     allowed = not origin or store_origin_allowed(store=shop, origin=origin, host=request.get_host())
-    response = JsonResponse({**widget_config(store=shop), "origin_allowed": allowed})
+    response = JsonResponse({**store_widget_config(store=shop), "origin_allowed": allowed})
     # Public settings, read by the shops' own pages: any origin may read them; the websocket checks origins.
     response["Access-Control-Allow-Origin"] = "*"
     response["Cache-Control"] = "public, max-age=60"
@@ -72,11 +47,11 @@ def chat_config(request: HttpRequest, store: str) -> JsonResponse:
 @require_GET
 def demo_shop(request: HttpRequest) -> HttpResponse:
     """The demo store's T-shirt page with the widget on it: what `make run` shows at /."""
-    store = Store.objects.filter(slug=DEMO_STORE).first()
+    store = store_get_by_slug(slug=DEMO_STORE)
     product = None
     if store is not None:
         product = Product.objects.filter(store=store, sku=DEMO_SKU).first() or store.products.first()
-    config = {**widget_config(store=store), "origin_allowed": True} if store is not None else None
+    config = {**store_widget_config(store=store), "origin_allowed": True} if store is not None else None
     attributes = [
         (key, value if isinstance(value, list) else [value])
         for key, value in (product.attributes.items() if product and isinstance(product.attributes, dict) else [])

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from django import forms
 from django.contrib import admin, messages
@@ -17,6 +16,19 @@ from kb.hours import HoursError, hours_clean
 from kb.models import STORE_BOT_SETTINGS, FaqEntry, Product, Promotion, Store, SynonymRule
 from kb.resources import FaqEntryResource, ProductResource
 from kb.selectors import store_list_for_user
+from kb.validation import (
+    ALLOWED_ORIGINS,
+    BLOCKED_PHRASES,
+    FAQ_ALT_QUESTIONS,
+    FAQ_KEYWORDS,
+    PROMOTION_KIND_FIELDS,
+    QUICK_QUESTIONS,
+    InvalidValue,
+    ListRule,
+    promotion_errors,
+    string_list_clean,
+)
+from kb.widget import store_widget_snippet
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -58,6 +70,14 @@ class StoreScopedAdminMixin(_AdminBase):
 store_filter = ("store", admin.RelatedOnlyFieldListFilter)
 
 
+def _json_list(value: Any, rule: ListRule) -> list[str]:
+    """A JSON-list form field checked by the rule the API and the KB file use too; blank is no items."""
+    try:
+        return string_list_clean([] if value in (None, "") else value, rule=rule)
+    except InvalidValue as exc:
+        raise ValidationError(str(exc)) from None
+
+
 class StoreAdminForm(forms.ModelForm):
     """Keeps the JSON settings in the shapes the widget and the engine read."""
 
@@ -65,28 +85,14 @@ class StoreAdminForm(forms.ModelForm):
         model = Store
         fields = ("slug", "name", "staff", *STORE_BOT_SETTINGS)
 
-    def _string_list(self, name: str) -> list[str]:
-        value = self.cleaned_data.get(name)
-        if value in (None, ""):
-            return []
-        if not isinstance(value, list) or not all(isinstance(item, str) and item.strip() for item in value):
-            raise ValidationError('Enter a JSON list of non-empty strings, e.g. ["...", "..."].')
-        return [item.strip() for item in value]
-
     def clean_quick_questions(self) -> list[str]:
-        return self._string_list("quick_questions")
+        return _json_list(self.cleaned_data.get("quick_questions"), QUICK_QUESTIONS)
 
     def clean_blocked_phrases(self) -> list[str]:
-        return self._string_list("blocked_phrases")
+        return _json_list(self.cleaned_data.get("blocked_phrases"), BLOCKED_PHRASES)
 
     def clean_allowed_origins(self) -> list[str]:
-        origins = self._string_list("allowed_origins")
-        for origin in origins:
-            parts = urlsplit(origin)
-            if parts.scheme not in ("http", "https") or not parts.netloc or parts.path or parts.query:
-                # Browsers send the origin without a path or trailing slash; anything else never matches.
-                raise ValidationError(f'"{origin}" is not an origin; write it like "https://shop.example.com".')
-        return origins
+        return _json_list(self.cleaned_data.get("allowed_origins"), ALLOWED_ORIGINS)
 
     def clean_business_hours(self) -> dict[str, list[str]]:
         try:
@@ -101,6 +107,48 @@ class StoreAdminForm(forms.ModelForm):
         if not isinstance(theme, dict):
             raise ValidationError('Enter a JSON object, e.g. {"color": "#e4393c", "position": "right"}.')
         return theme
+
+
+class FaqEntryAdminForm(forms.ModelForm):
+    class Meta:
+        model = FaqEntry
+        fields = ("store", "question", "answer", "keywords", "alt_questions", "mode", "category", "enabled")
+
+    def clean_keywords(self) -> list[str]:
+        return _json_list(self.cleaned_data.get("keywords"), FAQ_KEYWORDS)
+
+    def clean_alt_questions(self) -> list[str]:
+        return _json_list(self.cleaned_data.get("alt_questions"), FAQ_ALT_QUESTIONS)
+
+
+class PromotionAdminForm(forms.ModelForm):
+    class Meta:
+        model = Promotion
+        fields = (
+            "store",
+            "title",
+            "kind",
+            "description",
+            *("threshold", "amount", "multiplier", "gift", "member_only"),
+            *("enabled", "starts_at", "ends_at"),
+        )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        names = ("kind", *PROMOTION_KIND_FIELDS, "starts_at", "ends_at")
+        if all(name in data for name in names):  # a field with its own error is reported alone
+            errors = promotion_errors(
+                kind=data["kind"],
+                amount=data["amount"],
+                multiplier=data["multiplier"],
+                gift=data["gift"],
+                starts_at=data["starts_at"],
+                ends_at=data["ends_at"],
+                given=self.fields,
+            )
+            for name, message in errors.items():
+                self.add_error(name, message)
+        return data
 
 
 @admin.register(Store)
@@ -142,13 +190,11 @@ class StoreAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
         """Adds the widget's embedding snippet and secret (templates/admin/kb/store/change_form.html)."""
-        from conversations.views import widget_snippet
-
         store = self.get_object(request, object_id)
         extra_context = dict(extra_context or {})
         if store is not None:
             base_url = request.build_absolute_uri("/").rstrip("/")
-            extra_context["widget_snippet"] = widget_snippet(store=store, base_url=base_url)
+            extra_context["widget_snippet"] = store_widget_snippet(store=store, base_url=base_url)
             extra_context["widget_chat_url"] = f"{base_url}{reverse('chat-page', args=[store.slug])}"
             extra_context["widget_secret"] = store.widget_secret
         return super().change_view(request, object_id, form_url, extra_context)
@@ -220,6 +266,7 @@ class ProductAdmin(StoreScopedImportExportAdmin):
 
 @admin.register(FaqEntry)
 class FaqEntryAdmin(StoreScopedImportExportAdmin):
+    form = FaqEntryAdminForm
     resource_classes = [FaqEntryResource]
     list_display = ("question", "store", "category", "mode", "enabled", "hit_count", "updated_at")
     list_filter = (store_filter, "category", "mode", "enabled")
@@ -230,6 +277,7 @@ class FaqEntryAdmin(StoreScopedImportExportAdmin):
 
 @admin.register(Promotion)
 class PromotionAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
+    form = PromotionAdminForm
     list_display = ("title", "store", "kind", "threshold", "amount", "multiplier", "gift", "member_only", "enabled")
     list_filter = (store_filter, "kind", "member_only", "enabled")
     search_fields = ("title", "description", "gift")

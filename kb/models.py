@@ -119,8 +119,23 @@ class Product(TimeStampedModel):
         return f"{self.sku} {self.name}"
 
 
+class PromotionQuerySet(models.QuerySet["Promotion"]):
+    def active(self, at: datetime | None = None) -> "PromotionQuerySet":
+        """Enabled and within the time window at `at` (default now): the same rule as `Promotion.is_active`."""
+        at = at or timezone.now()
+        return self.filter(
+            Q(enabled=True),
+            Q(starts_at__isnull=True) | Q(starts_at__lte=at),
+            Q(ends_at__isnull=True) | Q(ends_at__gt=at),
+        )
+
+
 class Promotion(TimeStampedModel):
-    """A structured promotion: the guardrail backs claims only with what these rows say."""
+    """A structured promotion: the guardrail backs claims only with what these rows say.
+
+    Whether it is active is written twice on purpose, side by side: `PromotionQuerySet.active` for the
+    database and `is_active` for one row in hand. The window is half-open, [starts_at, ends_at).
+    """
 
     class Kind(models.TextChoices):
         THRESHOLD_OFF = "threshold_off", "Spend X, get Y off"
@@ -147,6 +162,8 @@ class Promotion(TimeStampedModel):
     ends_at = models.DateTimeField(null=True, blank=True)
     enabled = models.BooleanField(default=True)
 
+    objects = PromotionQuerySet.as_manager()
+
     class Meta:
         ordering = ["store", "title"]
         constraints = [
@@ -171,11 +188,8 @@ class Promotion(TimeStampedModel):
 
     def is_active(self, at: datetime | None = None) -> bool:
         at = at or timezone.now()
-        if not self.enabled:
-            return False
-        if self.starts_at and at < self.starts_at:
-            return False
-        return not (self.ends_at and at >= self.ends_at)
+        started = self.starts_at is None or self.starts_at <= at
+        return self.enabled and started and (self.ends_at is None or at < self.ends_at)
 
 
 class FaqEntry(TimeStampedModel):

@@ -4,8 +4,7 @@ import time
 from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Count, Max, Q, QuerySet
-from django.utils import timezone
+from django.db.models import Count, Max, QuerySet
 
 from engine.knowledge import FaqFact, ProductFact, PromotionFact, StoreSnapshot
 from kb.models import FaqEntry, Product, Promotion, Store
@@ -21,10 +20,7 @@ def store_list_for_user(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[S
 
 
 def promotion_list_active(*, store: Store, at: datetime | None = None) -> QuerySet[Promotion]:
-    at = at or timezone.now()
-    return store.promotions.filter(enabled=True).filter(
-        Q(starts_at__isnull=True) | Q(starts_at__lte=at), Q(ends_at__isnull=True) | Q(ends_at__gt=at)
-    )
+    return Promotion.objects.filter(store=store).active(at)
 
 
 def product_list(*, store: Store) -> QuerySet[Product]:

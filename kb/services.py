@@ -6,15 +6,8 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import models, transaction
 from django.db.models import F
 
-from kb.kb_file import (
-    ROW_SECTIONS,
-    STORE,
-    KbFileError,
-    KbRow,
-    Section,
-    kb_file_validate,
-    kb_row_export,
-)
+from kb.kb_file import ROW_SECTIONS, STORE, KbRow, Section, kb_file_validate, kb_row_export
+from kb.kb_file_json import KbFileError
 from kb.models import FaqEntry, Store
 
 logger = logging.getLogger(__name__)

@@ -3,11 +3,9 @@
 import hashlib
 import hmac
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.http.request import split_domain_port, validate_host
 from django.utils import timezone
 
 from config.exceptions import ApplicationError
@@ -15,6 +13,7 @@ from conversations.models import CSAT, Conversation, Message, Visitor
 from conversations.services.handoff import conversation_close, conversation_outcome_on_close
 from kb.models import Store
 from kb.selectors import store_get_by_slug
+from kb.widget import store_origin_allowed
 
 
 def visitor_create(*, store: Store, customer_id: str = "") -> Visitor:
@@ -154,26 +153,4 @@ def conversation_close_by_shopper(*, conversation: Conversation) -> Conversation
     """The shopper ended the chat: bot_resolved unless it was ever handed off."""
     return conversation_close(
         conversation=conversation, outcome=conversation_outcome_on_close(conversation=conversation)
-    )
-
-
-def store_origin_allowed(*, store: Store, origin: str, host: str) -> bool:
-    """The page's origin is one of the store's, or this server's own (the chat page, the demo page).
-
-    Own means: the origin names the host the request came to, and that host is one Django serves,
-    so a foreign name pointed at this server (DNS rebinding) is still refused.
-    """
-    origin = origin.strip().rstrip("/").lower()
-    if not origin or origin == "null":
-        return False
-    if origin in {o.strip().rstrip("/").lower() for o in store.allowed_origins if isinstance(o, str)}:
-        return True
-    host = host.strip().lower()
-    parts = urlsplit(origin)
-    domain, _port = split_domain_port(host)
-    return bool(
-        parts.scheme in ("http", "https")
-        and host
-        and parts.netloc == host
-        and validate_host(domain, settings.ALLOWED_HOSTS)
     )

@@ -2,7 +2,6 @@
 
 import hashlib
 import hmac
-import html
 import json
 import re
 
@@ -10,14 +9,13 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.layers import channel_layers
 from channels.testing import WebsocketCommunicator
-from django.urls import reverse
 
 from conversations.models import CSAT, Conversation, HandoffTicket, Message
 from conversations.services import handoff
 from engine import service
 from tests.conversations.factories import ConversationFactory, MessageFactory, VisitorFactory
 from tests.engine.fake_runtime import FakeRuntime
-from tests.kb.factories import FaqEntryFactory, StaffUserFactory, StoreFactory
+from tests.kb.factories import FaqEntryFactory, StoreFactory
 
 OWN = [(b"origin", b"http://127.0.0.1:8000"), (b"host", b"127.0.0.1:8000")]
 SHOP_ORIGIN = "https://shop.example.com"
@@ -111,19 +109,6 @@ def test_widget_static_files_are_served(client, name):
     content = b"".join(response.streaming_content) if response.streaming else response.content
     assert len(content) > 500
     assert b"innerHTML" not in content  # every shown text goes through textContent / text nodes
-
-
-@pytest.mark.django_db
-def test_store_admin_shows_the_snippet_secret_and_preview(client):
-    store = _store()
-    client.force_login(StaffUserFactory(stores=[store]))
-    response = client.get(reverse("admin:kb_store_change", args=[store.pk]))
-    assert response.status_code == 200
-    body = response.content.decode()
-    snippet = '<script src="http://testserver/static/conversations/widget.js" data-store="shop" async></script>'
-    assert html.escape(snippet) in body
-    assert store.widget_secret in body and 'id="shopdesk-preview"' in body
-    assert "http://testserver/chat/shop/" in body
 
 
 # --- the websocket ----------------------------------------------------------------------------------------

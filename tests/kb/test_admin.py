@@ -1,3 +1,4 @@
+import html
 import io
 import json
 from decimal import Decimal
@@ -182,6 +183,18 @@ def test_superuser_assigns_store_staff(superuser_client, alpha):
     )
     assert response.status_code == 302
     assert list(alpha.staff.all()) == [clerk]
+
+
+def test_store_admin_shows_the_snippet_secret_and_preview(client):
+    store = StoreFactory(slug="shop")
+    client.force_login(StaffUserFactory(stores=[store]))
+    response = client.get(reverse("admin:kb_store_change", args=[store.pk]))
+    assert response.status_code == 200
+    body = response.content.decode()
+    snippet = '<script src="http://testserver/static/conversations/widget.js" data-store="shop" async></script>'
+    assert html.escape(snippet) in body
+    assert store.widget_secret in body and 'id="shopdesk-preview"' in body
+    assert "http://testserver/chat/shop/" in body
 
 
 @pytest.mark.parametrize(

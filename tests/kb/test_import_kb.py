@@ -15,7 +15,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from kb import kb_file
+from kb import kb_file_json
 from kb.models import FaqEntry, Product, Promotion, Store, SynonymRule
 from kb.selectors import promotion_list_active
 from tests.kb.factories import FaqEntryFactory, ProductFactory, StoreFactory
@@ -520,7 +520,10 @@ BROKEN: dict[str, tuple[Mutation, str]] = {
     "missing store name": (lambda data: data["store"].pop("name"), 'store: missing required field "name"'),
     "bad slug": (_store("slug", "示例 店"), "store: slug: Enter a valid “slug”"),
     "retrieval_top_k of 0": (_store("retrieval_top_k", 0), "store: retrieval_top_k: must be at least 1"),
-    "origin with a path": (_store("allowed_origins", ["http://localhost:8000/"]), "allowed_origins: "),
+    "origin with a path": (
+        _store("allowed_origins", ["http://localhost:8000/chat"]),
+        'store: allowed_origins: "http://localhost:8000/chat" is not an origin',
+    ),
     "quick questions not a list": (_store("quick_questions", "有现货吗?"), "quick_questions: expected an array"),
     "unknown top-level field": (_top("product", []), 'top level: unknown field "product" (did you mean "products"?)'),
     "section not a list": (_top("faqs", {}), "faqs: expected an array of objects, got an object"),
@@ -598,7 +601,7 @@ def test_a_utf8_bom_is_accepted(tmp_path):
 
 
 def test_a_file_over_the_size_limit_is_refused(tmp_path, monkeypatch):
-    monkeypatch.setattr(kb_file, "MAX_FILE_BYTES", 1024)
+    monkeypatch.setattr(kb_file_json, "MAX_FILE_BYTES", 1024)
 
     error = _assert_broken_import_writes_nothing(DEMO_FILE, "larger than the limit", existing=False)
 

@@ -12,7 +12,7 @@ from engine import evaluation
 from engine.normalize import normalize
 from engine.route import route
 from engine.trigger import keyword_trigger
-from kb.kb_file import kb_file_read
+from kb.kb_file_json import kb_file_read
 from kb.models import Store
 from kb.selectors import store_snapshot
 from kb.services import store_import

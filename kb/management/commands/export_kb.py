@@ -3,7 +3,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from kb.kb_file import kb_file_dumps
+from kb.kb_file_json import kb_file_dumps
 from kb.selectors import store_get_by_slug
 from kb.services import store_export
 

@@ -4,7 +4,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser, no_translations
 
 from config.exceptions import ApplicationError
-from kb.kb_file import MAX_FILE_BYTES, kb_file_parse, kb_file_read
+from kb.kb_file_json import MAX_FILE_BYTES, kb_file_parse, kb_file_read
 from kb.services import store_import
 
 

@@ -3,7 +3,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from kb.kb_file import kb_file_read
+from kb.kb_file_json import kb_file_read
 from kb.models import Store
 from kb.services import store_import
 
