@@ -53,7 +53,6 @@ Metrics (`summarize`), definitions in line with DESIGN section 7:
 """
 
 import json
-import math
 import re
 import unicodedata
 from collections import Counter
@@ -61,6 +60,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from engine.stats import percentile
 
 INTENTS = (
     "greeting",
@@ -247,16 +248,6 @@ def score(question: EvalQuestion, answer: Mapping[str, Any]) -> Verdict:
 
 def _ratio(hit: int, total: int) -> dict[str, Any]:
     return {"hit": hit, "total": total, "rate": hit / total if total else None}
-
-
-def percentile(values: Sequence[float], q: float) -> float | None:
-    """The q-th percentile (0-100), linear interpolation between closest ranks; None for no values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * q / 100
-    low, high = math.floor(rank), math.ceil(rank)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
 def _latency(answers: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -21,7 +21,6 @@ from engine.evaluation import (
     format_summary,
     load_questions,
     normalize_for_match,
-    percentile,
     route_distribution,
     score,
     summarize,
@@ -350,13 +349,6 @@ def test_summarize_handles_an_empty_run_and_rejects_mismatched_lengths():
     assert "-" in format_summary(empty)
     with pytest.raises(ValueError, match="differ in length"):
         summarize([], [_question()], [])
-
-
-def test_percentile_interpolates_between_ranks():
-    assert percentile([], 50) is None
-    assert percentile([5], 95) == 5
-    assert percentile([4, 1, 3, 2], 50) == 2.5
-    assert percentile(list(range(1, 101)), 95) == pytest.approx(95.05)
 
 
 # --- routing of labelled questions ------------------------------------------------------------------
