@@ -1,11 +1,17 @@
 """Where the pipeline's first steps send labelled questions, and how that is reported."""
 
-import pytest
+import json
+from pathlib import Path
 
-from engine.bench import demo_snapshot
+import pytest
+from django.conf import settings
+
 from engine.evaluation.report import format_route_distribution
 from engine.evaluation.routing import ROUTE_KINDS, route_distribution, route_kind
+from engine.knowledge import snapshot_from_file
 from engine.pipeline import decide
+
+DEMO_FILE = Path(settings.BASE_DIR) / "kb" / "demo" / "demo_store.json"
 
 
 def test_route_distribution_reports_the_headline_shares():
@@ -65,4 +71,5 @@ def test_route_distribution_rejects_an_unknown_route_kind():
     ],
 )
 def test_route_kind_of_the_pipelines_decision_on_the_demo_store(question, kind):
-    assert route_kind(decide(store=demo_snapshot(), question=question)) == kind
+    store = snapshot_from_file(json.loads(DEMO_FILE.read_text(encoding="utf-8")))
+    assert route_kind(decide(store=store, question=question)) == kind
