@@ -7,13 +7,17 @@ Speed comes from three things, all measured by `manage.py bench_engine`:
   bounded in MB), so a follow-up turn evaluates only its new tokens;
 - concurrent chats decode together in one llama_batch (several sequences), and prompt-lookup drafts
   (tokens copied from the prompt, e.g. a knowledge-base answer) are verified several at a time.
+
+Which sequence holds what is `engine.kv_cache`; the drafts come from `engine.prompt_lookup`. The rest
+stays in one module, over 400 lines: admission, the batch step and draft verification all work on the
+same active slots in the engine thread, and are read together.
 """
 
 import codecs
 import logging
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -21,6 +25,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from engine.generate import FinishReason, GenerationEvent, GenerationRequest, GenerationStats
+from engine.kv_cache import KvCache, KvEntry
+from engine.prompt_lookup import lookup_draft
 
 logger = logging.getLogger(__name__)
 
@@ -67,42 +73,6 @@ class SchedulerConfig:
     kv_margin: int = 64
 
 
-def lookup_draft(
-    prompt: Sequence[int], generated: Sequence[int], *, max_draft: int, ngram: int, min_ngram: int = 2
-) -> list[int]:
-    """Tokens that followed the latest occurrence in the prompt of the text just generated."""
-    if max_draft <= 0 or not generated:
-        return []
-    history = list(prompt[-ngram:]) + list(generated[-ngram:])
-    n_prompt = len(prompt)
-    for n in range(min(ngram, len(history)), 0, -1):
-        pattern = history[-n:]
-        first = pattern[0]
-        for start in range(n_prompt - n - 1, -1, -1):
-            if prompt[start] == first and list(prompt[start : start + n]) == pattern:
-                draft = list(prompt[start + n : start + n + max_draft])
-                if draft:
-                    return draft
-        if n <= min_ngram:
-            # Shorter matches are too weak a signal to spend compute on (measured: mostly rejected).
-            break
-    return []
-
-
-@dataclass
-class _Entry:
-    """What one KV-cache sequence holds."""
-
-    seq: int
-    kind: str  # "prefix" | "conversation"
-    key: str
-    tokens: list[int] = field(default_factory=list)
-    shared_with: str = ""  # prefix key whose cells the first `shared` tokens share
-    shared: int = 0
-    busy: bool = False
-    last_used: float = field(default_factory=time.monotonic)
-
-
 @dataclass
 class _Job:
     request: GenerationRequest
@@ -114,10 +84,10 @@ class _Job:
 @dataclass
 class _Slot:
     job: _Job
-    entry: _Entry
+    entry: KvEntry
     prompt: list[int]
     prefix_len: int
-    prefix_entry: _Entry | None  # set while this slot builds its store prefix
+    prefix_entry: KvEntry | None  # set while this slot builds its store prefix
     n_past: int  # prompt tokens already in this slot's sequence
     stats: GenerationStats
     started: float
@@ -141,9 +111,7 @@ class Scheduler:
         self._lock = threading.Condition()
         self._queue: deque[_Job] = deque()
         self._active: dict[str, _Slot] = {}
-        self._entries: dict[int, _Entry] = {}
-        self._states: OrderedDict[str, tuple[bytes, list[int]]] = OrderedDict()
-        self._states_bytes = 0
+        self._kv = KvCache(self.config.state_cache_mb)
         self._thread: threading.Thread | None = None
         self._stopping = False
         self.restarts = 0
@@ -239,7 +207,7 @@ class Scheduler:
                     except Exception:
                         logger.exception("could not clear the KV cache; reloading the model")
                         self._runtime = None
-                self._entries.clear()
+                self._kv.forget_all()
                 self.restarts += 1
 
     def _fail_active(self, message: str) -> None:
@@ -324,21 +292,19 @@ class Scheduler:
         need = len(prompt) + max_tokens + self.config.draft_tokens
         if not self._make_room(rt, need + len(prefix), keep={conv_key, prefix_key}):
             return None
-        entry = self._find(conv_key)
-        prefix_entry = self._find(prefix_key) if prefix else None
+        entry = self._kv.find(conv_key)
+        prefix_entry = self._kv.find(prefix_key) if prefix else None
         stats = GenerationStats(prompt_tokens=len(prompt))
         now = time.monotonic()
 
         kept = 0
         if entry is None:
-            seq = self._free_seq(rt, avoid={prefix_entry.seq} if prefix_entry else None)
+            seq = self._kv.free_seq(rt, avoid={prefix_entry.seq} if prefix_entry else None)
             if seq is None:
                 return None
-            entry = _Entry(seq=seq, kind="conversation", key=conv_key)
-            self._entries[seq] = entry
-            saved = self._states.pop(conv_key, None)
-            if saved is not None:
-                self._states_bytes -= len(saved[0])
+            entry = KvEntry(seq=seq, kind="conversation", key=conv_key)
+            self._kv.add(entry)
+            saved = self._kv.take_saved(conv_key)
             warm = saved is not None and _common(saved[1], prompt) > (len(prefix) if prefix_entry else 0)
             if saved is not None and warm and rt.seq_state_load(seq, saved[0]):
                 entry.tokens = list(saved[1])
@@ -348,7 +314,7 @@ class Scheduler:
                 kept = 0  # the cached turns sit on an old store prefix: start from the current one
         entry.busy = True
         entry.last_used = now
-        building_prefix: _Entry | None = None
+        building_prefix: KvEntry | None = None
         if kept == 0:
             rt.seq_remove(entry.seq)
             entry.tokens, entry.shared, entry.shared_with = [], 0, ""
@@ -358,10 +324,10 @@ class Scheduler:
                 entry.tokens, entry.shared, entry.shared_with = list(prefix), len(prefix), prefix_key
                 kept = len(prefix)
             elif prefix:
-                seq = self._free_seq(rt, avoid={entry.seq})  # may be None: then no shared prefix this time
+                seq = self._kv.free_seq(rt, avoid={entry.seq})  # may be None: then no shared prefix this time
                 if seq is not None:
-                    building_prefix = _Entry(seq=seq, kind="prefix", key=prefix_key, busy=True)
-                    self._entries[seq] = building_prefix
+                    building_prefix = KvEntry(seq=seq, kind="prefix", key=prefix_key, busy=True)
+                    self._kv.add(building_prefix)
         else:
             rt.seq_remove(entry.seq, kept)
             entry.tokens = entry.tokens[:kept]
@@ -377,62 +343,14 @@ class Scheduler:
             started=now,
         )
 
-    def _find(self, key: str) -> _Entry | None:
-        for entry in self._entries.values():
-            if entry.key == key:
-                return entry
-        return None
-
-    def _free_seq(self, rt: Runtime, avoid: set[int] | None = None) -> int | None:
-        avoid = avoid or set()
-        for seq in range(rt.n_seq_max):
-            if seq not in self._entries and seq not in avoid:
-                return seq
-        victim = self._lru_idle(avoid=avoid)
-        if victim is None:
-            return None
-        self._evict(rt, victim)
-        return victim.seq
-
-    def _lru_idle(self, avoid: set[int], keep: set[str] | None = None) -> _Entry | None:
-        keep = keep or set()
-        idle = [e for e in self._entries.values() if not e.busy and e.seq not in avoid and e.key not in keep]
-        # Conversations go before store prefixes: a prefix serves every new chat of its store.
-        idle.sort(key=lambda e: (e.kind == "prefix", e.last_used))
-        return idle[0] if idle else None
-
-    def _cells_used(self) -> int:
-        prefixes = {e.key for e in self._entries.values() if e.kind == "prefix"}
-        used = 0
-        for e in self._entries.values():
-            shared = e.shared if e.shared_with in prefixes else 0
-            used += len(e.tokens) - shared
-        for slot in self._active.values():
-            used += slot.request.max_tokens - len(slot.generated) + self.config.draft_tokens
-            if slot.n_past < len(slot.prompt):
-                used += len(slot.prompt) - slot.n_past
-        return used
-
     def _make_room(self, rt: Runtime, need: int, keep: set[str]) -> bool:
-        while self._cells_used() + need > rt.n_ctx - self.config.kv_margin:
-            victim = self._lru_idle(avoid=set(), keep=keep)
-            if victim is None:
-                return False
-            self._evict(rt, victim)
-        return True
-
-    def _evict(self, rt: Runtime, entry: _Entry) -> None:
-        if entry.kind == "conversation" and entry.tokens and self.config.state_cache_mb > 0:
-            data = rt.seq_state_save(entry.seq)
-            budget = self.config.state_cache_mb * 1024 * 1024
-            if len(data) <= budget:
-                self._states[entry.key] = (data, list(entry.tokens))
-                self._states_bytes += len(data)
-                while self._states_bytes > budget:
-                    _, (old, _tokens) = self._states.popitem(last=False)
-                    self._states_bytes -= len(old)
-        rt.seq_remove(entry.seq)
-        del self._entries[entry.seq]
+        # What the running answers will still write is reserved, not yet in any cell.
+        reserved = 0
+        for slot in self._active.values():
+            reserved += slot.request.max_tokens - len(slot.generated) + self.config.draft_tokens
+            if slot.n_past < len(slot.prompt):
+                reserved += len(slot.prompt) - slot.n_past
+        return self._kv.make_room(rt, reserved + need, limit=rt.n_ctx - self.config.kv_margin, keep=keep)
 
     # --- one step: a batch over every active chat ------------------------------------------------
 
@@ -579,7 +497,7 @@ class Scheduler:
         if slot.prefix_entry is not None:
             # Stopped while building a store prefix: a half-built prefix is of no use to anyone.
             rt.seq_remove(slot.prefix_entry.seq)
-            self._entries.pop(slot.prefix_entry.seq, None)
+            self._kv.drop(slot.prefix_entry.seq)
         slot.entry.busy = False
         slot.entry.last_used = time.monotonic()
         slot.stats.completion_tokens = len(slot.generated)

@@ -16,7 +16,6 @@ from engine.retrieve import (
     build_index,
     clear_index_cache,
     index_for,
-    retrieval_benchmark,
     retrieve,
     tokenize,
 )
@@ -435,16 +434,3 @@ def test_jieba_loads_quietly():
 
     assert "发货" in done.stdout
     assert done.stderr == ""
-
-
-# --- benchmark ----------------------------------------------------------------------------------
-
-
-def test_the_benchmark_reports_its_figures():
-    figures = retrieval_benchmark(n_faqs=200, queries=20)
-
-    assert {"n_faqs", "queries", "build_ms", "p50_ms", "p95_ms", "max_ms"} <= figures.keys()
-    assert figures["n_faqs"] == 200
-    assert figures["queries"] == 20
-    assert figures["shop_hit_rate"] > 0.5
-    assert figures["offtopic_hit_rate"] == 0.0

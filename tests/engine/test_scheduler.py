@@ -5,7 +5,7 @@ import threading
 import pytest
 
 from engine.generate import GenerationEvent, GenerationRequest
-from engine.scheduler import Scheduler, SchedulerConfig, lookup_draft
+from engine.scheduler import Scheduler, SchedulerConfig
 from tests.engine.fake_runtime import FakeRuntime
 
 SYSTEM = "你是示例店铺的客服。本店T恤99元，24小时内发货。"
@@ -197,10 +197,3 @@ def test_evicted_conversation_is_restored_from_saved_state(make_scheduler):
     stats = follow.final.stats
     assert stats.evaluated_tokens < stats.prompt_tokens / 2
     assert follow.final.text == rt.answer
-
-
-def test_lookup_draft_copies_what_followed_in_the_prompt():
-    prompt = [1, 2, 3, 4, 5, 6, 7, 8]
-    assert lookup_draft(prompt, [9, 3, 4], max_draft=3, ngram=3) == [5, 6, 7]
-    assert lookup_draft(prompt, [9, 10], max_draft=3, ngram=3) == []
-    assert lookup_draft(prompt, [], max_draft=3, ngram=3) == []

@@ -8,10 +8,11 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from conversations.services.answers import ask_question
 from conversations.services.widget import conversation_start, visitor_create
-from engine import evaluation
-from engine.normalize import normalize
-from engine.route import route
-from engine.trigger import keyword_trigger
+from engine.evaluation.questions import load_questions
+from engine.evaluation.report import format_route_distribution, format_summary
+from engine.evaluation.routing import route_distribution, route_kind
+from engine.evaluation.scoring import score, summarize
+from engine.pipeline import decide
 from kb.kb_file_json import kb_file_read
 from kb.models import Store
 from kb.selectors import store_snapshot
@@ -60,10 +61,10 @@ class Command(BaseCommand):
             return
         if "dev" in report:
             self.stdout.write("Dev evaluation (tests/eval):")
-            self.stdout.write(evaluation.format_summary(report["dev"]))
+            self.stdout.write(format_summary(report["dev"]))
         if "shopper_routing" in report:
             self.stdout.write("\nRouting of real shopper questions (demo store rules):")
-            self.stdout.write(evaluation.format_route_distribution(report["shopper_routing"]))
+            self.stdout.write(format_route_distribution(report["shopper_routing"]))
 
     def _load_stores(self) -> dict[str, Store]:
         """Fresh copies of the evaluated stores under their own slugs: a real store of the same name,
@@ -78,7 +79,7 @@ class Command(BaseCommand):
         return stores
 
     def _run_dev(self, stores: dict[str, Store], options: dict[str, Any]) -> dict[str, Any]:
-        questions = evaluation.load_questions(options["questions"])
+        questions = load_questions(options["questions"])
         if options["limit"]:
             questions = questions[: options["limit"]]
         answers, verdicts = [], []
@@ -89,14 +90,14 @@ class Command(BaseCommand):
             visitor = visitor_create(store=store)
             conversation = conversation_start(store=store, visitor=visitor)
             answer = ask_question(conversation=conversation, text=question.question)
-            verdict = evaluation.score(question, answer)
+            verdict = score(question, answer)
             answers.append(answer)
             verdicts.append(verdict)
             if options["show"]:
                 self.stdout.write(json.dumps({"q": question.question, **answer}, ensure_ascii=False))
             elif i % 20 == 0:
                 self.stderr.write(f"{i}/{len(questions)} questions")
-        return evaluation.summarize(verdicts, questions, answers)
+        return summarize(verdicts, questions, answers)
 
     def _run_routing(self, store: Store, path: Path) -> dict[str, Any]:
         if not path.exists():
@@ -109,10 +110,6 @@ class Command(BaseCommand):
         snapshot = store_snapshot(store=store)
 
         def classify(question: str) -> str:
-            text = normalize(question, synonyms=snapshot.synonyms)
-            routed = route(text, store=snapshot)
-            if routed.kind != "continue":
-                return routed.kind
-            return "faq" if keyword_trigger(text, faqs=snapshot.faqs) else "continue"
+            return route_kind(decide(store=snapshot, question=question))
 
-        return evaluation.route_distribution(rows, classify)
+        return route_distribution(rows, classify)

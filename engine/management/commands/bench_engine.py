@@ -5,8 +5,9 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
-from engine import bench
-from engine.retrieve import retrieval_benchmark
+from engine.bench import generation, report
+from engine.bench.faq import keyword_faq_latency
+from engine.bench.retrieval import retrieval_benchmark
 from engine.service import scheduler_config
 
 
@@ -26,7 +27,7 @@ class Command(BaseCommand):
         from engine.llm import LlamaRuntime, RuntimeConfig
 
         concurrency = [int(n) for n in options["concurrency"].split(",") if n.strip()]
-        prefix = bench.demo_prefix()
+        prefix = generation.demo_prefix()
         runtime_config = RuntimeConfig(
             model_path=str(settings.ENGINE_MODEL_PATH),
             n_ctx=settings.ENGINE_N_CTX,
@@ -43,25 +44,25 @@ class Command(BaseCommand):
 
         self.stderr.write("benchmarking our engine ...")
         runtime = LlamaRuntime(runtime_config)
-        ours = bench.OurEngine(runtime, config)
-        ours_report = bench.run_workload("ours", ours.ask, ours.closed_loop, prefix, **workload)
-        rss = bench.rss_mb()
+        ours = generation.OurEngine(runtime, config)
+        ours_report = generation.run_workload("ours", ours.ask, ours.closed_loop, prefix, **workload)
+        rss = report.rss_mb()
         ours.close()
         runtime.close()
         gc.collect()
 
         self.stderr.write("benchmarking the naive baseline ...")
         naive_runtime = LlamaRuntime(runtime_config)
-        naive = bench.NaiveEngine(naive_runtime)
-        naive_report = bench.run_workload("naive", naive.ask, naive.closed_loop, prefix, **workload)
+        naive = generation.NaiveEngine(naive_runtime)
+        naive_report = generation.run_workload("naive", naive.ask, naive.closed_loop, prefix, **workload)
         naive_runtime.close()
 
-        result = bench.summarize(ours_report, naive_report, rss, str(settings.ENGINE_MODEL_PATH))
+        result = report.summarize(ours_report, naive_report, rss, str(settings.ENGINE_MODEL_PATH))
         result["workload"] = workload
         self.stderr.write("timing keyword FAQ answers and retrieval over 10,000 FAQ entries ...")
-        result["keyword_faq"] = bench.keyword_faq_latency()
+        result["keyword_faq"] = keyword_faq_latency()
         result["retrieval"] = retrieval_benchmark(n_faqs=10_000)
         if options["json"]:
             self.stdout.write(json.dumps(result, indent=2, ensure_ascii=False))
         else:
-            self.stdout.write(bench.format_table(result))
+            self.stdout.write(report.format_table(result))

@@ -1,0 +1,119 @@
+"""What the llama.cpp KV cache holds, sequence by sequence, for the scheduler.
+
+A sequence holds either a store's prompt prefix (shared by copy with that store's conversations) or
+one conversation. When cells run short, idle conversations go first and store prefixes last; an
+evicted conversation's state is saved in a RAM LRU bounded in MB, so its next turn does not
+evaluate the whole chat again. Only the engine thread calls this: there is no lock.
+"""
+
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+
+class KvRuntime(Protocol):
+    """The part of `engine.scheduler.Runtime` the bookkeeping touches."""
+
+    n_seq_max: int
+
+    def seq_remove(self, seq: int, start: int = 0, end: int = -1) -> None: ...
+    def seq_state_save(self, seq: int) -> bytes: ...
+
+
+@dataclass
+class KvEntry:
+    """What one KV-cache sequence holds."""
+
+    seq: int
+    kind: Literal["prefix", "conversation"]
+    key: str
+    tokens: list[int] = field(default_factory=list)
+    shared_with: str = ""  # prefix key whose cells the first `shared` tokens share
+    shared: int = 0
+    busy: bool = False
+    last_used: float = field(default_factory=time.monotonic)
+
+
+class KvCache:
+    def __init__(self, state_cache_mb: int) -> None:
+        self.state_cache_mb = state_cache_mb
+        self.entries: dict[int, KvEntry] = {}
+        self._states: OrderedDict[str, tuple[bytes, list[int]]] = OrderedDict()
+        self._states_bytes = 0
+
+    def add(self, entry: KvEntry) -> None:
+        self.entries[entry.seq] = entry
+
+    def drop(self, seq: int) -> None:
+        """Forget a sequence whose cells the caller has removed."""
+        self.entries.pop(seq, None)
+
+    def forget_all(self) -> None:
+        """After the runtime was cleared or reloaded (the saved states are kept)."""
+        self.entries.clear()
+
+    def find(self, key: str) -> KvEntry | None:
+        for entry in self.entries.values():
+            if entry.key == key:
+                return entry
+        return None
+
+    def take_saved(self, key: str) -> tuple[bytes, list[int]] | None:
+        """The saved state of an evicted conversation and its tokens, removed from the cache."""
+        saved = self._states.pop(key, None)
+        if saved is not None:
+            self._states_bytes -= len(saved[0])
+        return saved
+
+    def free_seq(self, rt: KvRuntime, avoid: set[int] | None = None) -> int | None:
+        avoid = avoid or set()
+        for seq in range(rt.n_seq_max):
+            if seq not in self.entries and seq not in avoid:
+                return seq
+        victim = self._lru_idle(avoid=avoid)
+        if victim is None:
+            return None
+        self._evict(rt, victim)
+        return victim.seq
+
+    def cells_used(self) -> int:
+        """Cells the cached sequences take; a prefix's cells count once, however many share them."""
+        prefixes = {e.key for e in self.entries.values() if e.kind == "prefix"}
+        used = 0
+        for e in self.entries.values():
+            shared = e.shared if e.shared_with in prefixes else 0
+            used += len(e.tokens) - shared
+        return used
+
+    def make_room(self, rt: KvRuntime, need: int, *, limit: int, keep: set[str]) -> bool:
+        """Evict idle sequences (not those in `keep`) until `need` more cells fit under `limit`.
+
+        `need` includes what the running answers will still take: the caller knows them.
+        """
+        while self.cells_used() + need > limit:
+            victim = self._lru_idle(avoid=set(), keep=keep)
+            if victim is None:
+                return False
+            self._evict(rt, victim)
+        return True
+
+    def _lru_idle(self, avoid: set[int], keep: set[str] | None = None) -> KvEntry | None:
+        keep = keep or set()
+        idle = [e for e in self.entries.values() if not e.busy and e.seq not in avoid and e.key not in keep]
+        # Conversations go before store prefixes: a prefix serves every new chat of its store.
+        idle.sort(key=lambda e: (e.kind == "prefix", e.last_used))
+        return idle[0] if idle else None
+
+    def _evict(self, rt: KvRuntime, entry: KvEntry) -> None:
+        if entry.kind == "conversation" and entry.tokens and self.state_cache_mb > 0:
+            data = rt.seq_state_save(entry.seq)
+            budget = self.state_cache_mb * 1024 * 1024
+            if len(data) <= budget:
+                self._states[entry.key] = (data, list(entry.tokens))
+                self._states_bytes += len(data)
+                while self._states_bytes > budget:
+                    _, (old, _tokens) = self._states.popitem(last=False)
+                    self._states_bytes -= len(old)
+        rt.seq_remove(entry.seq)
+        del self.entries[entry.seq]

@@ -1,0 +1,69 @@
+"""The KV-cache bookkeeping on the fake runtime: who is evicted first, and what is saved."""
+
+from engine.kv_cache import KvCache, KvEntry
+from tests.engine.fake_runtime import FakeRuntime
+
+
+def _fill(rt: FakeRuntime, entry: KvEntry) -> KvEntry:
+    for pos, token in enumerate(entry.tokens):
+        rt.kv.setdefault(entry.seq, {})[pos] = token
+    return entry
+
+
+def test_a_free_sequence_is_used_before_anything_is_evicted():
+    rt = FakeRuntime(n_seq_max=3)
+    kv = KvCache(state_cache_mb=1)
+    kv.add(_fill(rt, KvEntry(seq=0, kind="conversation", key="conv:a", tokens=[1, 2])))
+    assert kv.free_seq(rt) == 1
+    assert kv.free_seq(rt, avoid={1}) == 2
+    assert kv.find("conv:a") is not None
+
+
+def test_idle_conversations_go_before_store_prefixes_and_busy_ones_never():
+    rt = FakeRuntime(n_seq_max=3)
+    kv = KvCache(state_cache_mb=1)
+    kv.add(_fill(rt, KvEntry(seq=0, kind="prefix", key="prefix:1", tokens=[1, 2, 3], last_used=1.0)))
+    kv.add(_fill(rt, KvEntry(seq=1, kind="conversation", key="conv:busy", tokens=[1, 2, 3, 4], busy=True)))
+    kv.add(_fill(rt, KvEntry(seq=2, kind="conversation", key="conv:idle", tokens=[1, 2, 3, 5], last_used=2.0)))
+
+    assert kv.free_seq(rt) == 2  # the idle conversation, although the prefix was used longer ago
+    assert kv.find("conv:idle") is None and not rt.kv.get(2)  # its cells are gone too
+    assert kv.free_seq(rt, avoid={2}) == 0  # then the prefix; the busy conversation stays
+    assert kv.find("conv:busy") is not None
+
+
+def test_an_evicted_conversation_is_saved_and_taken_back_once():
+    rt = FakeRuntime(n_seq_max=1)
+    kv = KvCache(state_cache_mb=1)
+    kv.add(_fill(rt, KvEntry(seq=0, kind="conversation", key="conv:a", tokens=[7, 8, 9])))
+
+    assert kv.free_seq(rt) == 0
+    data, tokens = kv.take_saved("conv:a") or (b"", [])
+    assert tokens == [7, 8, 9] and data
+    assert kv.take_saved("conv:a") is None
+
+
+def test_nothing_is_saved_without_a_state_cache():
+    rt = FakeRuntime(n_seq_max=1)
+    kv = KvCache(state_cache_mb=0)
+    kv.add(_fill(rt, KvEntry(seq=0, kind="conversation", key="conv:a", tokens=[7, 8, 9])))
+    assert kv.free_seq(rt) == 0
+    assert kv.take_saved("conv:a") is None
+
+
+def test_a_shared_prefix_counts_once_and_room_is_made_from_idle_entries_only():
+    rt = FakeRuntime(n_seq_max=4)
+    kv = KvCache(state_cache_mb=1)
+    prefix = [1, 2, 3, 4]
+    kv.add(_fill(rt, KvEntry(seq=0, kind="prefix", key="prefix:1", tokens=prefix)))
+    for seq, key in ((1, "conv:a"), (2, "conv:b")):
+        entry = KvEntry(seq=seq, kind="conversation", key=key, tokens=[*prefix, 10 + seq], last_used=seq)
+        entry.shared, entry.shared_with = len(prefix), "prefix:1"
+        kv.add(_fill(rt, entry))
+    assert kv.cells_used() == 4 + 1 + 1
+
+    assert kv.make_room(rt, 2, limit=8, keep=set())  # 6 + 2 fits
+    assert len(kv.entries) == 3
+    assert kv.make_room(rt, 3, limit=8, keep={"conv:a", "prefix:1"})  # 6 + 3 does not: conv:b goes
+    assert kv.find("conv:b") is None and kv.cells_used() == 5
+    assert not kv.make_room(rt, 8, limit=8, keep={"conv:a", "prefix:1"})  # nothing else may go
