@@ -246,6 +246,63 @@ def _try_to_chat(page, server: Server) -> None:
     assert outcome.startswith("closed")
 
 
+def test_the_one_tag_snippet_on_a_shop_page_brings_its_own_helpers_and_chats(server, shopper):
+    page = shopper.page
+    helpers: list[str] = []
+    page.on("request", lambda request: helpers.append(request.url) if "/common.js" in request.url else None)
+    shop_page = (
+        "<!doctype html><html><head><title>小店</title></head><body><h1>小店</h1>"
+        f'<script src="{server.url}/static/conversations/widget.js" data-store="demo" async></script></body></html>'
+    )
+    # The snippet as the admin shows it, on a shop of its own origin: nothing else of ours is on the page.
+    with other_site(shop_page) as shop:
+        Store.objects.filter(slug="demo").update(allowed_origins=[shop])
+        page.goto(f"{shop}/tshirt.html")
+        widget(page).locator(".sd-launcher").click()
+        widget(page).locator(".sd-status", has_text="智能客服").wait_for()
+        answer = ask(page, FAQ_QUESTION)
+        assert answer.locator(".sd-text").text_content() == Message.objects.get(role="bot").text
+        added = page.locator("script[data-shopdesk-common]")
+        assert added.count() == 1 and added.get_attribute("src") == f"{server.url}/static/conversations/common.js"
+    assert helpers == [f"{server.url}/static/conversations/common.js"]
+    assert shopper.dialogs == [] and shopper.errors == []
+
+    # A page that has the helpers already (the demo shop loads them first) gets no second copy.
+    open_widget(shopper, server)
+    assert page.locator("script[src$='common.js']").count() == 1
+    assert page.locator("script[data-shopdesk-common]").count() == 0
+    assert shopper.errors == []
+
+
+SHARED_HELPERS = """() => {
+  const C = window.ShopDeskCommon;
+  const node = C.el('p', 'note', '<img src=x onerror=alert(1)>');
+  return {
+    sameAfterSecondLoad: C === window.__first,
+    filled: C.fill('{n}/{max}, {n} again, {unknown}', {n: 3, max: '$& {n}'}),
+    nodeText: node.textContent,
+    nodeChildren: node.childElementCount,
+    frames: ['null', '[1]', 'not json', '{"type": 3}', '{"type": "hello", "a": 1}'].map(C.parseFrame),
+  };
+}"""
+
+
+def test_the_shared_helpers_fill_every_placeholder_keep_text_as_text_and_load_once(server, shopper):
+    page = shopper.page
+    common = f'<script src="{server.url}/static/conversations/common.js"></script>'
+    remember = "<script>window.__first = window.ShopDeskCommon;</script>"
+    twice = f"<!doctype html><html><body>{common}{remember}{common}</body></html>"
+    with other_site(twice) as elsewhere:
+        page.goto(f"{elsewhere}/page.html")
+        seen = page.evaluate(SHARED_HELPERS)
+    assert seen["sameAfterSecondLoad"] is True
+    # Every placeholder, the repeated one too; a value is never read as a pattern or a placeholder.
+    assert seen["filled"] == "3/$& {n}, 3 again, {unknown}"
+    assert seen["nodeText"] == "<img src=x onerror=alert(1)>" and seen["nodeChildren"] == 0
+    assert seen["frames"] == [None, None, None, None, {"type": "hello", "a": 1}]
+    assert shopper.dialogs == [] and shopper.errors == []
+
+
 def test_a_message_typed_while_offline_is_sent_once_when_the_server_returns(server, shopper):
     page = open_widget(shopper, server)
     panel = widget(page)

@@ -102,7 +102,7 @@ def test_widget_config_is_public_settings_and_tells_whether_the_origin_may_chat(
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("name", ["widget.js", "widget.css", "admin_preview.js"])
+@pytest.mark.parametrize("name", ["common.js", "widget.js", "widget.css", "admin_preview.js"])
 def test_widget_static_files_are_served(client, name):
     response = client.get(f"/static/conversations/{name}")
     assert response.status_code == 200

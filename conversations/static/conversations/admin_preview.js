@@ -1,5 +1,6 @@
-/* The Store admin page: a live preview of the widget as staff edit its theme, and the copy button. */
-(function () {
+/* The Store admin page: a live preview of the widget as staff edit its theme, and the copy button.
+ * The page loads common.js and widget.js first. */
+(function (C) {
   "use strict";
 
   function value(id) {
@@ -7,18 +8,9 @@
     return field ? field.value : "";
   }
 
-  function json(id, fallback) {
-    try {
-      var parsed = JSON.parse(value(id));
-      return parsed === null ? fallback : parsed;
-    } catch (e) {
-      return fallback;
-    }
-  }
-
   function config() {
-    var theme = json("id_theme", {});
-    var questions = json("id_quick_questions", []);
+    var theme = C.parseJson(value("id_theme"), {});
+    var questions = C.parseJson(value("id_quick_questions"), []);
     return {
       name: value("id_name"),
       assistant_name: value("id_assistant_name"),
@@ -51,6 +43,5 @@
     }
   }
 
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
-  else start();
-})();
+  C.whenReady(start);
+})(window.ShopDeskCommon);

@@ -1,13 +1,18 @@
 /* ShopDesk agent console (/agent/): the live queue of handoff tickets, one conversation at a time,
- * replies and suggested replies, all over the /ws/agent/ websocket. No build step, no third-party code.
+ * replies and suggested replies, all over the /ws/agent/ websocket. No build step, no third-party code;
+ * the page loads common.js (the helpers shared with the chat widget) first.
  *
  * Everything a shopper, the bot, an agent or the knowledge base wrote is rendered with textContent:
  * this page runs with a staff session, so no text from a shopper is ever parsed as HTML here.
  */
-(function () {
+(function (C) {
   "use strict";
 
-  var CONFIG = readConfig();
+  var el = C.el;
+  var button = C.button;
+  var fill = C.fill;
+
+  var CONFIG = C.readJsonScript("shopdesk-agent-config", {});
   var MAX_CHARS = CONFIG.max_chars || 2000;
   var BASE_TITLE = document.title;
   var PING_MS = 25000;
@@ -75,8 +80,6 @@
     hellos: 0
   };
 
-  var conn = { ws: null, ready: false, attempt: 0, retryTimer: null, pingTimer: null };
-
   var dom = {
     connection: byId("agent-connection"),
     queue: byId("agent-queue"),
@@ -117,34 +120,6 @@
 
   function byId(id) {
     return document.getElementById(id);
-  }
-
-  function readConfig() {
-    var node = byId("shopdesk-agent-config");
-    try {
-      return (node && JSON.parse(node.textContent)) || {};
-    } catch (e) {
-      return {};
-    }
-  }
-
-  function el(tag, cls, text) {
-    var node = document.createElement(tag);
-    if (cls) node.className = cls;
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    return node;
-  }
-
-  function fill(template, values) {
-    return template.replace(/\{(\w+)\}/g, function (all, key) {
-      return values[key] !== undefined ? String(values[key]) : all;
-    });
-  }
-
-  function newClientId() {
-    var bytes = new Uint8Array(9);
-    window.crypto.getRandomValues(bytes);
-    return "a-" + Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
   }
 
   function clock(iso) {
@@ -244,6 +219,19 @@
 
   // --- the connection ------------------------------------------------------------------------------
 
+  var socket = new C.Socket({
+    url: wsUrl,
+    pingMs: PING_MS,
+    onFrame: function (frame) {
+      if (Object.prototype.hasOwnProperty.call(handlers, frame.type)) handlers[frame.type](frame);
+    },
+    onClose: function () {
+      state.busy = {};
+      setConnected(false);
+      renderDetail();
+    }
+  });
+
   function wsUrl() {
     var path = CONFIG.ws_path || "/ws/agent/";
     return (location.protocol === "https:" ? "wss://" : "ws://") + location.host + path;
@@ -255,71 +243,13 @@
     document.body.classList.toggle("ad-offline", !connected);
   }
 
-  function connect() {
-    clearTimeout(conn.retryTimer);
-    var ws;
-    try {
-      ws = new WebSocket(wsUrl());
-    } catch (e) {
-      scheduleReconnect();
-      return;
-    }
-    conn.ws = ws;
-    ws.onmessage = function (e) {
-      if (conn.ws !== ws) return;
-      var frame;
-      try {
-        frame = JSON.parse(e.data);
-      } catch (err) {
-        return;
-      }
-      var handler = frame && handlers[frame.type];
-      if (typeof handler === "function") handler(frame);
-    };
-    ws.onclose = function () {
-      if (conn.ws !== ws) return;
-      conn.ws = null;
-      conn.ready = false;
-      clearInterval(conn.pingTimer);
-      state.busy = {};
-      setConnected(false);
-      renderDetail();
-      scheduleReconnect();
-    };
-  }
-
-  function scheduleReconnect() {
-    // 0.5 s, 1 s, 2 s ... up to 20 s, with jitter so a restarted server is not hit by every console at once.
-    var delay = Math.min(20000, 500 * Math.pow(2, conn.attempt)) * (0.75 + Math.random() * 0.5);
-    conn.attempt += 1;
-    clearTimeout(conn.retryTimer);
-    conn.retryTimer = setTimeout(connect, delay);
-  }
-
-  function reconnectNow() {
-    if (conn.ws) return;
-    conn.attempt = 0;
-    connect();
-  }
-
-  function send(frame) {
-    if (conn.ws && conn.ready) {
-      conn.ws.send(JSON.stringify(frame));
-      return true;
-    }
-    return false;
-  }
-
   // --- frames from the server -------------------------------------------------------------------------
 
   var handlers = {};
 
   /* The whole state, on every (re)connect: what happened while away is in it. */
   handlers.hello = function (f) {
-    conn.ready = true;
-    conn.attempt = 0;
-    clearInterval(conn.pingTimer);
-    conn.pingTimer = setInterval(function () { send({ type: "ping" }); }, PING_MS);
+    socket.greeted();
     state.hellos += 1;
     if (f.agent && f.agent.username) state.me = f.agent.username;
 
@@ -513,7 +443,7 @@
         delete state.pending[clientId];
       } else if (canReply(ticket)) {
         // Sent again with the same client id: the server keeps one message per client id.
-        send({ type: "reply", conversation: p.conversation, text: p.text, client_id: clientId });
+        socket.send({ type: "reply", conversation: p.conversation, text: p.text, client_id: clientId });
       } else {
         p.failed = true;
       }
@@ -580,13 +510,13 @@
       showNotice(fill(T.tooLong, { max: MAX_CHARS, n: text.length }), "error");
       return;
     }
-    var clientId = newClientId();
+    var clientId = C.newClientId("a-");
     state.pending[clientId] = { conversation: ticket.conversation, text: text, messageId: null, failed: false };
     appendPending(clientId);
     dom.input.value = "";
     state.drafts[ticket.conversation] = "";
     updateCounter();
-    if (send({ type: "reply", conversation: ticket.conversation, text: text, client_id: clientId })) showNotice("");
+    if (socket.send({ type: "reply", conversation: ticket.conversation, text: text, client_id: clientId })) showNotice("");
     else showNotice(T.offline, "warn");
   }
 
@@ -629,8 +559,7 @@
     item.classList.toggle("ad-fresh", !!state.fresh[t.id]);
     item.classList.toggle("ad-mine", isMine(t));
 
-    var body = el("button", "ad-ticket-body");
-    body.type = "button";
+    var body = button("ad-ticket-body");
     if (state.selected === t.id) body.setAttribute("aria-current", "true");
 
     var top = el("div", "ad-ticket-top");
@@ -715,13 +644,13 @@
     // A colleague's chat can be taken over once they have no console open (the server checks).
     var takeOver = t.status === "claimed" && !isMine(t);
     dom.claim.hidden = t.status !== "open" && !takeOver;
-    dom.claim.disabled = claiming || !conn.ready;
+    dom.claim.disabled = claiming || !socket.ready;
     dom.claim.textContent = claiming ? T.claiming : takeOver ? T.takeOver : "认领";
     var replying = canReply(t);
     dom.release.hidden = !replying;
     dom.close.hidden = !replying;
-    dom.release.disabled = !!state.busy["release:" + t.conversation] || !conn.ready;
-    dom.close.disabled = !!state.busy["close:" + t.conversation] || !conn.ready;
+    dom.release.disabled = !!state.busy["release:" + t.conversation] || !socket.ready;
+    dom.close.disabled = !!state.busy["close:" + t.conversation] || !socket.ready;
     dom.reply.hidden = !replying;
 
     var note = "";
@@ -905,15 +834,14 @@
       renderSuggestions();
       return;
     }
-    if (!send({ type: "suggest", conversation: t.conversation })) return;
+    if (!socket.send({ type: "suggest", conversation: t.conversation })) return;
     delete state.suggestions[t.conversation];
     suggestionState(t.conversation).after = after;
     renderSuggestions();
   }
 
   function suggestionCard(kind, title, text) {
-    var card = el("button", "sd-suggestion ad-card");
-    card.type = "button";
+    var card = button("sd-suggestion ad-card");
     card.setAttribute("data-kind", kind);
     var head = el("div", "ad-card-head");
     head.appendChild(tag(kind, T.kinds[kind] || kind));
@@ -979,7 +907,7 @@
   dom.claim.addEventListener("click", function () {
     var t = selectedTicket();
     if (!t || !(t.status === "open" || (t.status === "claimed" && !isMine(t)))) return;
-    if (send({ type: "claim", ticket: t.id })) {
+    if (socket.send({ type: "claim", ticket: t.id })) {
       state.busy["claim:" + t.id] = true;
       renderDetail();
     }
@@ -988,7 +916,7 @@
   dom.release.addEventListener("click", function () {
     var t = selectedTicket();
     if (!canReply(t)) return;
-    if (send({ type: "release", conversation: t.conversation })) {
+    if (socket.send({ type: "release", conversation: t.conversation })) {
       state.busy["release:" + t.conversation] = true;
       renderDetail();
     }
@@ -997,7 +925,7 @@
   dom.close.addEventListener("click", function () {
     var t = selectedTicket();
     if (!canReply(t) || !window.confirm(T.confirmClose)) return;
-    if (send({ type: "close", conversation: t.conversation })) {
+    if (socket.send({ type: "close", conversation: t.conversation })) {
       state.busy["close:" + t.conversation] = true;
       renderDetail();
     }
@@ -1011,8 +939,7 @@
   });
 
   dom.input.addEventListener("keydown", function (e) {
-    // Enter sends, Shift+Enter is a new line; Enter that confirms an IME candidate does neither.
-    if (e.key === "Enter" && !e.shiftKey && !e.isComposing && e.keyCode !== 229) {
+    if (C.isSendKey(e)) {
       e.preventDefault();
       submitReply();
     }
@@ -1024,12 +951,12 @@
     if (t) state.drafts[t.conversation] = dom.input.value;
   });
 
-  window.addEventListener("online", reconnectNow);
+  window.addEventListener("online", function () { socket.reconnectNow(); });
   setInterval(refreshAges, 30000);
 
   setConnected(false);
   updateCounter();
   renderQueue();
   renderDetail();
-  connect();
-})();
+  socket.connect();
+})(window.ShopDeskCommon);
