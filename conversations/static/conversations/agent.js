@@ -4,6 +4,9 @@
  *
  * Everything a shopper, the bot, an agent or the knowledge base wrote is rendered with textContent:
  * this page runs with a staff session, so no text from a shopper is ever parsed as HTML here.
+ *
+ * One file for one page (about 950 lines: queue, transcript, details, suggestions, the socket's frames);
+ * the parts share the console's state, and the page has no build step to stitch modules together.
  */
 (function (C) {
   "use strict";

@@ -7,6 +7,9 @@
  * with the store's widget secret), data-lang ("zh" or "en"), data-mode ("page": a full-page chat).
  * Everything the bot or an agent says is rendered as text: DOM text nodes, plus **bold** and
  * http(s) links built element by element; no HTML is ever parsed, no image from a message is loaded.
+ *
+ * One file on purpose (about 1,000 lines: texts in two languages, the view, the session): a shop pastes
+ * one tag, and every extra file is one more request on its product page before the chat can open.
  */
 (function () {
   "use strict";
