@@ -15,6 +15,18 @@ from dataclasses import dataclass, field
 
 from engine.claims import OFFER_KINDS, Claim, StoreFacts, fold
 from engine.knowledge import StoreSnapshot
+from engine.lexicon import (
+    COMPENSATION_WORDS,
+    COUPON_WORDS,
+    DISCOUNT_WORDS,
+    FIXED_DISCOUNTS,
+    FREE_SHIPPING_WORDS,
+    GIFT_WORDS,
+    PRESENT_WORDS,
+    RED_PACKET,
+    SHIPPING_FEE_WORDS,
+    plain_words,
+)
 from engine.numerals import CN_NUMERAL_CHARS
 
 SAFE_SENTENCE_ZH = "具体价格和优惠以店铺页面和客服确认为准。"
@@ -56,18 +68,19 @@ def _mostly_english(text: str) -> bool:
 
 # --- markers: what makes a clause worth holding -------------------------------------------------------------------
 
-# Any of these characters, or a claim word without one of them (the words of engine/lexicon.py a claim starts
-# with); a tail that may become a word is held too. A word here must start where its claim starts: "代金券" is
-# listed, though 券 is a marker character, so that "代金" is not shown before the claim is checked.
+# Any of these characters, or a claim word without one of them at its start; a tail that may become a word is held
+# too. A word starts where its claim starts: "代金券" is a word, though 券 is a marker character, so that "代金" is
+# not shown before the claim is checked.
 _MARKER_CLASS = f"[0-9{CN_NUMERAL_CHARS}元块¥$%折减满价送赠礼券赔]"
 _MARKER_TERMS = (
+    *plain_words(
+        DISCOUNT_WORDS, "|".join(FIXED_DISCOUNTS), COUPON_WORDS, COMPENSATION_WORDS, RED_PACKET,
+        FREE_SHIPPING_WORDS, SHIPPING_FEE_WORDS, GIFT_WORDS, PRESENT_WORDS,
+    ),
+    "优惠", "便宜", "立减", "免费", "保证", "承诺", "担保", "绝对",
     "rmb", "cny", "usd", "yuan", "dollar", "bucks", "price", "off", "discount", "sale",
-    "打折", "折扣", "优惠", "便宜", "特价", "半价", "降价", "立减", "免单",
-    "免费", "gift", "free", "complimentary",
-    "免运费", "免邮", "包邮", "运费", "shipping", "postage",
-    "补偿", "返现", "红包", "代金券", "抵用券", "现金券",
-    "coupon", "voucher", "refund", "compensat", "cashback", "cash back",
-    "保证", "承诺", "担保", "绝对", "guarantee", "promise",
+    "gift", "free", "complimentary", "shipping", "postage",
+    "coupon", "voucher", "refund", "compensat", "cashback", "cash back", "guarantee", "promise",
 )  # fmt: skip
 
 

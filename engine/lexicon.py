@@ -21,6 +21,23 @@ def compile_any(patterns: Iterable[str]) -> re.Pattern[str]:
     return re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
 
 
+_PLAIN = re.compile(r"(\w+?)(\w\?)?")
+
+
+def plain_words(*fragments: str) -> tuple[str, ...]:
+    """The literal words of alternations, for a streaming check that must know a word before it is complete:
+    "包邮|免邮费?|块(?!儿)" gives 包邮, 免邮, 免邮费 (an alternative with other regex syntax gives nothing)."""
+    found: list[str] = []
+    for fragment in fragments:
+        for alternative in fragment.split("|"):
+            plain = _PLAIN.fullmatch(alternative)
+            if plain is None:
+                continue
+            stem, optional = plain.groups()
+            found += [stem, stem + optional[0]] if optional else [stem]
+    return tuple(found)
+
+
 # --- money --------------------------------------------------------------------------------------------------------
 
 # Chinese currency words after an amount ("99元", "九块九", "50块钱"); 块儿 is a piece, not money.
