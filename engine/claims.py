@@ -11,14 +11,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
+from engine.amounts import THRESHOLD_OFF, money_amounts, plain_numbers, thresholds
 from engine.knowledge import StoreSnapshot
 from engine.lexicon import (
     COMPENSATION_WORDS,
     COMPENSATION_WORDS_EN,
     COUPON_WORDS,
     COUPON_WORDS_EN,
-    CURRENCY_AFTER_EN,
-    CURRENCY_BEFORE,
     DISCOUNT_WORDS,
     DISCOUNT_WORDS_EN,
     FIXED_DISCOUNTS,
@@ -26,18 +25,11 @@ from engine.lexicon import (
     FREE_SHIPPING_WORDS_EN,
     GIFT_WORDS,
     GIFT_WORDS_EN,
-    LENGTH_UNITS,
     PRESENT_WORDS,
     RED_PACKET,
-    WEIGHT_UNITS,
     YUAN,
 )
 from engine.numerals import (
-    ARABIC,
-    CHINESE,
-    CN_LARGE,
-    CN_NUMERAL_CHARS,
-    CN_ONE_TO_NINE,
     DISCOUNT_RATE,
     DISCOUNT_RATE_CUT,
     NUMBER,
@@ -84,98 +76,6 @@ def fold(text: str) -> str:
     return text.translate(_NORM)
 
 
-# --- numbers ------------------------------------------------------------------------------------------------------
-
-# A number, or a range of two ("100-200", "三到五").
-_NUM_TOKEN = re.compile(rf"(?P<a>{ARABIC}|{CHINESE})(?:\s*(?:-|~|～|至|到)\s*(?P<b>{ARABIC}|{CHINESE}))?")
-
-_CURRENCY_AFTER = re.compile(rf"\s*(?:{YUAN}|{CURRENCY_AFTER_EN})")
-_CURRENCY_BEFORE = re.compile(rf"(?:{CURRENCY_BEFORE})\s*$")
-_NON_MONEY_UNIT = re.compile(
-    rf"\s*(?:%|折|{LENGTH_UNITS}|{WEIGHT_UNITS}|mm|ml|g(?![a-z])|克|毫米|米|寸|码|件|个|只|条|双|套|份|张|次|人|位|岁|天|日|号"
-    r"|月|年|周|星期|小时|分钟|分|秒|点|:|℃|°|度|倍|层|款|种|色|楼|泡|枚|袋|盒|罐|片|x(?![a-z])"
-    r"|days?(?![a-z])|hours?(?![a-z])|hrs?(?![a-z])|minutes?(?![a-z])|mins?(?![a-z])|weeks?(?![a-z])"
-    r"|months?(?![a-z])|years?(?![a-z])|pieces?(?![a-z])|pcs(?![a-z])|items?(?![a-z])|units?(?![a-z])|left(?![a-z])"
-    r"|in stock|sizes?(?![a-z])|colou?rs?(?![a-z])|times?(?![a-z])|percent|st(?![a-z])|nd(?![a-z])|rd(?![a-z])"
-    r"|th(?![a-z])|am(?![a-z])|pm(?![a-z]))"
-)
-_CUE_BEFORE = re.compile(
-    r"(?P<cue>到手价|券后价|价格|售价|原价|现价|特价|价|满|立减|减|便宜了?|省|返现|返|只要|仅需|仅|低至"
-    r"|price is|price of|priced at|costs?|refund of|refund)[\s:：是为]{0,2}$"
-)
-_CUE_KIND = {"立减": "discount", "减": "discount", "便宜": "discount", "便宜了": "discount", "省": "discount"}
-_CUE_KIND.update(dict.fromkeys(("返现", "返", "refund of", "refund"), "compensation"))
-_OFF_AFTER = re.compile(r"\s*off(?![a-z])")
-_JIAO = re.compile(rf"([0-9]|[{CN_ONE_TO_NINE}])(?![0-9{CN_NUMERAL_CHARS}个件条只双])")
-
-
-@dataclass(frozen=True)
-class _Amount:
-    values: tuple[Decimal, ...]
-    kind: str  # price | discount | compensation
-
-
-def _amounts(text: str, *, truncated: bool = False) -> list[_Amount]:
-    """Money amounts: a number with a currency word, or right after 价/满/减/..., or before "off"."""
-    found: list[_Amount] = []
-    for m in _NUM_TOKEN.finditer(text):
-        a, b = m.group("a"), m.group("b")
-        before, after = text[max(0, m.start() - 10) : m.start()], text[m.end() : m.end() + 12]
-        values = [v for v in (number_value(a), number_value(b) if b else None) if v is not None]
-        if not values:
-            continue
-        cue = _CUE_BEFORE.search(before)
-        kind = _CUE_KIND.get(cue.group("cue"), "price") if cue else "price"
-        currency = _CURRENCY_AFTER.match(after)
-        if currency:
-            jiao = _JIAO.match(after, currency.end()) if currency.group().strip() == "块" else None
-            if jiao:  # 九块九 is 9.9
-                values[-1] += (number_value(jiao.group(1)) or Decimal(0)) / 10
-        elif _CURRENCY_BEFORE.search(before):
-            pass
-        elif re.search(r"[a-z:]-?$", before) or _NON_MONEY_UNIT.match(after):
-            continue  # a SKU, a time of day, a size, a count, a percentage
-        elif _OFF_AFTER.match(after):
-            kind = "discount"
-        elif cue and (a[:1].isdigit() or CN_LARGE.intersection(a)):
-            pass
-        elif truncated and not text[m.end() :].strip():
-            pass  # cut short right after a number: it may have been the start of a price
-        else:
-            continue
-        found.append(_Amount(tuple(values), kind))
-    return found
-
-
-def _plain_numbers(text: str) -> set[Decimal]:
-    """Every amount a store text could back: money amounts plus bare numbers that are not sizes, times or counts."""
-    numbers = {v for amount in _amounts(text) for v in amount.values}
-    for m in _NUM_TOKEN.finditer(text):
-        if not m.group("a")[:1].isdigit():
-            continue
-        before, after = text[max(0, m.start() - 10) : m.start()], text[m.end() : m.end() + 12]
-        if re.search(r"[a-z:]-?$", before) or (_NON_MONEY_UNIT.match(after) and not _CURRENCY_AFTER.match(after)):
-            continue
-        numbers.update(v for v in (number_value(m.group("a")), number_value(m.group("b") or "")) if v is not None)
-    return numbers
-
-
-_PAIR = re.compile(rf"满\s*({NUMBER})\s*(?:{YUAN})?\s*(?:立|再|可|就)?减\s*({NUMBER})")
-_THRESHOLD = re.compile(
-    rf"(?:满足|满|超过|达到|over|above|at least|orders? of|spend(?:ing)?)\s*(?:¥|\$)?\s*(?P<a>{NUMBER})"
-    rf"|(?P<b>{NUMBER})\s*(?:{YUAN}|yuan|rmb)?\s*(?:以上|起)"
-)
-
-
-def _thresholds(text: str) -> set[Decimal]:
-    found: set[Decimal] = set()
-    for m in _THRESHOLD.finditer(text):
-        value = number_value(m.group("a") or m.group("b"))
-        if value is not None:
-            found.add(value)
-    return found
-
-
 # --- claim patterns (on normalized text) --------------------------------------------------------------------------
 
 _PERCENT_OFF = re.compile(
@@ -195,7 +95,7 @@ _GIFT_TRAIL = re.compile(r"(?:哦|呢|啦|呀|吧|的|了|噢|喔|嘛|哈|～|~|
 # The gift's name ends at the clause end or where the next offer starts ("满99送试饮装和满59包邮").
 _GIFT_OBJECT_END = re.compile(rf"[，,。!！?？;；\n]|满|{FREE_SHIPPING_WORDS}|[0-9]+(?:\.[0-9]+)?\s*折")
 _ATTACHED_THRESHOLD = re.compile(
-    rf"(?:满|超过|达到)\s*(?:¥|\$)?\s*({NUMBER})\s*(?:元|块)?\s*(?:就|即|可|即可|就能|就可以|还|再|也|都|会)*$"
+    rf"(?:满|超过|达到)\s*(?:¥|\$)?\s*({NUMBER})\s*(?:{YUAN})?\s*(?:就|即|可|即可|就能|就可以|还|再|也|都|会)*$"
 )
 _GIFT_SPLIT = re.compile(r"以及|还有|外加|加上|和|及|与|、|\+")
 _BOGO = re.compile(r"买\s*[一二三四五1-9]\s*(?:件|个)?\s*送\s*[一二三四五1-9]")
@@ -299,7 +199,7 @@ class StoreFacts:
         promo_texts = [text for p in store.promotions for text in (p.title, p.description, p.gift)]
         amounts: set[Decimal] = {p.price for p in store.products}
         for text in (*faq_answers, *product_texts, *promo_texts, reference):
-            amounts |= _plain_numbers(fold(text))
+            amounts |= plain_numbers(fold(text))
         multipliers = tuple(p.multiplier for p in store.promotions if p.kind == "multiplier" and p.multiplier)
         pairs = set()
         for p in store.promotions:
@@ -315,7 +215,7 @@ class StoreFacts:
             for clause in re.split(r"[，,。；;！!？?\n]", fold(text)):
                 term = _FREE_SHIPPING.search(clause)
                 if term and not _negated(clause, term.start()):
-                    shipping_thresholds |= _thresholds(clause)
+                    shipping_thresholds |= thresholds(clause)
         return cls(
             amounts=frozenset(amounts),
             pairs=frozenset(pairs),
@@ -340,13 +240,13 @@ class StoreFacts:
 
     def claims(self, clause: str, *, context: str, truncated: bool) -> list[Claim]:
         found = [Claim("blocked", False) for phrase in self.blocked if phrase in clause]
-        amounts = _amounts(clause, truncated=truncated)
+        amounts = money_amounts(clause, truncated=truncated)
         for amount in amounts:
             backed = all(v in self.amounts for v in amount.values)
             if amount.kind == "discount":
                 backed = backed and bool(self.multipliers or self.has_threshold_off)
             found.append(Claim(amount.kind, backed))
-        for m in _PAIR.finditer(clause):
+        for m in THRESHOLD_OFF.finditer(clause):
             pair = (number_value(m.group(1)), number_value(m.group(2)))
             found.append(Claim("discount", pair in self.pairs))
         found += self._discounts(clause, truncated=truncated)
@@ -428,7 +328,7 @@ class StoreFacts:
             if _negated(clause, m.start()):
                 continue
             backed = self.free_shipping
-            stated = _thresholds(clause) or _thresholds(context)
+            stated = thresholds(clause) or thresholds(context)
             lowest = min(self.shipping_thresholds, default=None)
             if stated:
                 backed = backed and lowest is not None and all(t >= lowest for t in stated)
