@@ -3,10 +3,10 @@ shopper's screen, not even for a moment.
 
 Text streams through as the model writes it until the current clause shows a claim marker (a digit or Chinese
 numeral, a currency sign, 折, 送, 包邮, 红包, 保证, ...). From the marker on, the clause is held until it ends, then
-checked against the store snapshot (and the reference snippets the model was shown): a backed clause is shown
-unchanged; an unbacked one is replaced by a safe sentence and the rest of its sentence is dropped. A tail that may be
-the start of a marker or of a blocked phrase ("包" before "邮", "fr" before "ee") is held until the next character
-decides, so no claim ever shows up half-written. Pure string work: no Django, no model.
+checked against the store snapshot and the reference snippets the model was shown (engine/claims.py): a backed
+clause is shown unchanged; an unbacked one is replaced by a safe sentence and the rest of its sentence is dropped. A
+tail that may be the start of a marker or of a blocked phrase ("包" before "邮", "fr" before "ee") is held until the
+next character decides, so no claim ever shows up half-written. Pure string work: no Django, no model.
 """
 
 import re
