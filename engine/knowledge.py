@@ -5,7 +5,10 @@ changes with every knowledge-base edit); every engine step takes it as plain dat
 testable without Django or the model.
 """
 
+import hashlib
+import json
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -71,13 +74,16 @@ class StoreSnapshot:
     blocked_phrases: tuple[str, ...] = field(default=())
 
 
-def snapshot_from_file(data: dict[str, Any], *, version: str = "file") -> StoreSnapshot:
+def snapshot_from_file(data: dict[str, Any], *, version: str = "") -> StoreSnapshot:
     """A snapshot straight from a knowledge-base file (the import_kb format), for benchmarks and
     evaluations that run without a database. Ids are positions; every promotion counts as active
-    unless it has ended (`ends_at` in the past) or not started."""
-    from datetime import UTC, datetime
-
+    unless it has ended (`ends_at` in the past) or not started. The version defaults to a digest of the
+    data: every such snapshot has store id 0, and caches keyed by (store id, version) must not give one
+    file's index to another."""
     now = datetime.now(UTC)
+    if not version:
+        digest = hashlib.sha1(json.dumps(data, sort_keys=True, default=str).encode(), usedforsecurity=False)
+        version = f"file-{digest.hexdigest()[:16]}"
 
     def active(p: dict[str, Any]) -> bool:
         starts, ends = p.get("starts_at"), p.get("ends_at")

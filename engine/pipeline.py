@@ -10,7 +10,19 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from engine.knowledge import ProductFact, StoreSnapshot
+from engine.lexicon import (
+    GARMENT_MEASURES,
+    LENGTH_UNITS,
+    LETTER_SIZES,
+    PRICE_WORDS,
+    PRICE_WORDS_EN,
+    SIZE_QUESTION,
+    STOCK_QUESTION_PHRASES,
+    STOCK_WORDS,
+    WEIGHT_UNITS,
+)
 from engine.normalize import normalize
+from engine.numerals import metre_height_cm
 from engine.prompt import Reference, user_turn
 from engine.retrieve import index_for, retrieve, tokenize
 from engine.route import money, route
@@ -22,12 +34,12 @@ REFERENCE_CHARS = 480  # about 300 prompt tokens: ~1.5 s of prompt evaluation on
 ALWAYS_KEEP = ("价格：", "库存：")  # short, and what shoppers ask most
 _SEGMENT = re.compile(r"[^\n；;。]+[\n；;。]?")
 
-STOCK_QUESTION = re.compile(r"有货|有现货|现货|还有吗|还有没有|有没有货|有木有货|缺货|库存|卖完|没货|断货|in stock")
-PRICE_QUESTION = re.compile(r"多少钱|价格|什么价|啥价|售价|几块|多钱|how much|price")
+STOCK_QUESTION = re.compile(f"{STOCK_WORDS}|{STOCK_QUESTION_PHRASES}")
+PRICE_QUESTION = re.compile(f"{PRICE_WORDS}|{PRICE_WORDS_EN}")
 
 HOW_MANY = re.compile(r"多少|几件|剩")
-MEASURE_QUESTION = re.compile(r"胸围|腰围|臀围|衣长|裙长|裤长|肩宽|袖长")
-SIZE_NAME = re.compile(r"(?<![a-z])(xxl|xxxl|2xl|3xl|xs|xl|s|m|l)(?![a-z])\s*码", re.IGNORECASE)
+MEASURE_QUESTION = re.compile(GARMENT_MEASURES)
+SIZE_NAME = re.compile(rf"(?<![a-z])({LETTER_SIZES})(?![a-z])\s*码", re.IGNORECASE)
 
 # Product attributes shoppers ask about by other words; answered from the product's own attributes.
 ATTRIBUTE_QUESTIONS = {
@@ -193,21 +205,15 @@ def product_fact_answer(*, store: StoreSnapshot, question: str) -> Decision | No
     return Decision(kind="direct", route="product", text=text, source="template", matched=matched)
 
 
-SIZE_ADVICE_QUESTION = re.compile(
-    r"什么码|哪个码|哪一码|几码|多大码|多大的码|选.{0,3}码|穿.{0,3}码|码数|尺码|号码|什么号|多大号|which size|what size"
-)
+SIZE_ADVICE_QUESTION = re.compile(SIZE_QUESTION)
 HEIGHT_SAID = re.compile(r"身高\s*[:：是]?\s*(1\d{2}(?:\.\d)?)(?![\d.])")
-HEIGHT_CM = re.compile(r"(?<![\d.])(1\d{2}(?:\.\d)?)\s*(?:cm|厘米|公分)")
-HEIGHT_METRE = re.compile(
-    r"(?:^|[^\d.])(1|一)\s*米\s*([0-9]{1,2}|[一二三四五六七八九])(?![\d一二三四五六七八九])|(?<![\d.])(1\.\d{1,2})\s*(?:米|m)(?![a-z])"
-)
-_CN_DIGITS = {c: i for i, c in enumerate("零一二三四五六七八九")}
+HEIGHT_CM = re.compile(rf"(?<![\d.])(1\d{{2}}(?:\.\d)?)\s*(?:{LENGTH_UNITS})")
 # A number in cm right after one of these is a garment or body measurement, not a height.
-_MEASURE_BEFORE = re.compile(r"(胸围|腰围|臀围|衣长|裙长|裤长|肩宽|袖长)\s*$")
+_MEASURE_BEFORE = re.compile(rf"({GARMENT_MEASURES})\s*$")
 WEIGHT = re.compile(
-    r"(?<![\d.])(\d{2,3}(?:\.\d)?)\s*(斤|kg|公斤|千克)|体重\s*(\d{2,3}(?:\.\d)?)(?![\d.])(?!\s*(?:斤|kg|公斤|千克))"
+    rf"(?<![\d.])(\d{{2,3}}(?:\.\d)?)\s*({WEIGHT_UNITS})|体重\s*(\d{{2,3}}(?:\.\d)?)(?![\d.])(?!\s*(?:{WEIGHT_UNITS}))"
 )
-_GUIDE_SIZE = re.compile(r"(?<![a-z])(xxxl|xxl|3xl|2xl|xs|xl|s|m|l)\s*[：:]", re.IGNORECASE)
+_GUIDE_SIZE = re.compile(rf"(?<![a-z])({LETTER_SIZES})\s*[：:]", re.IGNORECASE)
 _GUIDE_RANGE = {
     "身高": re.compile(r"身高\s*(\d{3})\s*[-~～至到]\s*(\d{3})\s*(?:cm|厘米)?"),
     "体重": re.compile(r"体重\s*(\d{2,3})\s*[-~～至到]\s*(\d{2,3})\s*(kg|公斤|斤)?"),
@@ -221,14 +227,7 @@ def _height_cm(question: str) -> float | None:
     for found in HEIGHT_CM.finditer(question):
         if not _MEASURE_BEFORE.search(question[: found.start()]):
             return float(found.group(1))
-    found = HEIGHT_METRE.search(question)
-    if found is None:
-        return None
-    _one, rest, decimal = found.groups()
-    if decimal:
-        return float(decimal) * 100
-    tens = float(_CN_DIGITS.get(rest, 0) if rest in _CN_DIGITS else rest)
-    return 100 + tens * (10 if (rest in _CN_DIGITS or len(rest) == 1) else 1)  # 1米7 = 170, 1米75 = 175
+    return metre_height_cm(question)
 
 
 def _weight_kg(question: str) -> float | None:

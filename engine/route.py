@@ -5,8 +5,9 @@ gift-begging / compensation / promotion questions (the store's real promotions, 
 injection, off-topic chit-chat, a bare greeting; everything else continues down the pipeline.
 
 The rules are data: tuples of regexes matched against normalized text (half-width, lowercase, ASCII
-punctuation, no spaces between Chinese characters). English words are wrapped in `_w()` because `\\b`
-does not separate a Latin word from an adjacent Chinese character.
+punctuation, no spaces between Chinese characters), built from the generic words of engine/lexicon.py. Whether a
+message with chit-chat words is still about the shop is decided by those words and the store's own
+(engine/vocabulary.py).
 """
 
 import re
@@ -16,8 +17,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 
+from engine import lexicon, numerals
 from engine.knowledge import PromotionFact, StoreSnapshot
+from engine.lexicon import compile_any, word
 from engine.normalize import Normalized, normalize
+from engine.vocabulary import store_vocabulary
 
 RouteKind = Literal["handoff", "greeting", "boundary", "offtopic", "complaint", "continue"]
 
@@ -38,11 +42,6 @@ BOUNDARY_OPENINGS = {
 }
 
 
-def _w(pattern: str) -> str:
-    """An English word or phrase: not glued to other Latin letters or digits."""
-    return rf"(?<![a-z0-9])(?:{pattern})(?![a-z0-9])"
-
-
 # Words around 人工 / 真人 that make them about a product, not a person (人工智能, 真人实拍).
 _NOT_A_PERSON_AFTER_RENGONG = (
     "智能|合成|培育|养殖|种植|降雨|湖|草|皮|革|纤维|染|钻|宝石|晶|成本|费|缝|制|织|绣|材料|面料|丝"
@@ -60,15 +59,15 @@ HANDOFF_PATTERNS: tuple[str, ...] = (
     # Asking whether it is a bot, asking for a phone line, or "where is everybody": they want a person.
     r"(你|这)?是(不是)?(个|一个)?(机器人|自动回复)|机器人(吗|么|啊|吧)|自动回复(吗|么|啊)?$",
     r"有(没有)?(客服)?电话|客服电话|电话服务|打电话(给|找)|^人呢|人呢[?？!！]*$|沟通(太|真|好)?费劲",
-    _w(
+    word(
         r"(talk|speak|chat)\s+(to|with)\s+(a|an|the|some|your)?\s*(real\s+)?"
         r"(human|person|people|someone|somebody|agent|representative|rep|manager|staff|operator|boss|owner)"
     ),
-    _w(r"(real|actual|live)\s+(person|human|agent|people|support)"),
-    _w(r"human\s+(agent|being|support|service|operator|please)"),
-    _w(r"(want|need|get|give|find)\s+(me\s+)?(a|an|to\s+a)?\s*(human|person|agent|representative|manager)"),
-    _w(r"(transfer|connect|escalate|put)\s+(me|this)\b.{0,30}(human|agent|person|staff|someone|representative)"),
-    _w(r"customer\s+(service|support)\s+(agent|rep|representative|staff|person)|manual\s+service"),
+    word(r"(real|actual|live)\s+(person|human|agent|people|support)"),
+    word(r"human\s+(agent|being|support|service|operator|please)"),
+    word(r"(want|need|get|give|find)\s+(me\s+)?(a|an|to\s+a)?\s*(human|person|agent|representative|manager)"),
+    word(r"(transfer|connect|escalate|put)\s+(me|this)\b.{0,30}(human|agent|person|staff|someone|representative)"),
+    word(r"customer\s+(service|support)\s+(agent|rep|representative|staff|person)|manual\s+service"),
     r"^(human|agent|operator|representative)[\s.!?]*$",
 )
 
@@ -83,52 +82,60 @@ COMPLAINT_PATTERNS: tuple[str, ...] = (
     # A refund that does not arrive, said with an edge: a person looks at the order.
     r"给(我)?(个)?说法|赖账|耍赖|(?<![付余尾货定])(钱|退款)(还|都|也)(没|不)(到|退|回来|到账)|还(没|不)(退|给)(我)?(钱|款)",
     r"再不(发货|发|回复|回|处理|解决|退款|退|给).{0,10}就",
-    _w(r"scam\w*|fraud\w*|terrible|awful|worst|horrible|disgusting|rip[- ]?off|complain\w*|useless|ridiculous"),
-    _w(r"wtf|f+u+c+k\w*|shit\w*|liars?|cheat(ed|ing|ers?)?|unacceptable|angry|furious|pathetic|sb|tmd"),
-    _w(r"report\s+you|bad\s+review|negative\s+review|never\s+(buy|shop|order)\w*\s+(here|again)"),
+    word(r"scam\w*|fraud\w*|terrible|awful|worst|horrible|disgusting|rip[- ]?off|complain\w*|useless|ridiculous"),
+    word(r"wtf|f+u+c+k\w*|shit\w*|liars?|cheat(ed|ing|ers?)?|unacceptable|angry|furious|pathetic|sb|tmd"),
+    word(r"report\s+you|bad\s+review|negative\s+review|never\s+(buy|shop|order)\w*\s+(here|again)"),
 )
 
 COMPENSATION_PATTERNS: tuple[str, ...] = (
-    r"赔偿|赔钱|赔我|赔点|补偿|返现|(补|退)(我|点)?差价|价保|精神损失",
-    r"(给|发|送|要|来|返)(我)?(个|点|一个|一点)?红包|红包呢|(给|发|送)(他|她|这位|顾客|客户)?.{0,4}\d+(块|元)(的)?红包",
+    rf"{lexicon.COMPENSATION_WORDS}|赔我|赔点|(补|退)(我|点)?差价|价保|精神损失",
+    rf"(给|发|送|要|来|返)(我)?(个|点|一个|一点)?{lexicon.RED_PACKET}|{lexicon.RED_PACKET}呢"
+    rf"|(给|发|送)(他|她|这位|顾客|客户)?.{{0,4}}\d+(块|元)(的)?{lexicon.RED_PACKET}",
     r"(给|发|送|补|来)(我)?(张|个|一张|一个|点)(优惠)?券",
-    _w(r"compensat\w*|reimburs\w*|cash\s*back|store\s+credit|partial\s+refund|extra\s+refund"),
-    _w(r"refund\s+(me\s+)?(extra|more|double|twice)|(pay|give)\s+me\s+(back\s+)?(money|cash|credit|something)"),
+    word(rf"{lexicon.COMPENSATION_WORDS_EN}|reimburs\w*|partial\s+refund|extra\s+refund"),
+    word(r"refund\s+(me\s+)?(extra|more|double|twice)|(pay|give)\s+me\s+(back\s+)?(money|cash|credit|something)"),
 )
 
 GIFT_PATTERNS: tuple[str, ...] = (
-    r"赠品|(送|有没有|有|给(我)?)(个|点)?礼品|(什么|啥|哪些)礼品|礼品(吗|嘛|么|呢|呀)|赠送|多送|再送|加送|白送|附送|小礼物|(送(我|点|个|些)?|有(没有)?|给(我)?(个|点)?)礼物|礼物(吗|嘛|么|呢)",
+    # 礼品/礼物 only when asked for: "买来做礼品" is a shopper buying presents.
+    rf"{lexicon.GIFT_WORDS}|{lexicon.GIVE_AWAY_WORDS}|(送(我|点|个|些)?|有(没有)?|给(我)?)(个|点)?({lexicon.PRESENT_WORDS})"
+    rf"|(什么|啥|哪些)({lexicon.PRESENT_WORDS})|({lexicon.PRESENT_WORDS})(吗|嘛|么|呢|呀)",
     r"送(点|个|些|我|一点|一个|一件|一份|一双|两)(?!货|到)",
     r"送(什么|啥)(?!快递|货|到)|有(没有)?送(的|东西)",
-    _w(r"free\s+(gifts?|samples?|stuff|items?|things?|socks|bag)|freebies?|any\s+gifts?|gifts?\s+with|throw\s+in"),
+    word(r"free\s+(gifts?|samples?|stuff|items?|things?|socks|bag)|freebies?|any\s+gifts?|gifts?\s+with|throw\s+in"),
 )
+
+# An amount after a bargaining word: "便宜20块", "便宜两百".
+_AMOUNT = rf"([{numerals.CN_NUMERAL_CHARS}几]+|\d+)((?:{lexicon.YUAN})钱?)?"
 
 BARGAIN_PATTERNS: tuple[str, ...] = (
     r"便宜(点|些|一点|一些|几块|多少)|(能|可以|再|还能|能不能|可不可以)便宜|少(点|一点|些|几块|算|收)|抹(个)?零",
     r"打.{0,2}折|折扣|优惠(点|一点|些|一些|下|一下)|给(个|点|我)?优惠|优惠券|优惠码|券",
     # Naming one's own price: "便宜10块", "能不能也69", "每罐算150行不行", "别家才卖69".
-    r"便宜([一二两三四五六七八九十几]+|\d+)(块钱?|元)?(我|就|吧|呗|行|可以|好不好|的话|马上)",
+    rf"便宜{_AMOUNT}(我|就|吧|呗|行|可以|好不好|的话|马上)",
     r"最低(多少|价|几|能)|底价|(砍|讲|议|还|改)(个|一下|下)?价|砍(一)?刀|改(个|下)?价格|包(个)?邮(吧|呗|啦)|给(我)?包邮",
-    _w(r"cheaper|discounts?|coupons?|vouchers?|promo\s*codes?|bargain\w*|haggle|negotiate"),
-    _w(r"lower\s+(the\s+)?price|best\s+price|better\s+price|price\s+match|knock\s+off|come\s+down"),
+    word(rf"cheaper|discounts?|{lexicon.COUPON_WORDS_EN}|promo\s*codes?|bargain\w*|haggle|negotiate"),
+    word(r"lower\s+(the\s+)?price|best\s+price|better\s+price|price\s+match|knock\s+off|come\s+down"),
 )
 
 # Naming one's own price ("能不能也69", "每罐算150行不行", "别家才卖69"): only where the number is no
 # height, weight, size or time ("身高算170吧", "xl码可以140吗", "别家都是48小时发货").
 NAMED_PRICE_PATTERNS: tuple[str, ...] = (
-    r"(能不能|可不可以|能|可以)也?(卖|算|给)?我?\d+(块钱?|元)?(吗|嘛|么|呗|吧)?[?!.~]*$",
-    r"算(我)?\d+(块钱?|元)?(行不行|行吗|可以吗|好不好|吧|呗|怎么样)",
-    r"别(家|人家|的店|处)(才|只|都|就)?(卖|要)\d+|别(家|人家|的店|处).{0,4}\d+(块|元)",
+    rf"(能不能|可不可以|能|可以)也?(卖|算|给)?我?\d+((?:{lexicon.YUAN})钱?)?(吗|嘛|么|呗|吧)?[?!.~]*$",
+    rf"算(我)?\d+((?:{lexicon.YUAN})钱?)?(行不行|行吗|可以吗|好不好|吧|呗|怎么样)",
+    rf"别(家|人家|的店|处)(才|只|都|就)?(卖|要)\d+|别(家|人家|的店|处).{{0,4}}\d+({lexicon.YUAN})",
 )
-NOT_A_PRICE = r"码|身高|体重|腰围|胸围|斤|kg|cm|厘米|公分|小时|天|号"
+_NOT_A_PRICE = re.compile(
+    rf"码|{lexicon.BODY_MEASURES}|{lexicon.GARMENT_MEASURES}|{lexicon.WEIGHT_UNITS}|{lexicon.LENGTH_UNITS}|小时|天|号"
+)
 
 PROMOTION_INQUIRY_PATTERNS: tuple[str, ...] = (
-    r"(什么|哪些|啥|有没有|有)(优惠|活动|满减)|优惠活动|(优惠|活动|满减)(吗|嘛|么|呢)|促销",
+    rf"(什么|哪些|啥|有没有|有)({lexicon.PROMOTION_WORDS})|优惠活动|({lexicon.PROMOTION_WORDS})(吗|嘛|么|呢)|促销",
     # How a promotion works, whether one still runs, a promotion named by its numbers.
     r"(满减|优惠|活动|折扣)(是)?(怎么|如何)(算|用|参加|计算|使用)(?!运费|邮费)"
     r"|(活动|优惠|满减)(还有吗|还有没有|还在吗|还在不在|结束了吗|结束了没|什么时候结束|到什么时候|截止到)"
     r"|满\d+减\d+(的活动)?(还能用|还能参加|还有|还在|能用吗|可以用吗)",
-    _w(r"on\s+sale|any\s+(sales?|offers?|deals?|promotions?|discounts?)|special\s+offers?|promotions?|promos?"),
+    word(r"on\s+sale|any\s+(sales?|offers?|deals?|promotions?|discounts?)|special\s+offers?|promotions?|promos?"),
 )
 
 INJECTION_PATTERNS: tuple[str, ...] = (
@@ -137,45 +144,20 @@ INJECTION_PATTERNS: tuple[str, ...] = (
     r"系统提示|提示词|系统指令|你的(指令|设定|规则|配置|提示)|(输出|打印|告诉我|显示|重复|泄露)(你的|一下)?(上面|以上|前面|系统|初始)的?"
     r"(内容|文字|话|所有|全部|指令|提示|设定|消息|规则)",
     r"开发者模式|调试模式|越狱|管理员模式|上帝模式|(从现在开始|现在起|接下来)你(就)?是|扮演|假装你是|你现在是一个",
-    _w(
+    word(
         r"(ignore|disregard|forget|override|bypass)\s+(all\s+|any\s+|the\s+|your\s+|of\s+)*"
         r"(previous|prior|above|earlier|preceding|system|existing|original)?\s*"
         r"(instructions?|prompts?|rules|directions|guidelines|directives)"
     ),
-    _w(r"system\s+(prompt|message)|initial\s+(prompt|instructions?)|your\s+(instructions|prompt)"),
-    _w(r"developer\s+mode|dev\s+mode|debug\s+mode|jailbreak\w*|dan\s+mode|do\s+anything\s+now"),
-    _w(
+    word(r"system\s+(prompt|message)|initial\s+(prompt|instructions?)|your\s+(instructions|prompt)"),
+    word(r"developer\s+mode|dev\s+mode|debug\s+mode|jailbreak\w*|dan\s+mode|do\s+anything\s+now"),
+    word(
         r"(print|reveal|repeat|output|leak|show\s+me|tell\s+me)\s+(your|the)\s+(system\s+)?"
         r"(prompt|instructions|rules|configuration|guidelines)"
     ),
-    _w(r"(repeat|print|output)\s+(everything|all|the\s+text|the\s+words)\s+above"),
-    _w(r"you\s+are\s+now|pretend\s+(to\s+be|you\s+are|you're)|act\s+as\s+(a|an|if)|role-?play"),
+    word(r"(repeat|print|output)\s+(everything|all|the\s+text|the\s+words)\s+above"),
+    word(r"you\s+are\s+now|pretend\s+(to\s+be|you\s+are|you're)|act\s+as\s+(a|an|if)|role-?play"),
     r"<\|?(im_start|im_end|system|assistant|user)\|?>|\[/?inst\]|<</?sys>>|###\s*(system|instruction)",
-)
-
-CHITCHAT_PATTERNS: tuple[str, ...] = (
-    r"天气|下雨|气温|笑话|段子|讲个故事|讲故事|写(一首|首|个|段)?(诗|作文|文章|小说|代码|程序|脚本)|代码|编程",
-    r"你是(不是)?(个|一个)?(ai|人工智能|真人|人|程序|bot|谁|男|女)|你叫(什么|啥)|你的名字|你几岁|你多大了|你住",
-    r"数学|算术|方程|作业|\d+\s*[-+*/×÷]\s*\d+\s*(=|等于)",
-    r"股票|股市|基金|炒股|比特币|彩票|理财|政治|总统|主席|选举|政府|战争|新闻|体育|足球|篮球|世界杯",
-    r"电影|电视剧|唱(首|个)?歌|听歌|游戏|星座|算命|菜谱|做饭|旅游|男朋友|女朋友|谈恋爱|陪我聊|聊聊天|好无聊",
-    r"(找你|陪我|跟你|和你)(聊|玩)|闲聊|无聊|聊天吗|哭(了|出来|死)|坏坏|你(真|好)?(可爱|漂亮|帅)",
-    _w(r"weather|jokes?|poem|poetry|story|song|sing|code|coding|python|javascript|program\w*|math\w*|homework"),
-    _w(r"stocks?|bitcoin|crypto\w*|president|politic\w*|election|news|movie|football|soccer|recipe|translate"),
-    _w(r"capital\s+of|population\s+of|meaning\s+of\s+life|who\s+(won|invented|discovered|wrote)"),
-    _w(
-        r"who\s+are\s+you|what(\s+is|'s)\s+your\s+name|are\s+you\s+(a\s+)?(bot|robot|ai|human|real)|how\s+old\s+are\s+you"
-    ),
-)
-
-# A message with any of these is about the shop, whatever chit-chat words it also contains.
-SHOP_TERMS: tuple[str, ...] = (
-    r"商品|宝贝|衣服|裙|衫|裤|外套|t恤|尺码|码数|几码|什么码|大码|小码|[smlx]码|身高|体重|胸围|腰围|肩宽|衣长",
-    r"颜色|色差|面料|材质|料子|纯棉|棉|透气|厚|薄|版型|宽松|修身|库存|现货|有货|缺货|补货|断码",
-    r"发货|快递|物流|包裹|到货|收货|签收|地址|运费|邮费|包邮|退|换货|售后|质量|订单|下单|拍下|付款|支付|发票|开票",
-    r"价格|价钱|多少钱|几块|块钱|\d+元|优惠|活动|会员|洗|缩水|熨|尺寸|穿|买|购|店",
-    _w(r"size|sizes|sizing|fit|stock|ship\w*|deliver\w*|return\w*|refund\w*|exchange|price|cost|order\w*|invoice"),
-    _w(r"pay\w*|material|cotton|fabric|wash\w*|colou?rs?|shirt|t-?shirts?|dress\w*|tee|express|courier"),
 )
 
 # A message made only of these (plus punctuation and emoji) is a greeting. Longer alternatives first.
@@ -189,22 +171,16 @@ GREETING_PATTERNS: tuple[str, ...] = (
 # Fillers may go with a greeting but are none on their own ("嗯嗯", "哈哈", "ok" in the middle of a chat).
 GREETING_FILLERS: tuple[str, ...] = (r"呀|啊|哦|喔|嗯|哇|呢|吗|吖|哟|哈|一下|okay|ok",)
 
-
-def _compile(patterns: Iterable[str]) -> re.Pattern[str]:
-    return re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
-
-
-_HANDOFF = _compile(HANDOFF_PATTERNS)
-_COMPLAINT = _compile(COMPLAINT_PATTERNS)
-_COMPENSATION = _compile(COMPENSATION_PATTERNS)
-_GIFT = _compile(GIFT_PATTERNS)
-_BARGAIN = _compile(BARGAIN_PATTERNS)
-_NAMED_PRICE = _compile(NAMED_PRICE_PATTERNS)
-_NOT_A_PRICE = re.compile(NOT_A_PRICE)
-_PROMOTION_INQUIRY = _compile(PROMOTION_INQUIRY_PATTERNS)
-_INJECTION = _compile(INJECTION_PATTERNS)
-_CHITCHAT = _compile(CHITCHAT_PATTERNS)
-_SHOP = _compile(SHOP_TERMS)
+_HANDOFF = compile_any(HANDOFF_PATTERNS)
+_COMPLAINT = compile_any(COMPLAINT_PATTERNS)
+_COMPENSATION = compile_any(COMPENSATION_PATTERNS)
+_GIFT = compile_any(GIFT_PATTERNS)
+_BARGAIN = compile_any(BARGAIN_PATTERNS)
+_NAMED_PRICE = compile_any(NAMED_PRICE_PATTERNS)
+_PROMOTION_INQUIRY = compile_any(PROMOTION_INQUIRY_PATTERNS)
+_INJECTION = compile_any(INJECTION_PATTERNS)
+_CHITCHAT = compile_any(lexicon.CHITCHAT_WORDS)
+_SHOP = compile_any(lexicon.SHOP_WORDS)
 # Atomic and possessive: a failed match must not retry every split of 在吗在吗... (exponential); hence the
 # longer alternative comes first in GREETING_PATTERNS (在吗 before 在).
 _GREETING = re.compile(rf"(?:(?>{'|'.join(GREETING_PATTERNS + GREETING_FILLERS)})\s*)++", re.IGNORECASE)
@@ -268,13 +244,8 @@ def _is_greeting(text: str, store: StoreSnapshot) -> bool:
 
 
 def _is_shop_question(text: str, store: StoreSnapshot) -> bool:
-    if _SHOP.search(text):
-        return True
-    for product in store.products:
-        name = normalize(product.name).text
-        if (name and name in text) or (product.sku and product.sku.lower() in text):
-            return True
-    return False
+    """About shopping in any shop (lexicon), or about what this store sells (its own data)."""
+    return _SHOP.search(text) is not None or store_vocabulary(store).mentions(text)
 
 
 def _boundary(reason: str, store: StoreSnapshot) -> Route:

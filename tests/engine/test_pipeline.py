@@ -120,3 +120,12 @@ def test_size_advice_comes_from_the_products_size_guide(demo, question, size):
 )
 def test_size_advice_is_never_guessed(demo, question):
     assert decide(store=demo, question=question).route != "size"
+
+
+def test_two_store_files_never_share_a_retrieval_index(demo, tea):
+    # Snapshots from files all have store id 0: each file's data must still get its own index.
+    assert demo.version != tea.version
+    assert decide(store=demo, question="经典纯棉圆领T恤适合多高的人穿M码？").kind == "generate"
+    decision = decide(store=tea, question="龙井用多少度的水泡")
+    tea_titles = {f.question for f in tea.faqs} | {p.name for p in tea.products} | {p.title for p in tea.promotions}
+    assert decision.matched and all(m["title"] in tea_titles for m in decision.matched)
