@@ -74,28 +74,92 @@ class StoreSnapshot:
     blocked_phrases: tuple[str, ...] = field(default=())
 
 
+def promotion_running(*, enabled: bool, starts_at: datetime | None, ends_at: datetime | None, at: datetime) -> bool:
+    """Whether a promotion counts at `at`: enabled, and `at` within its half-open window [starts_at, ends_at).
+
+    The one rule of an active promotion: the database query in `kb.models.PromotionQuerySet.active`
+    says the same in SQL (a test holds the two together).
+    """
+    started = starts_at is None or starts_at <= at
+    return enabled and started and (ends_at is None or at < ends_at)
+
+
+def _when(value: Any) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _decimal(value: Any) -> Decimal | None:
+    return None if value in (None, "") else Decimal(str(value))
+
+
+def _faq_facts(rows: list[dict[str, Any]]) -> tuple[FaqFact, ...]:
+    return tuple(
+        FaqFact(
+            id=i,
+            question=f["question"],
+            answer=f["answer"],
+            keywords=tuple(f.get("keywords", ())),
+            alt_questions=tuple(f.get("alt_questions", ())),
+            mode=f.get("mode", "reference"),
+            category=f.get("category", ""),
+        )
+        for i, f in enumerate(rows, start=1)
+        if f.get("enabled", True)
+    )
+
+
+def _product_facts(rows: list[dict[str, Any]]) -> tuple[ProductFact, ...]:
+    return tuple(
+        ProductFact(
+            id=i,
+            sku=p["sku"],
+            name=p["name"],
+            price=Decimal(str(p["price"])),
+            stock=int(p.get("stock", 0)),
+            description=p.get("description", ""),
+            attributes=tuple(
+                (str(k), "、".join(map(str, v)) if isinstance(v, list) else str(v))
+                for k, v in p.get("attributes", {}).items()
+            ),
+            size_guide=p.get("size_guide", ""),
+            shipping_note=p.get("shipping_note", ""),
+        )
+        for i, p in enumerate(rows, start=1)
+        if p.get("is_active", True)
+    )
+
+
+def _promotion_facts(rows: list[dict[str, Any]], *, at: datetime) -> tuple[PromotionFact, ...]:
+    return tuple(
+        PromotionFact(
+            id=i,
+            title=p["title"],
+            kind=p["kind"],
+            description=p.get("description", ""),
+            threshold=_decimal(p.get("threshold")) or Decimal("0"),
+            amount=_decimal(p.get("amount")),
+            multiplier=_decimal(p.get("multiplier")),
+            gift=p.get("gift", ""),
+            member_only=bool(p.get("member_only", False)),
+        )
+        for i, p in enumerate(rows, start=1)
+        if promotion_running(
+            enabled=p.get("enabled", True) is not False,
+            starts_at=_when(p.get("starts_at")),
+            ends_at=_when(p.get("ends_at")),
+            at=at,
+        )
+    )
+
+
 def snapshot_from_file(data: dict[str, Any], *, version: str = "") -> StoreSnapshot:
     """A snapshot straight from a knowledge-base file (the import_kb format), for benchmarks and
-    evaluations that run without a database. Ids are positions; every promotion counts as active
-    unless it has ended (`ends_at` in the past) or not started. The version defaults to a digest of the
-    data: every such snapshot has store id 0, and caches keyed by (store id, version) must not give one
-    file's index to another."""
-    now = datetime.now(UTC)
+    evaluations that run without a database. Ids are positions; a promotion counts when it is running
+    now. The version defaults to a digest of the data: every such snapshot has store id 0, and caches
+    keyed by (store id, version) must not give one file's index to another."""
     if not version:
         digest = hashlib.sha1(json.dumps(data, sort_keys=True, default=str).encode(), usedforsecurity=False)
         version = f"file-{digest.hexdigest()[:16]}"
-
-    def active(p: dict[str, Any]) -> bool:
-        starts, ends = p.get("starts_at"), p.get("ends_at")
-        if p.get("enabled") is False:
-            return False
-        if starts and datetime.fromisoformat(starts) > now:
-            return False
-        return not (ends and datetime.fromisoformat(ends) <= now)
-
-    def dec(value: Any) -> Decimal | None:
-        return None if value in (None, "") else Decimal(str(value))
-
     store = data["store"]
     return StoreSnapshot(
         store_id=0,
@@ -111,52 +175,9 @@ def snapshot_from_file(data: dict[str, Any], *, version: str = "") -> StoreSnaps
         relevance_threshold=float(store.get("relevance_threshold", 1.0)),
         top_k=int(store.get("retrieval_top_k", 3)),
         synonyms=tuple((s["phrase"], s["replacement"]) for s in data.get("synonyms", [])),
-        faqs=tuple(
-            FaqFact(
-                id=i,
-                question=f["question"],
-                answer=f["answer"],
-                keywords=tuple(f.get("keywords", ())),
-                alt_questions=tuple(f.get("alt_questions", ())),
-                mode=f.get("mode", "reference"),
-                category=f.get("category", ""),
-            )
-            for i, f in enumerate(data.get("faqs", []), start=1)
-            if f.get("enabled", True)
-        ),
-        products=tuple(
-            ProductFact(
-                id=i,
-                sku=p["sku"],
-                name=p["name"],
-                price=Decimal(str(p["price"])),
-                stock=int(p.get("stock", 0)),
-                description=p.get("description", ""),
-                attributes=tuple(
-                    (str(k), "、".join(map(str, v)) if isinstance(v, list) else str(v))
-                    for k, v in p.get("attributes", {}).items()
-                ),
-                size_guide=p.get("size_guide", ""),
-                shipping_note=p.get("shipping_note", ""),
-            )
-            for i, p in enumerate(data.get("products", []), start=1)
-            if p.get("is_active", True)
-        ),
-        promotions=tuple(
-            PromotionFact(
-                id=i,
-                title=p["title"],
-                kind=p["kind"],
-                description=p.get("description", ""),
-                threshold=dec(p.get("threshold")) or Decimal("0"),
-                amount=dec(p.get("amount")),
-                multiplier=dec(p.get("multiplier")),
-                gift=p.get("gift", ""),
-                member_only=bool(p.get("member_only", False)),
-            )
-            for i, p in enumerate(data.get("promotions", []), start=1)
-            if active(p)
-        ),
+        faqs=_faq_facts(data.get("faqs", [])),
+        products=_product_facts(data.get("products", [])),
+        promotions=_promotion_facts(data.get("promotions", []), at=datetime.now(UTC)),
         version=version,
         blocked_phrases=tuple(store.get("blocked_phrases", ())),
     )

@@ -8,6 +8,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from engine.knowledge import promotion_running
+
 
 class TimeStampedModel(models.Model):
     created_at = models.DateTimeField(default=timezone.now, db_index=True, editable=False)
@@ -187,9 +189,9 @@ class Promotion(TimeStampedModel):
         return self.title
 
     def is_active(self, at: datetime | None = None) -> bool:
-        at = at or timezone.now()
-        started = self.starts_at is None or self.starts_at <= at
-        return self.enabled and started and (self.ends_at is None or at < self.ends_at)
+        return promotion_running(
+            enabled=self.enabled, starts_at=self.starts_at, ends_at=self.ends_at, at=at or timezone.now()
+        )
 
 
 class FaqEntry(TimeStampedModel):

@@ -4,6 +4,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from rest_framework.test import APIClient
 
+from engine.knowledge import snapshot_from_file
 from kb.models import Promotion
 from kb.selectors import promotion_list_active, store_snapshot
 from tests.kb.factories import PromotionFactory, StaffUserFactory, StoreFactory
@@ -50,3 +51,22 @@ def test_a_promotion_outside_its_window_is_inactive_everywhere():
     shown = {row["title"]: row["is_active"] for row in api.get("/api/promotions/").json()["results"]}
     assert shown == {"已结束的满减": False, "进行中的满减": True}
     assert [p.title for p in store_snapshot(store=store).promotions] == ["进行中的满减"]
+    # A knowledge-base file read without the database (benchmarks, evaluations) keeps the same rule.
+    data = {
+        "store": {"slug": "shop", "name": "店"},
+        "promotions": [
+            {
+                "title": p.title,
+                "kind": "gift",
+                "gift": "小礼品",
+                "starts_at": p.starts_at and p.starts_at.isoformat(),
+                "ends_at": p.ends_at and p.ends_at.isoformat(),
+            }
+            for p in (ended, running)
+        ]
+        + [
+            {"title": "未开始", "kind": "gift", "gift": "小礼品", "starts_at": (now + SECOND * 60).isoformat()},
+            {"title": "已停用", "kind": "gift", "gift": "小礼品", "enabled": False},
+        ],
+    }
+    assert [p.title for p in snapshot_from_file(data).promotions] == ["进行中的满减"]
