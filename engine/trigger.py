@@ -2,15 +2,14 @@
 answers verbatim, without the model."""
 
 import re
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from engine.knowledge import FaqFact
+from engine.memo import IdentityMemo
 from engine.normalize import Normalized, normalize
 
 DIRECT = "direct"
-_INDEX_CACHE_SIZE = 16
 # Characters that do not change what a question asks: "什么时候发货?" is the question "什么时候发货".
 _QUESTION_EDGES = " ?!.,~;:'\"()[]…"
 _LATIN_OR_DIGIT = re.compile(r"[a-z0-9]")
@@ -66,24 +65,13 @@ def _build_index(faqs: Sequence[FaqFact]) -> tuple[_Entry, ...]:
     return tuple(entries)
 
 
-# Keyed by the identity of the snapshot's faqs tuple, which lives as long as its cached snapshot; the tuple
-# itself is kept in the value so its id cannot be reused while the entry exists.
-_index_cache: dict[int, tuple[Sequence[FaqFact], tuple[_Entry, ...]]] = {}
-_index_lock = threading.Lock()
+_index_memo: IdentityMemo[tuple[FaqFact, ...], tuple[_Entry, ...]] = IdentityMemo(_build_index)
 
 
 def _index(faqs: Sequence[FaqFact]) -> tuple[_Entry, ...]:
     if not isinstance(faqs, tuple):  # a list can change under us; build it each time
         return _build_index(faqs)
-    cached = _index_cache.get(id(faqs))
-    if cached is not None and cached[0] is faqs:
-        return cached[1]
-    index = _build_index(faqs)
-    with _index_lock:
-        if len(_index_cache) >= _INDEX_CACHE_SIZE:
-            _index_cache.pop(next(iter(_index_cache)))
-        _index_cache[id(faqs)] = (faqs, index)
-    return index
+    return _index_memo(faqs)
 
 
 def _matches(keyword: _Keyword, text: str) -> bool:

@@ -14,7 +14,6 @@ stores: 茶 (6 words) and 色 (7 colours) are kinds; 品 (产品, 制品, 本品
 """
 
 import re
-import threading
 import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable
@@ -24,11 +23,11 @@ import jieba
 
 from engine.knowledge import StoreSnapshot
 from engine.lexicon import ASKING_AUXILIARIES, CHITCHAT_WORDS, GENERIC_WORDS, compile_any
+from engine.memo import IdentityMemo
 from engine.normalize import normalize
 from engine.retrieve import tokenize
 
 KIND_MIN_WORDS = 4
-_CACHE_SIZE = 16
 _CHITCHAT = compile_any(CHITCHAT_WORDS)
 _DIGIT = re.compile(r"\d")
 _LATIN_OR_DIGIT = re.compile(r"[a-z0-9]")
@@ -108,20 +107,5 @@ def build_vocabulary(store: StoreSnapshot) -> StoreVocabulary:
     return StoreVocabulary(terms=terms, kinds=_kinds(goods_terms), pattern=_pattern(terms))
 
 
-# Keyed by the snapshot's identity: a cached snapshot is reused for every question until the knowledge base
-# changes, so this is built once per snapshot. The snapshot is kept in the value so its id cannot be reused
-# while the entry exists.
-_cache: dict[int, tuple[StoreSnapshot, StoreVocabulary]] = {}
-_cache_lock = threading.Lock()
-
-
-def store_vocabulary(store: StoreSnapshot) -> StoreVocabulary:
-    cached = _cache.get(id(store))
-    if cached is not None and cached[0] is store:
-        return cached[1]
-    vocabulary = build_vocabulary(store)
-    with _cache_lock:
-        if len(_cache) >= _CACHE_SIZE:
-            _cache.pop(next(iter(_cache)))
-        _cache[id(store)] = (store, vocabulary)
-    return vocabulary
+# A cached snapshot is reused for every question until the knowledge base changes: built once per snapshot.
+store_vocabulary: IdentityMemo[StoreSnapshot, StoreVocabulary] = IdentityMemo(build_vocabulary)
