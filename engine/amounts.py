@@ -98,3 +98,16 @@ def thresholds(text: str) -> set[Decimal]:
         if value is not None:
             found.add(value)
     return found
+
+
+def money(value: Decimal) -> str:
+    """An amount the way a shop writes it: 99, 99.5, 0.95 (no trailing zeros)."""
+    return f"{value.normalize():f}" if value == value.to_integral_value() else f"{value:.2f}".rstrip("0")
+
+
+def discount_rate(multiplier: Decimal) -> str | None:
+    """A price multiplier as Chinese shops write it: 0.8 -> "8折", 0.95 -> "95折"; None outside (0, 1)."""
+    if not Decimal(0) < multiplier < Decimal(1):
+        return None
+    tenths = multiplier * 10
+    return f"{money(tenths if tenths == tenths.to_integral_value() else multiplier * 100)}折"

@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
+from engine.amounts import money
 from engine.knowledge import ProductFact, StoreSnapshot
 from engine.lexicon import (
     GARMENT_MEASURES,
@@ -25,7 +26,7 @@ from engine.normalize import normalize
 from engine.numerals import metre_height_cm
 from engine.prompt import Reference, user_turn
 from engine.retrieve import index_for, retrieve, tokenize
-from engine.route import money, route
+from engine.route import route
 from engine.trigger import keyword_trigger
 
 RUNNER_UP_SHARE = 0.6

@@ -4,8 +4,9 @@ snippets marked as reference data (never instructions), the recent turns, and th
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from engine.amounts import money
 from engine.knowledge import StoreSnapshot
-from engine.route import describe_promotion, money
+from engine.route import describe_promotion
 
 MAX_PREFIX_PRODUCTS = 40
 

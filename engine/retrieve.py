@@ -34,6 +34,7 @@ from typing import Literal
 
 import jieba
 
+from engine.amounts import discount_rate, money
 from engine.knowledge import FaqFact, ProductFact, PromotionFact, StoreSnapshot
 
 logger = logging.getLogger(__name__)
@@ -151,19 +152,12 @@ def tokenize(text: str) -> list[str]:
 # --- documents ----------------------------------------------------------------------------------
 
 
-def _money(value: Decimal) -> str:
-    if value == value.to_integral_value():
-        return str(int(value))
-    return f"{value:.2f}"
-
-
 def _discount(multiplier: Decimal) -> str:
-    """0.95 -> "95折", 0.8 -> "8折": how Chinese shops write a price multiplier."""
-    if Decimal(0) < multiplier < Decimal(1):
-        digits = f"{multiplier.normalize():f}".split(".", 1)[1]
-        percent = f"{(multiplier * 100).normalize():f}"
-        return f"{digits}折（按原价的{percent}%计算）"
-    return f"按原价的{_money(multiplier)}倍计算"
+    """0.95 -> "95折（按原价的95%计算）": the shop's way of writing it, and what it means."""
+    rate = discount_rate(multiplier)
+    if rate is not None:
+        return f"{rate}（按原价的{money(multiplier * 100)}%计算）"
+    return f"按原价的{money(multiplier)}倍计算"
 
 
 def _weighted(text: str, repeat: int) -> list[str]:
@@ -188,7 +182,7 @@ def _product_document(product: ProductFact) -> tuple[KbDocument, list[str]]:
     lines = [
         f"商品：{product.name}",
         f"货号：{product.sku}",
-        f"价格：{_money(product.price)}元",
+        f"价格：{money(product.price)}元",
         f"库存：{stock}",
     ]
     if product.description:
@@ -206,18 +200,18 @@ def _product_document(product: ProductFact) -> tuple[KbDocument, list[str]]:
 
 def _promotion_offer(promotion: PromotionFact) -> str:
     if promotion.kind == "threshold_off" and promotion.amount is not None:
-        return f"满{_money(promotion.threshold)}元减{_money(promotion.amount)}元"
+        return f"满{money(promotion.threshold)}元减{money(promotion.amount)}元"
     if promotion.kind == "multiplier" and promotion.multiplier is not None:
         return _discount(promotion.multiplier)
     if promotion.kind == "gift" and promotion.gift:
         return f"赠送{promotion.gift}"
     if promotion.kind == "free_shipping":
-        return f"满{_money(promotion.threshold)}元包邮" if promotion.threshold > 0 else "包邮"
+        return f"满{money(promotion.threshold)}元包邮" if promotion.threshold > 0 else "包邮"
     return promotion.description or promotion.title
 
 
 def _promotion_document(promotion: PromotionFact) -> tuple[KbDocument, list[str]]:
-    threshold = f"订单实付满{_money(promotion.threshold)}元" if promotion.threshold > 0 else "无门槛"
+    threshold = f"订单实付满{money(promotion.threshold)}元" if promotion.threshold > 0 else "无门槛"
     lines = [
         f"活动：{promotion.title}",
         f"优惠：{_promotion_offer(promotion)}",

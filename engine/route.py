@@ -14,10 +14,10 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Literal
 
 from engine import lexicon, numerals
+from engine.amounts import discount_rate, money
 from engine.knowledge import PromotionFact, StoreSnapshot
 from engine.lexicon import compile_any, word
 from engine.normalize import Normalized, normalize
@@ -196,19 +196,14 @@ class Route:
     handoff: bool = False
 
 
-def money(value: Decimal) -> str:
-    return f"{value.normalize():f}" if value == value.to_integral_value() else f"{value:.2f}".rstrip("0")
-
-
 def describe_promotion(promotion: PromotionFact) -> str:
     """A promotion in a few words, from its structured fields only (its title when they are missing)."""
     member = "会员" if promotion.member_only else ""
     threshold = promotion.threshold if promotion.threshold and promotion.threshold > 0 else None
     if promotion.kind == "threshold_off" and promotion.amount is not None:
         what = f"满{money(threshold)}减{money(promotion.amount)}" if threshold else f"立减{money(promotion.amount)}"
-    elif promotion.kind == "multiplier" and promotion.multiplier is not None and 0 < promotion.multiplier < 1:
-        tenths = promotion.multiplier * 10  # 0.8 -> 8折, 0.95 -> 95折, the way shops write it
-        what = f"{money(tenths if tenths == tenths.to_integral_value() else promotion.multiplier * 100)}折"
+    elif promotion.kind == "multiplier" and promotion.multiplier is not None and discount_rate(promotion.multiplier):
+        what = str(discount_rate(promotion.multiplier))
     elif promotion.kind == "gift" and promotion.gift:
         what = f"满{money(threshold)}送{promotion.gift}" if threshold else f"下单送{promotion.gift}"
     elif promotion.kind == "free_shipping":
