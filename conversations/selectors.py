@@ -80,6 +80,13 @@ def message_list_after(*, conversation: Conversation, after: int, limit: int = 2
     return list(conversation.messages.filter(pk__gt=after).select_related("agent").order_by("pk")[:limit])
 
 
+def customer_message_by_client_id(*, conversation: Conversation, client_id: str | None) -> Message | None:
+    """The shopper's message sent with this client id (a re-send finds the first copy); None for no id."""
+    if not client_id:
+        return None
+    return conversation.messages.filter(role=Message.Role.CUSTOMER, client_id=client_id).first()
+
+
 def message_get_for_agent(*, user: Any, message_id: int) -> Message | None:
     """One message of the agent's stores; None for another store's."""
     return (

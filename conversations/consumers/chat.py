@@ -67,9 +67,7 @@ def _open_session(
 
 def _save_question(conversation: Conversation, text: str, client_id: str | None) -> tuple[Message, bool, bool]:
     """The shopper's message, whether it is new, and whether it already has an answer."""
-    before = (
-        conversation.messages.filter(role=Message.Role.CUSTOMER, client_id=client_id).first() if client_id else None
-    )
+    before = selectors.customer_message_by_client_id(conversation=conversation, client_id=client_id)
     message = messages.message_create_customer(conversation=conversation, text=text, client_id=client_id)
     answered = before is not None and selectors.question_answered_or_in_flight(question=before)
     return message, before is None, answered

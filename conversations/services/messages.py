@@ -9,7 +9,7 @@ from django.db import IntegrityError, transaction
 from config.exceptions import ApplicationError
 from conversations import realtime
 from conversations.models import Conversation, Message
-from conversations.selectors import answer_in_flight_key, conversation_jobs_key
+from conversations.selectors import answer_in_flight_key, conversation_jobs_key, customer_message_by_client_id
 from engine.generate import engine_job_key
 
 
@@ -24,11 +24,9 @@ def message_create_customer(*, conversation: Conversation, text: str, client_id:
         )
     if conversation.status == Conversation.Status.CLOSED:
         raise ApplicationError("This conversation is closed.")
-    mine = conversation.messages.filter(role=Message.Role.CUSTOMER)
-    if client_id:
-        existing = mine.filter(client_id=client_id).first()
-        if existing:
-            return existing
+    existing = customer_message_by_client_id(conversation=conversation, client_id=client_id)
+    if existing is not None:
+        return existing
     try:
         with transaction.atomic():
             message = Message.objects.create(
@@ -36,7 +34,7 @@ def message_create_customer(*, conversation: Conversation, text: str, client_id:
             )
     except IntegrityError:
         # A concurrent re-send of the same client id won the race: hand back its row.
-        return mine.get(client_id=client_id)
+        return conversation.messages.get(role=Message.Role.CUSTOMER, client_id=client_id)
     realtime.push_message(message)
     return message
 
