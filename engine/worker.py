@@ -59,7 +59,9 @@ class EngineWorker(AsyncConsumer):
         self._setup()
         job = AnswerJob.from_dict(event["job"])
         snapshot = await self.load_snapshot(job.store_id)
-        guard = StreamGuard(snapshot, reference=job.reference, question=job.question)
+        # Off the event loop: building the guard's facts takes milliseconds per question (a few hundred
+        # for a store with hundreds of products), and every chat on this loop would stall meanwhile.
+        guard = await asyncio.to_thread(StreamGuard, snapshot, reference=job.reference, question=job.question)
         self._jobs[job.job_id] = _RunningJob(job=job, reply_group=str(event["reply_group"]), stream=AnswerStream(guard))
         loop = asyncio.get_running_loop()
 

@@ -2,23 +2,33 @@
 
 from django.conf import settings
 from django.db import migrations, models
+from django.db.models.functions import Substr
 
 
 def unprefix_client_ids(apps, schema_editor):
-    """Bot answers kept their job as client id "job:<id>", agents' replies "agent:<id>": each to its place."""
+    """Bot answers kept their job as client id "job:<id>", agents' replies "agent:<id>": each to its place.
+
+    Set-based (one UPDATE per kind), so a large message table is not locked for a row-by-row loop;
+    only the bot's and the agents' rows had prefixes (a shopper's id is whatever they sent).
+    """
     Message = apps.get_model("conversations", "Message")
-    for message in Message.objects.filter(client_id__startswith="job:").only("pk", "client_id").iterator():
-        Message.objects.filter(pk=message.pk).update(job_id=message.client_id[4:], client_id=None)
-    for message in Message.objects.filter(client_id__startswith="agent:").only("pk", "client_id").iterator():
-        Message.objects.filter(pk=message.pk).update(client_id=message.client_id[6:])
+    Message.objects.filter(role="bot", client_id__startswith="job:").update(
+        job_id=Substr("client_id", 5), client_id=None
+    )
+    Message.objects.filter(role="agent", client_id__startswith="agent:").update(client_id=Substr("client_id", 7))
 
 
 def prefix_client_ids(apps, schema_editor):
+    """Back to one client id space: an id that no longer fits or would collide there is dropped."""
     Message = apps.get_model("conversations", "Message")
-    for message in Message.objects.filter(job_id__isnull=False).only("pk", "job_id").iterator():
-        Message.objects.filter(pk=message.pk).update(client_id=f"job:{message.job_id}", job_id=None)
-    for message in Message.objects.filter(role="agent", client_id__isnull=False).only("pk", "client_id").iterator():
-        Message.objects.filter(pk=message.pk).update(client_id=f"agent:{message.client_id}"[:64])
+    for message in Message.objects.filter(role="bot", job_id__isnull=False).only("pk", "job_id").iterator():
+        Message.objects.filter(pk=message.pk).update(client_id=f"job:{message.job_id}"[:64], job_id=None)
+    agents = Message.objects.filter(role="agent", client_id__isnull=False)
+    for message in agents.only("pk", "conversation_id", "client_id").iterator():
+        prefixed = f"agent:{message.client_id}"
+        taken = Message.objects.filter(conversation_id=message.conversation_id, client_id=prefixed).exists()
+        keep = prefixed if len(prefixed) <= 64 and not taken else None
+        Message.objects.filter(pk=message.pk).update(client_id=keep)
 
 
 class Migration(migrations.Migration):

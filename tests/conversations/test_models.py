@@ -88,20 +88,32 @@ def test_the_migration_moves_prefixed_client_ids_to_their_own_places():
 
     migration = import_module("conversations.migrations.0004_message_job_id")
     conversation = ConversationFactory()
+
+    def write(role, client_id):
+        return Message.objects.create(conversation=conversation, role=role, text="x", client_id=client_id)
+
     # Rows as the desk wrote them before: the job in the client id ("job:"), agents' ids prefixed ("agent:").
-    bot = Message.objects.create(conversation=conversation, role="bot", text="a", client_id="job:abc")
-    agent = Message.objects.create(conversation=conversation, role="agent", text="b", client_id="agent:r1")
-    shopper = Message.objects.create(conversation=conversation, role="customer", text="c", client_id="s1")
+    # A shopper's id is whatever the shopper sent, prefix-like or not: it stays as it is.
+    bot, agent = write("bot", "job:abc"), write("agent", "agent:r1")
+    shopper, shopper_job, shopper_agent = write("customer", "s1"), write("customer", "job:zz"), write("customer", "r1")
     migration.unprefix_client_ids(apps, None)
-    for message in (bot, agent, shopper):
+    rows = [bot, agent, shopper, shopper_job, shopper_agent]
+    for message in rows:
         message.refresh_from_db()
-    assert (bot.job_id, bot.client_id) == ("abc", None)
-    assert (agent.job_id, agent.client_id) == (None, "r1")
-    assert (shopper.job_id, shopper.client_id) == (None, "s1")
+    assert [(m.job_id, m.client_id) for m in rows] == [
+        ("abc", None),
+        (None, "r1"),
+        (None, "s1"),
+        (None, "job:zz"),
+        (None, "r1"),
+    ]
+    # Back again: a restored id that would collide in the single id space of old is dropped, never doubled.
+    write("customer", "agent:r2")
+    clashing = write("agent", "r2")
     migration.prefix_client_ids(apps, None)
-    bot.refresh_from_db()
-    agent.refresh_from_db()
-    assert (bot.client_id, agent.client_id) == ("job:abc", "agent:r1")
+    for message in [bot, agent, clashing]:
+        message.refresh_from_db()
+    assert (bot.client_id, bot.job_id, agent.client_id, clashing.client_id) == ("job:abc", None, "agent:r1", None)
 
 
 def test_oversized_and_empty_messages_are_refused_and_nothing_is_written():

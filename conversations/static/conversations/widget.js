@@ -1007,6 +1007,10 @@
       (document.head || document.documentElement).appendChild(tag);
     }
     tag.addEventListener("load", function () { run(window.ShopDeskCommon); });
+    // Blocked (a content security policy that allows only widget.js, an ad blocker): say why there is no chat.
+    tag.addEventListener("error", function () {
+      if (window.console) console.error("ShopDesk: could not load " + tag.src + "; the chat widget stays off.");
+    });
   }
 
   withCommon(widget);
