@@ -39,11 +39,6 @@ def conversation_list_with_transcript(*, user: AbstractBaseUser | AnonymousUser)
     return conversation_list(user=user).prefetch_related(Prefetch("messages", queryset=messages))
 
 
-def conversation_get_for_agent(*, user: Any, conversation_id: int) -> Conversation | None:
-    """A conversation of one of the agent's stores; None for any other (never "forbidden")."""
-    return Conversation.objects.filter(store__in=store_list_for_user(user=user), pk=conversation_id).first()
-
-
 def ticket_list_for_agent(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[HandoffTicket]:
     """Open and claimed tickets of the stores the user works for, newest first."""
     return (

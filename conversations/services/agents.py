@@ -14,11 +14,12 @@ from django.utils import timezone
 from config.exceptions import ApplicationError
 from conversations import realtime
 from conversations.models import AgentPresence, Conversation, HandoffTicket, Message
-from conversations.selectors import agent_is_online, customer_texts_recent, handoff_status_extra
+from conversations.selectors import agent_is_online, handoff_status_extra
 from conversations.services.answers import answer_job_build
 from conversations.services.handoff import conversation_close, conversation_outcome_on_close
 from conversations.services.messages import conversation_answers_cancel, message_create_system
 from engine.generate import AnswerJob
+from engine.knowledge import StoreSnapshot
 from engine.pipeline import decide, related_entries
 from kb.models import FaqEntry, Store
 from kb.selectors import store_list_for_user, store_snapshot
@@ -243,7 +244,7 @@ def reply_suggestions(*, conversation_id: Any, agent: Any, job_id: str) -> Reply
     conversation = _agent_conversation(agent=agent, conversation_id=conversation_id)
     snapshot = store_snapshot(store=conversation.store)
     questions = list(conversation.messages.filter(role=Message.Role.CUSTOMER).order_by("-pk")[:3])
-    items = _faq_suggestions(conversation=conversation, texts=customer_texts_recent(conversation=conversation))
+    items = _faq_suggestions(conversation=conversation, snapshot=snapshot, texts=[q.text for q in questions])
     draft = None
     for question in questions:
         decision = decide(store=snapshot, question=question.text)
@@ -265,11 +266,11 @@ def reply_suggestions(*, conversation_id: Any, agent: Any, job_id: str) -> Reply
     return ReplySuggestions(conversation_id=conversation.pk, items=items[:SUGGESTION_LIMIT], draft=draft)
 
 
-def _faq_suggestions(*, conversation: Conversation, texts: list[str]) -> list[ReplySuggestion]:
+def _faq_suggestions(*, conversation: Conversation, snapshot: StoreSnapshot, texts: list[str]) -> list[ReplySuggestion]:
     """The FAQ entries the ticket carries and the shopper's last messages are about, as replies."""
     ticket = conversation.tickets.order_by("-pk").first()
     matched = list(ticket.matched) if ticket is not None else []
-    matched += [dict(e) for e in related_entries(store=store_snapshot(store=conversation.store), texts=texts)]
+    matched += [dict(e) for e in related_entries(store=snapshot, texts=texts)]
     faq_ids = list(
         dict.fromkeys(int(e["id"]) for e in matched if e.get("kind") == "faq" and str(e.get("id")).isdigit())
     )

@@ -10,7 +10,7 @@ from config.exceptions import ApplicationError
 from conversations import realtime
 from conversations.contacts import contact_find
 from conversations.models import Conversation, HandoffTicket, Message
-from conversations.selectors import customer_texts_recent, handoff_availability, handoff_status_extra
+from conversations.selectors import customer_texts_recent, handoff_availability, handoff_status_extra, ticket_open_for
 from conversations.services.messages import conversation_answers_cancel, message_create_bot
 from engine.pipeline import DEFAULT_HANDOFF, related_entries
 from kb.models import Store
@@ -35,7 +35,7 @@ def conversation_hand_off(
         locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
         if locked.status == Conversation.Status.CLOSED:
             raise ApplicationError("This conversation is closed.")
-        open_ticket = locked.tickets.still_open().first()
+        open_ticket = ticket_open_for(conversation=locked)
         if open_ticket:
             return open_ticket
         if locked.status == Conversation.Status.BOT:
@@ -87,7 +87,7 @@ def handoff_text(*, store: Store, text: str, conversation: Conversation | None =
     Asked again while a request is already open, the shopper hears where it stands, not the same speech.
     """
     availability = handoff_availability(store=store)
-    ticket = conversation.tickets.still_open().first() if conversation is not None else None
+    ticket = ticket_open_for(conversation=conversation) if conversation is not None else None
     if ticket is not None and availability.agents == "online":
         return ALREADY_WAITING_TEXT
     if ticket is not None and ticket.contact:
@@ -104,7 +104,7 @@ def handoff_text(*, store: Store, text: str, conversation: Conversation | None =
 
 def conversation_request_human(*, conversation: Conversation) -> tuple[HandoffTicket, Message | None]:
     """The shopper pressed 转人工: open a ticket and say the store's handoff message (once per ticket)."""
-    already = conversation.tickets.still_open().first()
+    already = ticket_open_for(conversation=conversation)
     ticket = conversation_hand_off(conversation=conversation, reason=HandoffTicket.Reason.SHOPPER_ASKED)
     if already is not None:
         return ticket, None
