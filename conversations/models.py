@@ -50,6 +50,9 @@ class Conversation(TimeStampedModel):
     # conversation carry exactly one and an open one none.
     outcome = models.CharField(max_length=20, choices=Outcome.choices, null=True, blank=True)  # noqa: DJ001
     closed_at = models.DateTimeField(null=True, blank=True)
+    # The product page the shopper is on (its SKU), as the widget last said: "这件" and bare questions
+    # are about it.
+    product_sku = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         ordering = ["-created_at"]

@@ -11,6 +11,7 @@ from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from conversations.models import AgentPresence, Conversation, HandoffTicket, Message
+from engine.focus import ChatContext
 from engine.prompt import Turn
 from kb.hours import hours_text, is_open
 from kb.models import Store
@@ -117,6 +118,22 @@ def conversation_history(*, conversation: Conversation, before: Message) -> list
     ]
     turns.reverse()
     return turns
+
+
+CONTEXT_TEXTS = 6  # the recent texts a follow-up may lean on (three exchanges)
+
+
+def conversation_chat_context(*, conversation: Conversation, before: Message | None = None) -> ChatContext:
+    """What a question in this conversation may refer to: the product in view and the recent texts
+    (as the shopper saw them, not the model's prompts), oldest first."""
+    earlier = conversation.messages.filter(
+        role__in=[Message.Role.CUSTOMER, Message.Role.BOT, Message.Role.AGENT]
+    ).exclude(text="")
+    if before is not None:
+        earlier = earlier.filter(pk__lt=before.pk)
+    texts = list(earlier.order_by("-pk").values_list("text", flat=True)[:CONTEXT_TEXTS])
+    texts.reverse()
+    return ChatContext(product_in_view=conversation.product_sku, recent=tuple(texts))
 
 
 def answer_in_flight_key(question_id: int) -> str:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from engine.amounts import money
+from engine.focus import NO_CONTEXT, ChatContext
 from engine.knowledge import ProductFact, StoreSnapshot
 from engine.lexicon import (
     GARMENT_MEASURES,
@@ -78,7 +79,7 @@ class Decision:
         return bool(self.handoff_reason)
 
 
-def decide(*, store: StoreSnapshot, question: str) -> Decision:
+def decide(*, store: StoreSnapshot, question: str, context: ChatContext = NO_CONTEXT) -> Decision:
     text = normalize(question, synonyms=store.synonyms)
     routed = route(text, store=store)
     if routed.kind != "continue":

@@ -14,7 +14,7 @@ from django.utils import timezone
 from config.exceptions import ApplicationError
 from conversations import realtime
 from conversations.models import AgentPresence, Conversation, HandoffTicket, Message
-from conversations.selectors import agent_is_online, handoff_status_extra
+from conversations.selectors import agent_is_online, conversation_chat_context, handoff_status_extra
 from conversations.services.answers import answer_job_build
 from conversations.services.handoff import conversation_close, conversation_outcome_on_close
 from conversations.services.messages import conversation_answers_cancel, message_create_system
@@ -247,7 +247,8 @@ def reply_suggestions(*, conversation_id: Any, agent: Any, job_id: str) -> Reply
     items = _faq_suggestions(conversation=conversation, snapshot=snapshot, texts=[q.text for q in questions])
     draft = None
     for question in questions:
-        decision = decide(store=snapshot, question=question.text)
+        context = conversation_chat_context(conversation=conversation, before=question)
+        decision = decide(store=snapshot, question=question.text, context=context)
         if decision.handoff or decision.route in ("greeting", "offtopic"):
             continue
         if decision.kind == "direct":

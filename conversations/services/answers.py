@@ -14,7 +14,7 @@ from django.conf import settings
 from config.exceptions import ApplicationError
 from conversations.contacts import contact_in_message
 from conversations.models import Conversation, HandoffTicket, Message
-from conversations.selectors import conversation_history, handoff_availability
+from conversations.selectors import conversation_chat_context, conversation_history, handoff_availability
 from conversations.services.handoff import CONTACT_SAVED_TEXT, conversation_hand_off, handoff_text, ticket_contact_set
 from conversations.services.messages import answer_job_remember, message_create_bot, message_create_customer
 from engine.generate import AnswerJob, AnswerResult, GenerationRequest, GenerationStats
@@ -53,7 +53,8 @@ def answer_prepare(*, conversation: Conversation, question: Message, job_id: str
         if left is not None:
             return left
     snapshot = store_snapshot(store=conversation.store)
-    decision = decide(store=snapshot, question=question.text)
+    context = conversation_chat_context(conversation=conversation, before=question)
+    decision = decide(store=snapshot, question=question.text, context=context)
     if decision.kind == "direct":
         return _answer_direct(conversation=conversation, decision=decision, job_id=job_id, started=started)
     question.prompt = decision.user_content

@@ -11,7 +11,7 @@ from django.utils import timezone
 from config.exceptions import ApplicationError
 from conversations.models import CSAT, Conversation, Message, Visitor
 from conversations.services.handoff import conversation_close, conversation_outcome_on_close
-from kb.models import Store
+from kb.models import Product, Store
 from kb.selectors import store_get_by_slug
 from kb.widget import store_origin_allowed
 
@@ -24,6 +24,20 @@ def conversation_start(*, store: Store, visitor: Visitor) -> Conversation:
     if visitor.store_id != store.pk:
         raise ApplicationError("This visitor belongs to another store.")
     return Conversation.objects.create(store=store, visitor=visitor)
+
+
+def conversation_view_product(*, conversation: Conversation, sku: str) -> bool:
+    """Remember the product page the shopper is on; an SKU the store does not sell clears it.
+
+    Returns whether the conversation now has a product in view.
+    """
+    sku = (sku or "").strip()[:64]
+    if sku and not Product.objects.filter(store_id=conversation.store_id, sku=sku).exists():
+        sku = ""
+    if sku != conversation.product_sku:
+        conversation.product_sku = sku
+        conversation.save(update_fields=["product_sku", "updated_at"])
+    return bool(sku)
 
 
 def chat_session_open(
