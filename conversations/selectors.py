@@ -131,9 +131,9 @@ def conversation_chat_context(*, conversation: Conversation, before: Message | N
     ).exclude(text="")
     if before is not None:
         earlier = earlier.filter(pk__lt=before.pk)
-    texts = list(earlier.order_by("-pk").values_list("text", flat=True)[:CONTEXT_TEXTS])
-    texts.reverse()
-    return ChatContext(product_in_view=conversation.product_sku, recent=tuple(texts))
+    rows = list(earlier.order_by("-pk").values_list("role", "text")[:CONTEXT_TEXTS])
+    recent = tuple(("shopper" if role == Message.Role.CUSTOMER else "bot", text) for role, text in reversed(rows))
+    return ChatContext(product_in_view=conversation.product_sku, recent=recent)
 
 
 def answer_in_flight_key(question_id: int) -> str:

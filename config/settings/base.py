@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 env = environ.Env()
 
@@ -168,7 +169,16 @@ IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "view"
 
 # The GGUF chat model. Unset: the embedded default that `manage.py fetch_model` assembles.
 ENGINE_MODEL_DIR = VAR_DIR / "models"
-ENGINE_DEFAULT_MODEL_FILE = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
+# Named model tiers (engine/model_files.py): `fast` (0.5B, the default: first tokens in a fraction of a second
+# on 2 cores) or `quality` (1.5B: reads references better, about 2.5x slower). ENGINE_MODEL_PATH: any GGUF file.
+ENGINE_MODEL_FILES = {
+    "fast": "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+    "quality": "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+}
+ENGINE_MODEL_TIER = env.str("ENGINE_MODEL_TIER", default="fast")
+if ENGINE_MODEL_TIER not in ENGINE_MODEL_FILES:
+    raise ImproperlyConfigured(f"ENGINE_MODEL_TIER must be one of {', '.join(ENGINE_MODEL_FILES)}")
+ENGINE_DEFAULT_MODEL_FILE = ENGINE_MODEL_FILES[ENGINE_MODEL_TIER]
 ENGINE_MODEL_PATH = env.str("ENGINE_MODEL_PATH", default=str(ENGINE_MODEL_DIR / ENGINE_DEFAULT_MODEL_FILE))
 
 LOGGING = {

@@ -60,8 +60,8 @@ def test_a_changed_file_is_no_longer_trusted(fake_parts, tmp_path):
 def test_fetch_model_command_refuses_a_mismatch_with_a_clear_message(fake_parts, tmp_path, settings, monkeypatch):
     parts, spec = fake_parts
     bad_spec = ModelSpec(filename="fake.gguf", distributions=(), size=spec.size, sha256="f" * 64)
-    monkeypatch.setattr(model_files, "DEFAULT_MODEL", bad_spec)
-    monkeypatch.setattr(model_files, "model_part_paths", lambda *, spec: parts)
+    monkeypatch.setitem(model_files.TIERS, "fast", bad_spec)
+    monkeypatch.setattr(model_files, "model_part_paths", lambda *, spec, where=None: parts)
     settings.ENGINE_MODEL_DIR = tmp_path / "models"
     with pytest.raises(CommandError, match=r"expected f{64}: refusing it"):
         call_command("fetch_model")
@@ -70,10 +70,10 @@ def test_fetch_model_command_refuses_a_mismatch_with_a_clear_message(fake_parts,
 
 def test_fetch_model_command_prints_the_path(fake_parts, tmp_path, settings, monkeypatch, capsys):
     parts, spec = fake_parts
-    monkeypatch.setattr(model_files, "DEFAULT_MODEL", spec)
-    monkeypatch.setattr(model_files, "model_part_paths", lambda *, spec: parts)
+    monkeypatch.setitem(model_files.TIERS, "fast", spec)
+    monkeypatch.setattr(model_files, "model_part_paths", lambda *, spec, where=None: parts)
     settings.ENGINE_MODEL_DIR = tmp_path / "models"
-    call_command("fetch_model")
+    call_command("fetch_model", tier="fast")
     out = capsys.readouterr().out.strip()
     assert out == str(tmp_path / "models" / "fake.gguf")
     assert Path(out).stat().st_size == spec.size
@@ -99,3 +99,13 @@ def test_missing_registry_part_is_named():
     spec = ModelSpec(filename="x.gguf", distributions=("no-such-model-part-xyz",), size=1, sha256="0" * 64)
     with pytest.raises(ModelFileError, match="no-such-model-part-xyz is not installed"):
         model_files.model_part_paths(spec=spec)
+
+
+def test_model_tiers_name_the_files_the_settings_expect(settings):
+    """`ENGINE_MODEL_TIER` picks a file name in settings; `fetch_model --tier` writes the same name."""
+    assert set(model_files.TIERS) == set(settings.ENGINE_MODEL_FILES)
+    for tier, spec in model_files.TIERS.items():
+        assert settings.ENGINE_MODEL_FILES[tier] == spec.filename
+        requirements = Path(settings.BASE_DIR) / spec.requirements
+        pinned = [line.split("==")[0] for line in requirements.read_text().splitlines() if "==" in line]
+        assert pinned == list(spec.distributions)
