@@ -41,6 +41,7 @@ How = Literal["", "named", "family", "recent", "listed", "in_view"]
 class Resolved:
     products: tuple[ProductFact, ...] = ()  # none, the one, or the candidates of one kind
     how: How = ""
+    shared_words: int = 0  # named by shared name words: how many (0: by whole name, SKU or context)
 
     @property
     def one(self) -> ProductFact | None:
@@ -70,6 +71,10 @@ _SKU_EDGE = "(?<![a-z0-9-]){}(?![a-z0-9])"
 def products_named(store: StoreSnapshot, text: str, *, whole_only: bool = False) -> tuple[ProductFact, ...]:
     """The products normalized `text` names: by whole name or SKU, else (unless `whole_only`) those sharing the
     most name words."""
+    return _named(store, text, whole_only=whole_only)[0]
+
+
+def _named(store: StoreSnapshot, text: str, *, whole_only: bool = False) -> tuple[tuple[ProductFact, ...], int]:
     words = _words(store)
     whole = [
         p
@@ -77,13 +82,13 @@ def products_named(store: StoreSnapshot, text: str, *, whole_only: bool = False)
         if (name and name in text) or re.search(_SKU_EDGE.format(re.escape(p.sku.lower())), text)
     ]
     if whole or whole_only:
-        return tuple(whole)
+        return tuple(whole), 0
     asked = set(tokenize(text))
     if not asked:
-        return ()
+        return (), 0
     overlap = [(len(asked & name_words), p) for p, _, name_words in words.names]
     best = max((n for n, _ in overlap), default=0)
-    return tuple(p for n, p in overlap if n == best) if best else ()
+    return (tuple(p for n, p in overlap if n == best) if best else ()), best
 
 
 def _narrow(store: StoreSnapshot, candidates: tuple[ProductFact, ...], text: str) -> tuple[ProductFact, ...]:
@@ -109,16 +114,16 @@ def resolve_products(*, store: StoreSnapshot, text: str, context: ChatContext = 
     if not store.products:
         return NOTHING
     in_view = _in_view(store, context)
-    named = products_named(store, text)
+    named, shared = _named(store, text)
     focus = _recent_focus(store, context, in_view)
     if len(named) == 1:
-        return Resolved(named, "named")
+        return Resolved(named, "named", shared)
     if named:
         for product, how in ((focus.one, focus.how), (in_view, "in_view")):
             if product is not None and product in named:
                 return Resolved((product,), how)  # type: ignore[arg-type]
         narrowed = _narrow(store, named, text)
-        return Resolved(narrowed, "named" if len(narrowed) == 1 else "family")
+        return Resolved(narrowed, "named" if len(narrowed) == 1 else "family", shared)
     if focus.products:
         if len(focus.products) > 1:
             narrowed = _narrow(store, focus.products, text)

@@ -98,6 +98,31 @@ SIZE_QUESTION = (
     r"什么码|哪个码|哪一码|几码|多大码|多大的码|选.{0,3}码|穿.{0,3}码|码数|尺码|号码|什么号|多大号|which size|what size"
 )
 
+# Asking how a product fits: answered from its cut and the note of its size guide.
+FIT_QUESTION = (
+    r"偏大|偏小|尺码准|码数准|尺码标准|标准码|正码|宽松吗|修身吗|大码还是小码|(会|会不会)(偏)?(大|小)|大不大|小不小"
+    r"|版型|run\s+(small|large|big)|true\s+to\s+size"
+)
+
+# Attribute names a store may use, grouped by idea, with the words a shopper asks each idea by. A question with
+# any of the words asks for the product's attribute whose name is in the group ("什么材质" -> 面料). A store's
+# other attribute names ("功率", "适用肤质") are asked by their own name.
+ATTRIBUTE_ASKS: dict[str, str] = {
+    "面料|材质|材料|成分|用料": (
+        r"面料|材质|材料|什么料|成分|用料|什么做的|纯棉的?吗|是棉的|含棉"
+        r"|含(不含)?(羊毛|棉|麻|真丝|丝|涤纶|聚酯|氨纶|粘纤|锦纶)|made\s+of|material|fabric"
+    ),
+    "配料|原料|成分|主要成分|配料表": r"配料|原料|成分|什么做的|添加剂|ingredients?",
+    "克重|净含量|重量|规格|容量|净重": (
+        r"克重|净含量|重量|净重|多少克|几克|多重|厚不厚|容量|多少毫升|几毫升|多大瓶|规格|多大"
+    ),
+    "产地|产区|原产地": r"产地|产区|哪里产|哪产的|哪里的|原产|where.{0,20}(from|made)",
+    "保质期|有效期": r"保质期|有效期|能放多久|放多久|过期|保存多久|能保存|shelf\s+life|expir",
+    "颜色|色号": r"颜色|什么色|几个色|哪些色|几种色|色号|colou?rs?",
+    "尺码|尺寸": r"尺码|哪些码|几个码|什么码|尺寸|多大码|sizes?",
+    "季节": r"季节|什么时候穿|春天|夏天|秋天|冬天",
+}
+
 # --- is it about the shop at all ----------------------------------------------------------------------------------
 
 # A message with any of these is about shopping in any shop, whatever chit-chat words it also contains. What a

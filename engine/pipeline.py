@@ -9,51 +9,33 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
-from engine.amounts import money
-from engine.focus import NO_CONTEXT, ChatContext
-from engine.knowledge import ProductFact, StoreSnapshot
-from engine.lexicon import (
-    GARMENT_MEASURES,
-    LENGTH_UNITS,
-    LETTER_SIZES,
-    PRICE_WORDS,
-    PRICE_WORDS_EN,
-    SIZE_QUESTION,
-    STOCK_QUESTION_PHRASES,
-    STOCK_WORDS,
-    WEIGHT_UNITS,
-)
+from engine.focus import NO_CONTEXT, ChatContext, Resolved, resolve_products
+from engine.knowledge import FaqFact, ProductFact, StoreSnapshot
+from engine.lexicon import ATTRIBUTE_ASKS, GARMENT_MEASURES, LENGTH_UNITS, LETTER_SIZES, SIZE_QUESTION, WEIGHT_UNITS
 from engine.normalize import normalize
 from engine.numerals import metre_height_cm
+from engine.product_answers import (
+    MEASURE_QUESTION,
+    PRICE_QUESTION,
+    SIZE_NAME,
+    STOCK_QUESTION,
+    asks_of,
+    product_answer,
+)
 from engine.prompt import Reference, user_turn
-from engine.retrieve import index_for, retrieve, tokenize
+from engine.retrieve import Snippet, index_for, product_document, retrieve, tokenize
 from engine.route import route
 from engine.trigger import keyword_trigger
 
 RUNNER_UP_SHARE = 0.6
+# The entry answers verbatim when question and entry share this much of each other's words and the runner-up
+# scores at most this share of it.
+PARAPHRASE_SHARE = 0.6
+DOMINANT_SHARE = 0.8
 FOCUS_CHARS = 220
 REFERENCE_CHARS = 480  # about 300 prompt tokens: ~1.5 s of prompt evaluation on 2 cores
 ALWAYS_KEEP = ("价格：", "库存：")  # short, and what shoppers ask most
 _SEGMENT = re.compile(r"[^\n；;。]+[\n；;。]?")
-
-STOCK_QUESTION = re.compile(f"{STOCK_WORDS}|{STOCK_QUESTION_PHRASES}")
-PRICE_QUESTION = re.compile(f"{PRICE_WORDS}|{PRICE_WORDS_EN}")
-
-HOW_MANY = re.compile(r"多少|几件|剩")
-MEASURE_QUESTION = re.compile(GARMENT_MEASURES)
-SIZE_NAME = re.compile(rf"(?<![a-z])({LETTER_SIZES})(?![a-z])\s*码", re.IGNORECASE)
-
-# Product attributes shoppers ask about by other words; answered from the product's own attributes.
-ATTRIBUTE_QUESTIONS = {
-    "面料": re.compile(
-        r"面料|材质|材料|什么料|成分|纯棉的?吗|是棉的|含棉|含(不含)?(羊毛|棉|麻|真丝|丝|涤纶|聚酯|氨纶|粘纤|锦纶)"
-    ),
-    "材质": re.compile(r"材质|材料|什么做的|什么料"),
-    "克重": re.compile(r"克重|多少克|几克|多重|厚不厚"),
-    "净含量": re.compile(r"净含量|多少克|几克|多重|一罐多少|一盒多少|一包多少"),
-    "产地": re.compile(r"产地|哪里产|哪产的|产区|哪里的茶|原产"),
-    "保质期": re.compile(r"保质期|能放多久|放多久|过期"),
-}
 
 UNSURE_TEXT = "这个问题我不太确定，不想给您错误的答复。"
 DEFAULT_HANDOFF = "正在为您转接人工客服，请稍候。"
@@ -90,9 +72,16 @@ def decide(*, store: StoreSnapshot, question: str, context: ChatContext = NO_CON
             )
         return Decision(kind="direct", route=routed.kind, text=routed.reply, source="template")
 
-    advice = size_advice_answer(store=store, question=text.text)
+    asked = with_carried_asks(store, text.text, context)
+    resolved = resolve_products(store=store, text=asked, context=context)
+    advice = size_advice_answer(store=store, question=asked, resolved=resolved)
     if advice is not None:
         return advice
+    # A product the question names is answered from its row first; one it only leans on (the page, the turn
+    # before) comes after the store's direct answers ("这件能退吗" is the return policy).
+    named = resolved.how in ("named", "family")
+    if named and (answered := _product_decision(store, asked, resolved)) is not None:
+        return answered
 
     hit = keyword_trigger(text, faqs=store.faqs)
     if hit is not None:
@@ -100,20 +89,34 @@ def decide(*, store: StoreSnapshot, question: str, context: ChatContext = NO_CON
         return Decision(
             kind="direct", route="faq", text=hit.faq.answer, source="faq", faq_id=hit.faq.id, matched=hit_matched
         )
+    if not named and (answered := _product_decision(store, asked, resolved)) is not None:
+        return answered
 
     snippets = retrieve(index_for(store), text.text, threshold=store.relevance_threshold, top_k=store.top_k)
-    fact = product_fact_answer(store=store, question=text.text)
-    if fact is not None:
-        return fact
+    in_focus = resolved.one if resolved.how in ("recent", "listed", "in_view") else None
+    if (
+        in_focus is not None
+        and (POINTS_AT_IT.search(text.text) or not snippets)
+        and not any(s.kind == "product" and s.id == in_focus.id for s in snippets)
+    ):
+        # "这件会起球吗": the question leans on a product it does not name; its row goes with the references.
+        product_snippet = product_document(index_for(store), in_focus.id)
+        if product_snippet is not None:
+            snippets = [*snippets[:1], product_snippet, *snippets[1:]] if snippets else [product_snippet]
     if not snippets:
         # Nothing in this store's data is about the question: say so honestly, and get a human.
         handoff = store.handoff_message.strip() or DEFAULT_HANDOFF
         return Decision(
             kind="direct", route="unsure", text=f"{UNSURE_TEXT}{handoff}", source="handoff", handoff_reason="bot_unsure"
         )
+    verbatim = dominant_faq(store, text.text, snippets)
+    if verbatim is not None:
+        faq, score = verbatim
+        faq_matched = ({"kind": "faq", "id": faq.id, "title": faq.question, "score": round(score, 3)},)
+        return Decision(kind="direct", route="faq", text=faq.answer, source="faq", faq_id=faq.id, matched=faq_matched)
     best = snippets[0].score
     # A weak runner-up only adds prompt tokens (time to first token) and noise for a small model.
-    snippets = [s for s in snippets if s.score >= best * RUNNER_UP_SHARE]
+    snippets = [s for s in snippets if s.score >= best * RUNNER_UP_SHARE or _is(s, in_focus)]
     query_tokens = set(tokenize(text.text))
     references: list[Reference] = []
     budget = REFERENCE_CHARS
@@ -135,6 +138,72 @@ def decide(*, store: StoreSnapshot, question: str, context: ChatContext = NO_CON
         reference="\n".join(r.text for r in references),
         matched=matched,
     )
+
+
+POINTS_AT_IT = re.compile(r"这件|这个|这款|这双|这条|这套|这瓶|这盒|这种|它|(?<![a-z])(this|it)(?![a-z])")
+FOLLOW_UP = re.compile(r"^(那|那么|那个|还有|然后|and\b|what about|how about)|呢[?!.~。？！]*$")
+
+
+def with_carried_asks(store: StoreSnapshot, text: str, context: ChatContext) -> str:
+    """ "那L码呢" after "XL码衣长多少": a follow-up that asks nothing itself asks what the shopper's last question
+    asked (its measure, stock, price or attribute words are appended)."""
+    if not FOLLOW_UP.search(text) or asks_of(store, text):
+        return text
+    previous = next((t for role, t in reversed(context.recent) if role == "shopper"), "")
+    if not previous:
+        return text
+    before = normalize(previous, synonyms=store.synonyms).text
+    asks = asks_of(store, before)
+    words = [*asks.keys, asks.measure]
+    if asks.stock:
+        words.append("有现货吗")
+    if asks.price:
+        words.append("价格")
+    if asks.fit:
+        words.append("偏大吗")
+    carried = " ".join(w for w in words if w)
+    return f"{text} {carried}" if carried else text
+
+
+def _coverage(asked: set[str], text: str) -> tuple[float, float]:
+    """(share of the question's words in `text`, share of `text`'s words in the question)."""
+    words = set(tokenize(text))
+    shared = len(asked & words)
+    return (shared / len(asked) if asked else 0.0), (shared / len(words) if words else 0.0)
+
+
+def dominant_faq(store: StoreSnapshot, text: str, snippets: list[Snippet]) -> tuple[FaqFact, float] | None:
+    """The FAQ entry that clearly answers the question, whatever its mode: the best retrieved, a paraphrase of its
+    question or one of its alternatives (most words shared both ways), and well ahead of the runner-up. Its
+    answer is what the staff wrote for exactly this question: a small model only loses facts rewording it."""
+    if not snippets or snippets[0].kind != "faq":
+        return None
+    top = snippets[0]
+    if len(snippets) > 1 and snippets[1].score > top.score * DOMINANT_SHARE:
+        return None
+    faq = next((f for f in store.faqs if f.id == top.id), None)
+    if faq is None:
+        return None
+    asked = set(tokenize(text))
+    for said in (faq.question, *faq.alt_questions):
+        of_question, of_entry = _coverage(asked, said)
+        if of_question >= PARAPHRASE_SHARE and of_entry >= PARAPHRASE_SHARE:
+            return faq, top.score
+    return None
+
+
+def _is(snippet: Snippet, product: ProductFact | None) -> bool:
+    return product is not None and snippet.kind == "product" and snippet.id == product.id
+
+
+def _product_decision(store: StoreSnapshot, text: str, resolved: Resolved) -> Decision | None:
+    answered = product_answer(store=store, text=text, resolved=resolved)
+    if answered is None:
+        return None
+    answer, product = answered
+    products = (product,) if product is not None else resolved.products
+    matched = tuple({"kind": "product", "id": p.id, "title": p.name} for p in products)
+    return Decision(kind="direct", route="product", text=answer, source="template", matched=matched)
 
 
 def related_entries(*, store: StoreSnapshot, texts: list[str], top_k: int = 3) -> tuple[dict[str, object], ...]:
@@ -167,44 +236,6 @@ def focus(text: str, query_tokens: set[str], *, limit: int = FOCUS_CHARS) -> str
     if not chosen:
         chosen = [(0, rest[0][: max(0, limit - len(head))])] if rest else []
     return "\n".join([head, *(seg for _, seg in sorted(chosen))])
-
-
-def product_fact_answer(*, store: StoreSnapshot, question: str) -> Decision | None:
-    """Stock and price of one named product come straight from the product row: a small model gets
-    them wrong too often, and the row is the truth (source `template`)."""
-    asks_stock, asks_price = bool(STOCK_QUESTION.search(question)), bool(PRICE_QUESTION.search(question))
-    measure = MEASURE_QUESTION.search(question)
-    size = SIZE_NAME.search(question)
-    asks_attribute = any(pattern.search(question) for pattern in ATTRIBUTE_QUESTIONS.values())
-    if not (asks_stock or asks_price or (measure and size) or asks_attribute):
-        return None
-    product = _named_product(store=store, question=question)
-    if product is None:
-        return None
-    parts = []
-    attributes = dict(product.attributes)
-    for key, pattern in ATTRIBUTE_QUESTIONS.items():
-        if pattern.search(question) and key in attributes:
-            parts.append(f"{product.name}的{key}是{attributes[key]}")
-    if measure and size:
-        value = size_guide_value(product.size_guide, size.group(1).upper(), measure.group(0))
-        if value is None:
-            return None  # not in the size guide: let the model (or the unsure reply) handle it
-        parts.append(f"{product.name}{size.group(1).upper()}码的{measure.group(0)}是{value}")
-    if asks_price:
-        parts.append(f"{product.name}的价格是{money(product.price)}元")
-    if asks_stock:
-        if product.stock <= 0:
-            parts.append(f"{product.name}目前缺货")
-        elif HOW_MANY.search(question):
-            parts.append(f"{product.name}目前有现货，库存{product.stock}件")
-        else:
-            parts.append(f"{product.name}目前有现货")
-    if not parts:
-        return None
-    text = "亲，" + "，".join(parts) + "。"
-    matched = ({"kind": "product", "id": product.id, "title": product.name},)
-    return Decision(kind="direct", route="product", text=text, source="template", matched=matched)
 
 
 SIZE_ADVICE_QUESTION = re.compile(SIZE_QUESTION)
@@ -248,9 +279,9 @@ def _weight_kg(question: str) -> float | None:
 
 # A question that names a size, or asks stock, price, a measurement or a material, is about that.
 _ASKS_SOMETHING_ELSE = re.compile(
-    "|".join(
-        p.pattern for p in (STOCK_QUESTION, PRICE_QUESTION, MEASURE_QUESTION, SIZE_NAME, *ATTRIBUTE_QUESTIONS.values())
-    )
+    "|".join(p.pattern for p in (STOCK_QUESTION, PRICE_QUESTION, MEASURE_QUESTION, SIZE_NAME))
+    + "|"
+    + "|".join(ATTRIBUTE_ASKS[group] for group in ATTRIBUTE_ASKS if "面料" in group.split("|"))
     + "|模特|缩水|洗",
     re.IGNORECASE,
 )
@@ -274,7 +305,7 @@ def size_guide_ranges(guide: str) -> list[tuple[str, dict[str, tuple[float, floa
     return sizes
 
 
-def size_advice_answer(*, store: StoreSnapshot, question: str) -> Decision | None:
+def size_advice_answer(*, store: StoreSnapshot, question: str, resolved: Resolved) -> Decision | None:
     """ "身高183体重80kg穿什么码": the size whose recommended height and weight ranges (from the product's own
     size guide) hold the shopper's; a value outside every range, or a guide without ranges, is left alone."""
     if not SIZE_ADVICE_QUESTION.search(question) or _ASKS_SOMETHING_ELSE.search(question):
@@ -282,9 +313,9 @@ def size_advice_answer(*, store: StoreSnapshot, question: str) -> Decision | Non
     given = {"身高": _height_cm(question), "体重": _weight_kg(question)}
     if given["身高"] is None and given["体重"] is None:
         return None
-    product = _named_product(store=store, question=question, min_overlap=2)
-    if product is None:
-        return None
+    product = resolved.one
+    if product is None or resolved.shared_words == 1:
+        return None  # one shared word ("宽松") is too little to advise a size for
     sizes = size_guide_ranges(product.size_guide)
     fits: list[set[int]] = []
     for measure, value in given.items():
@@ -318,27 +349,3 @@ def size_advice_answer(*, store: StoreSnapshot, question: str) -> Decision | Non
         text += f"{note}。"
     matched = ({"kind": "product", "id": product.id, "title": product.name},)
     return Decision(kind="direct", route="size", text=text, source="template", matched=matched)
-
-
-def _named_product(*, store: StoreSnapshot, question: str, min_overlap: int = 1) -> ProductFact | None:
-    """The one product the question names (by name or SKU, else by most shared words), or None."""
-    named = [p for p in store.products if p.name.lower() in question or p.sku.lower() in question]
-    if len(named) != 1:
-        asked = set(tokenize(question))
-        overlap = [(len(asked & set(tokenize(p.name))), p) for p in store.products]
-        best = max((n for n, _ in overlap), default=0)
-        named = [p for n, p in overlap if n == best] if best >= min_overlap else []
-    return named[0] if len(named) == 1 else None
-
-
-def size_guide_value(guide: str, size: str, measure: str) -> str | None:
-    """`106cm` for ("M", "胸围") from a guide written like "M：胸围106cm，衣长69cm；L：..."."""
-    for segment in re.split(r"[；;。\n]", guide):
-        head, sep, rest = segment.partition("：")
-        if not sep:
-            head, sep, rest = segment.partition(":")
-        if sep and head.strip().upper() == size:
-            found = re.search(re.escape(measure) + r"\s*(\d+(?:\.\d+)?\s*(?:cm|厘米|mm)?)", rest)
-            if found:
-                return found.group(1).replace(" ", "")
-    return None

@@ -314,6 +314,12 @@ def retrieve(index: KbIndex, query: str, *, threshold: float, top_k: int) -> lis
     return [_snippet(index.docs[position], scores[position] * factor) for position in best]
 
 
+def product_document(index: KbIndex, product_id: int) -> Snippet | None:
+    """A product's whole document as a snippet (score 0: not retrieved, added because it is in focus)."""
+    doc = next((d for d in index.docs if d.kind == "product" and d.id == product_id), None)
+    return _snippet(doc, 0.0) if doc is not None else None
+
+
 def _snippet(doc: KbDocument, score: float) -> Snippet:
     return Snippet(kind=doc.kind, id=doc.id, title=doc.title, text=doc.text, score=round(score, 4))
 

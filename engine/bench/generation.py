@@ -30,7 +30,7 @@ FIRST_TURNS = [
 ]
 FOLLOW_UPS = ["那L码呢？", "有白色的吗？", "能便宜点吗？", "用什么快递？", "运费谁出？", "M码还有货吗？"]
 # Questions whose answer is in a retrieved FAQ entry: the model mostly copies the reference text.
-COPY_QUESTIONS = ["下单后多久能收到货？", "纯棉T恤洗了会缩水吗？", "收到的衣服有破洞怎么办？"]
+COPY_QUESTIONS = ["寄到新疆要几天能收到？", "衣服洗了会缩水吗？烘干可以吗", "收到的衣服有破洞怎么办？"]
 
 
 def copy_turns(path: Path = DEMO_FILE) -> list[str]:

@@ -1,0 +1,119 @@
+"""What a question is about when it does not say: the product on the page, the turn before, a kind."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from engine.focus import ChatContext, resolve_products
+from engine.knowledge import snapshot_from_file
+from engine.normalize import normalize
+from engine.pipeline import decide
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return snapshot_from_file(json.loads((ROOT / "kb" / "demo" / "demo_store.json").read_text("utf-8")))
+
+
+@pytest.fixture(scope="module")
+def tea():
+    return snapshot_from_file(json.loads((ROOT / "tests" / "eval" / "store_tea.json").read_text("utf-8")))
+
+
+def _product(store, sku):
+    return next(p for p in store.products if p.sku == sku)
+
+
+def _ask(store, question, *, view="", recent=()):
+    return decide(store=store, question=question, context=ChatContext(product_in_view=view, recent=tuple(recent)))
+
+
+def test_a_bare_question_on_a_product_page_is_about_that_product(demo):
+    tee = _product(demo, "TS-001")
+    stock = _ask(demo, "这件T恤有现货吗？", view="TS-001")
+    assert stock.route == "product" and tee.name in stock.text and "有现货" in stock.text
+    fit = _ask(demo, "尺码偏大吗？", view="TS-001")
+    assert tee.name in fit.text and "按平时尺码选择" in fit.text
+    # The same question on another page is about that page's product.
+    sporty = _ask(demo, "尺码偏大吗？", view="TS-003")
+    assert _product(demo, "TS-003").name in sporty.text and "大一码" in sporty.text
+
+
+def test_a_page_does_not_override_what_the_question_names(demo):
+    answer = _ask(demo, "重磅宽松落肩短袖T恤多少钱", view="TS-001")
+    assert "129元" in answer.text and "99元" not in answer.text
+
+
+def test_the_policy_is_still_the_policy_on_a_product_page(demo):
+    answer = _ask(demo, "支持7天无理由退货吗？", view="TS-001")
+    assert answer.route == "faq" and "7天" in answer.text
+
+
+def test_a_follow_up_stays_with_the_product_just_talked_about(demo):
+    recent = [("shopper", "重磅T恤有货吗"), ("bot", "亲，重磅宽松落肩短袖T恤目前有现货。")]
+    answer = _ask(demo, "那尺码偏大吗？", recent=recent)
+    assert "重磅宽松落肩短袖T恤" in answer.text and "小一码" in answer.text
+    advice = _ask(demo, "身高170体重60kg穿什么码", view="DR-003", recent=recent)
+    assert advice.route == "size" and "重磅宽松落肩短袖T恤" in advice.text
+
+
+def test_ellipsis_carries_the_measure_asked_before(demo):
+    recent = [("shopper", "经典纯棉圆领T恤XL码衣长多少"), ("bot", "亲，经典纯棉圆领T恤XL码的衣长是74cm。")]
+    answer = _ask(demo, "那L码呢", recent=recent)
+    assert "L码的衣长是72cm" in answer.text
+
+
+def test_a_kind_with_several_products_lists_them_with_what_was_asked(demo):
+    answer = _ask(demo, "连衣裙是什么面料")
+    assert "哪一款" in answer.text
+    for sku in ("DR-001", "DR-002", "DR-003"):
+        product = _product(demo, sku)
+        assert product.name in answer.text and dict(product.attributes)["面料"] in answer.text
+
+
+def test_a_distinguishing_word_picks_one_of_the_listed_products(demo):
+    listed = _ask(demo, "连衣裙多少钱")
+    recent = [("shopper", "连衣裙多少钱"), ("bot", listed.text)]
+    answer = _ask(demo, "雪纺的呢", recent=recent)
+    assert answer.text.count("元") == 1 and "碎花雪纺连衣裙的价格是259元" in answer.text
+
+
+def test_an_option_the_product_lacks_is_said_not_switched(demo):
+    # Pink exists in the store (another T-shirt), not for this one: say so, list what it has.
+    answer = _ask(demo, "粉色的有吗", view="TS-001")
+    assert "没有粉色" in answer.text and "雾霾蓝" in answer.text
+    assert _product(demo, "TS-004").name not in answer.text
+
+
+def test_stock_of_a_colour_and_size_says_what_is_known(demo):
+    answer = _ask(demo, "黑色L码还有货吗？", view="TS-001")
+    assert "有现货" in answer.text and "以商品页面" in answer.text
+
+
+def test_a_count_is_priced_with_the_promotions_it_reaches(demo):
+    answer = _ask(demo, "两件一起多少钱", view="TS-001")
+    assert "2件共198元" in answer.text and "满99包邮" in answer.text
+    three = _ask(demo, "买4件多少钱", view="DR-001")
+    assert "4件共1036元" in three.text and "减50后986元" in three.text
+
+
+def test_any_attribute_of_any_store_by_its_own_name(tea):
+    product = tea.products[0]
+    key, value = next((k, v) for k, v in product.attributes if k not in ("面料", "配料"))
+    answer = _ask(tea, f"{key}是什么", view=product.sku)
+    assert answer.route == "product" and value in answer.text and product.name in answer.text
+
+
+def test_the_bots_policy_text_does_not_become_a_focus(demo):
+    # The washing FAQ mentions 纯棉T恤 but is about no product; only whole names in the bot's texts count.
+    recent = [("bot", "纯棉T恤建议30℃以下冷水洗涤，反面洗、反面晾。")]
+    resolved = resolve_products(store=demo, text=normalize("有现货吗").text, context=ChatContext(recent=recent))
+    assert resolved.products == ()
+
+
+def test_an_unknown_sku_in_view_is_ignored(demo):
+    resolved = resolve_products(store=demo, text="有现货吗", context=ChatContext(product_in_view="NOPE-1"))
+    assert resolved.products == ()
