@@ -121,7 +121,7 @@ def resolve_products(*, store: StoreSnapshot, text: str, context: ChatContext = 
     if named:
         for product, how in ((focus.one, focus.how), (in_view, "in_view")):
             if product is not None and product in named:
-                return Resolved((product,), how)  # type: ignore[arg-type]
+                return Resolved((product,), how)
         narrowed = _narrow(store, named, text)
         return Resolved(narrowed, "named" if len(narrowed) == 1 else "family", shared)
     if focus.products:

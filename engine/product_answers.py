@@ -190,7 +190,7 @@ def count_total(store: StoreSnapshot, product: ProductFact, count: int) -> str:
     total = product.price * count
     text = f"{count}件共{money(total)}元"
     for promotion in store.promotions:
-        threshold = promotion.threshold or 0
+        threshold = promotion.threshold
         if promotion.member_only or total < threshold:
             continue
         if promotion.kind == "threshold_off" and promotion.amount is not None and threshold > 0:
