@@ -53,6 +53,8 @@ class Conversation(TimeStampedModel):
     # The product page the shopper is on (its SKU), as the widget last said: "这件" and bare questions
     # are about it.
     product_sku = models.CharField(max_length=64, blank=True, default="")
+    # When the shopper last moved to another product page: what was said before is about the page they left.
+    product_viewed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

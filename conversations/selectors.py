@@ -125,10 +125,13 @@ CONTEXT_TEXTS = 6  # the recent texts a follow-up may lean on (three exchanges)
 
 def conversation_chat_context(*, conversation: Conversation, before: Message | None = None) -> ChatContext:
     """What a question in this conversation may refer to: the product in view and the recent texts
-    (as the shopper saw them, not the model's prompts), oldest first."""
+    (as the shopper saw them, not the model's prompts), oldest first. Texts from before the shopper moved to
+    another product page are about the page they left, so they do not count."""
     earlier = conversation.messages.filter(
         role__in=[Message.Role.CUSTOMER, Message.Role.BOT, Message.Role.AGENT]
     ).exclude(text="")
+    if conversation.product_viewed_at is not None:
+        earlier = earlier.filter(created_at__gt=conversation.product_viewed_at)
     if before is not None:
         earlier = earlier.filter(pk__lt=before.pk)
     rows = list(earlier.order_by("-pk").values_list("role", "text")[:CONTEXT_TEXTS])

@@ -46,11 +46,16 @@ def chat_config(request: HttpRequest, store: str) -> JsonResponse:
 
 @require_GET
 def demo_shop(request: HttpRequest) -> HttpResponse:
-    """The demo store's T-shirt page with the widget on it: what `make run` shows at /."""
+    """The demo store's T-shirt page with the widget on it: what `make run` shows at /. `?sku=` shows another
+    product (the widget is told which, as a shop's product page would)."""
     store = store_get_by_slug(slug=DEMO_STORE)
     product = None
+    others: list[Product] = []
     if store is not None:
-        product = Product.objects.filter(store=store, sku=DEMO_SKU).first() or store.products.first()
+        products = Product.objects.filter(store=store, is_active=True)
+        sku = request.GET.get("sku", DEMO_SKU)[:64]
+        product = products.filter(sku=sku).first() or products.filter(sku=DEMO_SKU).first() or products.first()
+        others = [p for p in products.order_by("sku") if product is None or p.pk != product.pk]
     config = {**store_widget_config(store=store), "origin_allowed": True} if store is not None else None
     attributes = [
         (key, value if isinstance(value, list) else [value])
@@ -59,6 +64,7 @@ def demo_shop(request: HttpRequest) -> HttpResponse:
     context = {
         "store": store,
         "product": product,
+        "others": others,
         "attributes": attributes,
         "config": config,
         "config_id": f"shopdesk-config-{DEMO_STORE}",

@@ -55,6 +55,8 @@ def _open_session(
         conversation_id=conversation_id,
     )
     conversation = session.conversation
+    if query["product"] or conversation.product_sku:
+        widget.conversation_view_product(conversation=conversation, sku=query["product"])
     hello = realtime.widget_hello_frame(
         conversation=conversation,
         visitor_token=session.visitor.token,
@@ -99,7 +101,10 @@ class ChatConsumer(FrameConsumer):
 
     async def connect(self) -> None:
         raw_query = parse_qs(self.scope.get("query_string", b"").decode())
-        query = {key: (raw_query.get(key) or [""])[0] for key in ("visitor", "customer", "sig", "lang", "conversation")}
+        query = {
+            key: (raw_query.get(key) or [""])[0]
+            for key in ("visitor", "customer", "sig", "lang", "conversation", "product")
+        }
         query["visitor"] = query["visitor"][:64]
         self.lang = "en" if query["lang"] == "en" else "zh"
         conversation_id = int(query["conversation"]) if query["conversation"].isdigit() else None
@@ -154,8 +159,19 @@ class ChatConsumer(FrameConsumer):
             await self._on_close()
         elif kind == "contact":
             await self._on_contact(content)
+        elif kind == "view":
+            await self._on_view(content)
         else:
             await self._error(f"Unknown frame type {kind!r}.")
+
+    async def _on_view(self, content: dict[str, Any]) -> None:
+        """The shopper moved to another product page (a single-page shop): later questions are about it."""
+        sku = content.get("product", "")
+        if not isinstance(sku, str) or len(sku) > 64:
+            await self._error("A view frame needs a product SKU as a string of at most 64 characters.")
+            return
+        known = await database_sync_to_async(widget.conversation_view_product)(conversation=self.conversation, sku=sku)
+        await self.send_json({"type": "view_saved", "product": sku if known else ""})
 
     def _flooding(self) -> bool:
         """More than CHAT_RATE_MESSAGES messages in the last CHAT_RATE_WINDOW seconds on this connection."""

@@ -12,4 +12,9 @@ class Migration(migrations.Migration):
             name="product_sku",
             field=models.CharField(blank=True, default="", max_length=64),
         ),
+        migrations.AddField(
+            model_name="conversation",
+            name="product_viewed_at",
+            field=models.DateTimeField(blank=True, null=True),
+        ),
     ]

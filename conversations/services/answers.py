@@ -43,7 +43,7 @@ def _elapsed_ms(started: float) -> int:
 def answer_prepare(*, conversation: Conversation, question: Message, job_id: str) -> PreparedAnswer:
     """Run the pipeline up to generation: record a direct answer, or start a job for the engine."""
     started = time.monotonic()
-    conversation.refresh_from_db(fields=["status"])
+    conversation.refresh_from_db(fields=["status", "product_sku", "product_viewed_at"])
     if conversation.status in (Conversation.Status.HUMAN, Conversation.Status.CLOSED):
         # A human has the conversation: the bot does not talk over them. While the shopper only
         # waits for one, the bot keeps answering what it can.

@@ -36,7 +36,8 @@ def conversation_view_product(*, conversation: Conversation, sku: str) -> bool:
         sku = ""
     if sku != conversation.product_sku:
         conversation.product_sku = sku
-        conversation.save(update_fields=["product_sku", "updated_at"])
+        conversation.product_viewed_at = timezone.now()
+        conversation.save(update_fields=["product_sku", "product_viewed_at", "updated_at"])
     return bool(sku)
 
 

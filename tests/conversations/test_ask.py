@@ -116,3 +116,20 @@ def test_model_answers_from_the_store_data_and_never_promises_what_it_cannot(dem
         assert not any(word in row["answer"] for word in UNBACKED)
     # The answer is about what was asked (the reference FAQ is about cotton shrinking).
     assert "缩" in rows[0]["answer"] or "棉" in rows[0]["answer"]
+
+
+def test_product_in_view_answers_bare_questions_about_that_product(demo):
+    [stock] = ask("这件T恤有现货吗？", "--product", "TS-001")
+    assert stock["source"] == "template" and "经典纯棉圆领T恤" in stock["answer"] and "有现货" in stock["answer"]
+    conversation = Conversation.objects.get(pk=stock["conversation"])
+    assert conversation.product_sku == "TS-001"
+    # The next question in the same conversation leans on the same page.
+    [fit] = ask("尺码偏大吗？", "--conversation", str(conversation.pk))
+    assert "经典纯棉圆领T恤" in fit["answer"] and "按平时尺码选择" in fit["answer"]
+    [policy] = ask("支持7天无理由退货吗？", "--conversation", str(conversation.pk))
+    assert policy["source"] == "faq" and "7天" in policy["answer"]
+
+
+def test_an_unknown_product_is_refused(demo):
+    with pytest.raises(CommandError, match="no product with the SKU"):
+        ask("有现货吗", "--product", "NOPE-9")

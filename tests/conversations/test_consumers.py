@@ -273,3 +273,34 @@ async def test_a_question_the_store_has_no_data_for_is_handed_to_a_human(store):
     conversation = await database_sync_to_async(lambda: Conversation.objects.get())()
     assert await database_sync_to_async(lambda: conversation.tickets.get().reason)() == "bot_unsure"
     assert await database_sync_to_async(lambda: conversation.messages.filter(role="customer").count())() == 3
+
+
+def _add_second_product():
+    store = Conversation.objects.first().store if Conversation.objects.exists() else None
+    assert store is not None
+    ProductFactory(store=store, sku="DR-1", name="碎花连衣裙", price="259.00", stock=0)
+
+
+async def test_the_product_in_view_comes_with_the_connection_and_a_view_frame(store):
+    communicator, _ = await connect("/ws/chat/shop/?product=TS-1")
+    try:
+        await communicator.send_json_to({"type": "message", "text": "有现货吗", "client_id": "v1"})
+        frames = await until(communicator, "final")
+        assert "纯棉T恤" in frames[-1]["text"] and "有现货" in frames[-1]["text"]
+        await database_sync_to_async(_add_second_product)()
+        # A single-page shop changes product: the widget says so, and the next bare question is about it.
+        await communicator.send_json_to({"type": "view", "product": "DR-1"})
+        saved = await until(communicator, "view_saved")
+        assert saved[-1]["product"] == "DR-1"
+        await communicator.send_json_to({"type": "message", "text": "这个还有货吗", "client_id": "v2"})
+        frames = await until(communicator, "final")
+        assert "碎花连衣裙" in frames[-1]["text"] and "缺货" in frames[-1]["text"]
+        # A SKU the store does not sell clears the page's product instead of being trusted.
+        await communicator.send_json_to({"type": "view", "product": "NOT-SOLD"})
+        saved = await until(communicator, "view_saved")
+        assert saved[-1]["product"] == ""
+        await communicator.send_json_to({"type": "view", "product": 42})
+        error = await until(communicator, "error")
+        assert "SKU" in error[-1]["message"]
+    finally:
+        await communicator.disconnect()

@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from conversations.models import Conversation
 from conversations.services.answers import ask_question
-from conversations.services.widget import conversation_start, visitor_create
+from conversations.services.widget import conversation_start, conversation_view_product, visitor_create
 from kb.models import Store
 
 
@@ -22,11 +22,15 @@ class Command(BaseCommand):
         parser.add_argument("--store", required=True, help="the store's slug")
         parser.add_argument("--conversation", type=int, help="continue this conversation (default: a new one)")
         parser.add_argument("--file", help="one question per line, each the first turn of a new conversation")
+        parser.add_argument("--product", default="", help="the SKU of the product page the shopper is on")
 
     def handle(self, *args: Any, **options: Any) -> None:
         store = Store.objects.filter(slug=options["store"]).first()
         if store is None:
             raise CommandError(f"No store with the slug {options['store']!r}.")
+        self.product = options["product"]
+        if self.product and not store.products.filter(sku=self.product).exists():
+            raise CommandError(f"Store {store.slug!r} has no product with the SKU {self.product!r}.")
         if options["file"]:
             if options["question"] or options["conversation"]:
                 raise CommandError("--file asks each line in a new conversation: give no question or --conversation.")
@@ -42,6 +46,8 @@ class Command(BaseCommand):
             conversation = Conversation.objects.filter(pk=options["conversation"], store=store).first()
             if conversation is None:
                 raise CommandError(f"Store {store.slug!r} has no conversation {options['conversation']}.")
+            if self.product:
+                conversation_view_product(conversation=conversation, sku=self.product)
         else:
             conversation = self._new_conversation(store)
         self._print(ask_question(conversation=conversation, text=options["question"]))
@@ -51,4 +57,7 @@ class Command(BaseCommand):
 
     def _new_conversation(self, store: Store) -> Conversation:
         visitor = visitor_create(store=store)
-        return conversation_start(store=store, visitor=visitor)
+        conversation = conversation_start(store=store, visitor=visitor)
+        if self.product:
+            conversation_view_product(conversation=conversation, sku=self.product)
+        return conversation

@@ -4,7 +4,9 @@
  *   <script src="https://desk.example.com/static/conversations/widget.js" data-store="demo" async></script>
  *
  * Optional attributes: data-customer + data-sig (verified identity: hex HMAC-SHA256 of the customer id
- * with the store's widget secret), data-lang ("zh" or "en"), data-mode ("page": a full-page chat).
+ * with the store's widget secret), data-lang ("zh" or "en"), data-mode ("page": a full-page chat),
+ * data-product (the SKU of the product on the page: "有现货吗" and "这件" are about it). A single-page shop
+ * that changes product without reloading calls ShopDeskWidget.viewProduct("SKU").
  * Everything the bot or an agent says is rendered as text: DOM text nodes, plus **bold** and
  * http(s) links built element by element; no HTML is ever parsed, no image from a message is loaded.
  *
@@ -482,6 +484,7 @@
         if (token) params.set("visitor", token);
       }
       params.set("lang", this.lang);
+      if (this.opts.product) params.set("product", this.opts.product);
       return SERVER.replace(/^http/, "ws") + "/ws/chat/" + encodeURIComponent(this.slug) + "/?" + params.toString();
     };
 
@@ -492,6 +495,12 @@
 
     Chat.prototype.frame = function (obj) {
       return this.socket.send(obj);
+    };
+
+    /* The shopper is on another product's page now: the next connection says so, an open one is told. */
+    Chat.prototype.viewProduct = function (sku) {
+      this.opts.product = String(sku || "").slice(0, 64);
+      if (this.socket.ws && this.socket.ws.readyState === 1) this.frame({ type: "view", product: this.opts.product });
     };
 
     // --- outbox: every message is kept until the server acknowledged it -----------------------------
@@ -944,8 +953,15 @@
         .catch(function () { return {}; });
     }
 
+    var chats = [];
+
+    function viewProduct(sku) {
+      chats.forEach(function (chat) { chat.viewProduct(sku); });
+    }
+
     function mount(opts) {
       var chat = new Chat(opts);
+      chats.push(chat);
       return loadConfig(opts.store).then(function (config) {
         chat.mount(config || {});
         return chat;
@@ -972,7 +988,7 @@
       return view;
     }
 
-    window.ShopDeskWidget = { mount: mount, preview: preview, renderRich: renderRich };
+    window.ShopDeskWidget = { mount: mount, preview: preview, renderRich: renderRich, viewProduct: viewProduct };
 
     if (SCRIPT && SCRIPT.getAttribute("data-store")) {
       var opts = {
@@ -980,6 +996,7 @@
         customer: SCRIPT.getAttribute("data-customer") || "",
         sig: SCRIPT.getAttribute("data-sig") || "",
         lang: SCRIPT.getAttribute("data-lang") || "",
+        product: SCRIPT.getAttribute("data-product") || "",
         page: SCRIPT.getAttribute("data-mode") === "page",
         container: null
       };
