@@ -10,7 +10,7 @@ from typing import Any, Literal, Protocol
 
 FinishReason = Literal["stop", "length", "time", "cancelled", "error", "busy"]
 EventKind = Literal["accepted", "delta", "done"]
-AnswerSource = Literal["llm", "guardrail", "template"]
+AnswerSource = Literal["llm", "guardrail", "template", "faq"]
 
 
 def _known_keys(cls: type, data: Mapping[str, Any]) -> None:
@@ -64,6 +64,9 @@ class AnswerJob:
     conversation_id: int | None = None
     question_id: int | None = None
     draft: bool = False
+    # The store's own answer to fall back on (the best-matching FAQ entry's) when the model's answer is broken:
+    # only the question echoed, a repetition loop, cut off at the length limit with no sentence finished.
+    fallback: str = ""
 
     @property
     def job_id(self) -> str:
@@ -88,6 +91,7 @@ class AnswerJob:
             conversation_id=optional_int(data.get("conversation_id")),
             question_id=optional_int(data.get("question_id")),
             draft=bool(data.get("draft", False)),
+            fallback=str(data.get("fallback", "")),
         )
 
 
@@ -136,6 +140,9 @@ class Guard(Protocol):
     @property
     def replaced(self) -> int: ...  # how many claims it had to replace
 
+    @property
+    def looping(self) -> bool: ...  # the model repeats itself: stop generating
+
     def feed(self, delta: str) -> str: ...
 
     def finish(self) -> str: ...
@@ -151,9 +158,15 @@ class AnswerStream:
     BUSY_TEXT = "当前咨询的顾客较多，请稍后再试，或点击“转人工”联系人工客服。"
     FAILED_TEXT = "抱歉，回答时出了点问题，请再发一次，或点击“转人工”联系人工客服。"
 
-    def __init__(self, guard: Guard) -> None:
+    def __init__(self, guard: Guard, *, fallback: str = "") -> None:
         self.guard = guard
+        self.fallback = fallback
         self.shown = ""
+
+    @property
+    def stop_requested(self) -> bool:
+        """The answer has gone wrong beyond repair (a repetition loop): the generation should be cancelled."""
+        return self.guard.looping
 
     def feed(self, delta: str) -> str:
         safe = str(self.guard.feed(delta))
@@ -169,16 +182,40 @@ class AnswerStream:
         tail = str(self.guard.finish())
         self.shown += tail
         flags = list(dict.fromkeys(self.guard.flags))
-        partial = reason in ("error", "cancelled", "time")
-        if reason in ("error", "cancelled", "time", "length"):
+        looped = self.guard.looping and reason == "cancelled"  # we stopped it: the answer itself is complete
+        partial = reason in ("error", "cancelled", "time") and not looped
+        if reason in ("error", "cancelled", "time", "length") and not looped:
             flags.append({"error": "engine_error"}.get(reason, reason))
         source: AnswerSource = "guardrail" if self.guard.replaced else "llm"
+        if reason == "length" or looped:
+            # Cut at the length limit or stopped in a loop: what was said up to the last finished sentence.
+            kept = finished_sentences(self.shown)
+            if kept and kept != self.shown:
+                # The final record replaces what was streamed (the widget shows the final text).
+                tail, self.shown = "", kept
+                flags.append("trimmed")
+        unfinished = reason == "length" and not finished_sentences(self.shown)
+        broken = not self.shown.strip() or unfinished or ("echo" in flags and self.guard.replaced > 0)
+        if self.fallback and reason not in ("error", "cancelled", "time") and broken:
+            # The model said nothing usable; the store's own entry for this question says it instead.
+            tail = "" if self.shown.strip() else self.fallback  # streamed text is replaced by the final record
+            self.shown, source = self.fallback, "faq"
+            flags.append("fallback")
         if reason == "error" and not self.shown.strip():
             tail += self.FAILED_TEXT
             self.shown += self.FAILED_TEXT
             source = "template"
         error = "engine_error" if reason == "error" else ""
         return tail, AnswerResult(text=self.shown, source=source, partial=partial, flags=tuple(flags), error=error)
+
+
+_SENTENCE_END = ("。", "！", "？", "!", "?", "～", "~", "\n")
+
+
+def finished_sentences(text: str) -> str:
+    """`text` up to its last finished sentence ("" when none is finished)."""
+    end = max(text.rfind(mark) for mark in _SENTENCE_END)
+    return text[: end + 1].rstrip() if end >= 0 else ""
 
 
 def engine_job_key(job_id: str) -> str:

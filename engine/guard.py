@@ -120,6 +120,14 @@ class StreamGuard:
         self._offers = False
         self._finished = False
         self._shown = 0  # characters handed out so far
+        self._raw = ""  # the model's recent output, to see a repetition loop
+        self._label_checked = False
+        self._looping = False
+
+    @property
+    def looping(self) -> bool:
+        """The model went into a repetition loop: nothing more is shown, and generation should stop."""
+        return self._looping
 
     @property
     def flags(self) -> list[str]:
@@ -133,7 +141,14 @@ class StreamGuard:
         """The text that is safe to show now (possibly "")."""
         if self._finished:
             raise RuntimeError("StreamGuard.feed() after finish()")
-        if not delta:
+        if not delta or self._looping:
+            return ""
+        self._raw = (self._raw + delta)[-REPEAT_WINDOW:]
+        if _LOOP.search(self._raw):
+            # A small model can repeat one phrase (often the question) until the length limit: stop at once.
+            self._looping = True
+            self._add_flag("repetition")
+            self._buf = ""
             return ""
         self._buf += delta
         out = self._drain(final=False)
@@ -159,6 +174,13 @@ class StreamGuard:
 
     def _drain(self, *, final: bool) -> str:
         out: list[str] = []
+        if not self._label_checked:
+            # "答：亲，…" - the small model sometimes labels its answer like the reference's Q/A pairs.
+            head = self._buf.lstrip().lower()
+            if not final and any(label.startswith(head) and label != head for label in _LABELS):
+                return ""  # may still become a label
+            self._buf = _LABEL.sub("", self._buf, count=1)
+            self._label_checked = True
         if self._echo:
             cut = _echo_cut(self._buf, self._echo, final=final)
             if cut is None:
@@ -273,6 +295,15 @@ class StreamGuard:
         self._sentence = self._clause = ""
         self._dropping = bool(ending) and ending not in _SENTENCE_ENDS and ending != "."
         return "".join(parts)
+
+
+REPEAT_WINDOW = 240
+_LABEL_WORDS = ("答", "回答", "客服", "助手", "assistant", "answer", "a")
+_LABEL = re.compile(rf"^\s*(?:{'|'.join(_LABEL_WORDS)})\s*[:：]\s*", re.IGNORECASE)
+_LABELS = tuple(word + colon for word in _LABEL_WORDS for colon in (":", "："))
+# The same piece three more times in a row at the end of the output (a phrase of 2-80 characters; a piece of
+# eight or more once more is enough: no answer says the same sentence twice running).
+_LOOP = re.compile(r"(?s)(?:(.{2,80}?)\1{3,}|(.{8,80}?)\2)$")
 
 
 def _canon(text: str) -> str:

@@ -123,6 +123,35 @@ ATTRIBUTE_ASKS: dict[str, str] = {
     "季节": r"季节|什么时候穿|春天|夏天|秋天|冬天",
 }
 
+# English shopping words and the Chinese words a Chinese store's data uses for them: an English question is
+# looked up in the store's (Chinese) knowledge base with these added. Generic, like every list here.
+ENGLISH_SHOP_TERMS: tuple[tuple[str, str], ...] = (
+    (r"ship\w*|dispatch\w*|send\s+out", "发货"),
+    (r"deliver\w*|arriv\w*|receiv\w*|get\s+it", "收到 到货"),
+    (r"how\s+long|how\s+many\s+days|when", "多久"),
+    (r"courier|express|carrier|tracking", "快递"),
+    (r"free\s+shipping|shipping\s+(fee|cost)|postage", "包邮 运费"),
+    (r"return\w*", "退货 退换"),
+    (r"refund\w*", "退款"),
+    (r"exchang\w*|swap", "换货"),
+    (r"invoice|receipt|fapiao", "发票"),
+    (r"pay\w*|alipay|wechat\s+pay|cash\s+on\s+delivery", "付款方式 支付"),
+    (r"size\w*|fit\w*", "尺码"),
+    (r"in\s+stock|stock|available|sold\s+out|restock\w*", "现货 有货 补货"),
+    (r"price|cost|how\s+much", "价格"),
+    (r"material|fabric|made\s+of|cotton", "面料 材质"),
+    (r"wash\w*|laundry|clean\w*|care", "洗涤 怎么洗"),
+    (r"shrink\w*", "缩水"),
+    (r"member\w*|vip", "会员"),
+    (r"discount\w*|promotion\w*|offer\w*|deal\w*|sale", "优惠 活动"),
+    (r"gift\w*|freebie\w*", "赠品"),
+    (r"address", "地址 修改地址"),
+    (r"cancel\w*", "取消订单"),
+    (r"quality|defect\w*|damaged|broken|hole", "质量问题"),
+    (r"warehouse|where.{0,12}(ship|send)\w*\s+from", "发货地"),
+    (r"customer\s+service\s+hours|opening\s+hours|online\s+hours", "客服时间 在线时间"),
+)
+
 # --- is it about the shop at all ----------------------------------------------------------------------------------
 
 # A message with any of these is about shopping in any shop, whatever chit-chat words it also contains. What a

@@ -11,8 +11,16 @@ from typing import Literal
 
 from engine.focus import NO_CONTEXT, ChatContext, Resolved, resolve_products
 from engine.knowledge import FaqFact, ProductFact, StoreSnapshot
-from engine.lexicon import ATTRIBUTE_ASKS, GARMENT_MEASURES, LENGTH_UNITS, LETTER_SIZES, SIZE_QUESTION, WEIGHT_UNITS
-from engine.normalize import normalize
+from engine.lexicon import (
+    ATTRIBUTE_ASKS,
+    ENGLISH_SHOP_TERMS,
+    GARMENT_MEASURES,
+    LENGTH_UNITS,
+    LETTER_SIZES,
+    SIZE_QUESTION,
+    WEIGHT_UNITS,
+)
+from engine.normalize import Normalized, normalize
 from engine.numerals import metre_height_cm
 from engine.product_answers import (
     MEASURE_QUESTION,
@@ -32,6 +40,7 @@ RUNNER_UP_SHARE = 0.6
 # scores at most this share of it.
 PARAPHRASE_SHARE = 0.6
 DOMINANT_SHARE = 0.8
+_ENGLISH_TERMS = tuple((re.compile(pattern), chinese) for pattern, chinese in ENGLISH_SHOP_TERMS)
 FOCUS_CHARS = 220
 REFERENCE_CHARS = 480  # about 300 prompt tokens: ~1.5 s of prompt evaluation on 2 cores
 ALWAYS_KEEP = ("价格：", "库存：")  # short, and what shoppers ask most
@@ -54,6 +63,7 @@ class Decision:
     user_content: str = ""  # the shopper's turn for the model (generate)
     question: str = ""  # the question as the model sees it (generate): the guard drops an echo of it
     reference: str = ""  # what the guard may accept claims from, besides the store's data
+    fallback: str = ""  # generate: the best FAQ entry's answer, shown if the model's answer is broken
     matched: tuple[dict[str, object], ...] = field(default=())
 
     @property
@@ -83,7 +93,14 @@ def decide(*, store: StoreSnapshot, question: str, context: ChatContext = NO_CON
     if named and (answered := _product_decision(store, asked, resolved)) is not None:
         return answered
 
-    hit = keyword_trigger(text, faqs=store.faqs)
+    english = is_english(text.text)
+    lookup = with_english_terms(text) if english else text
+    hit = keyword_trigger(lookup, faqs=store.faqs)
+    if hit is not None and english:
+        # The entry is right, but written in Chinese: the model says it in the shopper's language.
+        reference = [Reference(title=hit.faq.question, text=hit.faq.answer)]
+        hit_faq = ({"kind": "faq", "id": hit.faq.id, "title": hit.faq.question, "keyword": hit.keyword},)
+        return _generate(text, reference, hit_faq, True, fallback=hit.faq.answer)
     if hit is not None:
         hit_matched = ({"kind": "faq", "id": hit.faq.id, "title": hit.faq.question, "keyword": hit.keyword},)
         return Decision(
@@ -92,7 +109,7 @@ def decide(*, store: StoreSnapshot, question: str, context: ChatContext = NO_CON
     if not named and (answered := _product_decision(store, asked, resolved)) is not None:
         return answered
 
-    snippets = retrieve(index_for(store), text.text, threshold=store.relevance_threshold, top_k=store.top_k)
+    snippets = retrieve(index_for(store), lookup.text, threshold=store.relevance_threshold, top_k=store.top_k)
     in_focus = resolved.one if resolved.how in ("recent", "listed", "in_view") else None
     if (
         in_focus is not None
@@ -103,13 +120,15 @@ def decide(*, store: StoreSnapshot, question: str, context: ChatContext = NO_CON
         product_snippet = product_document(index_for(store), in_focus.id)
         if product_snippet is not None:
             snippets = [*snippets[:1], product_snippet, *snippets[1:]] if snippets else [product_snippet]
+    if not snippets and routed.reply:
+        return Decision(kind="direct", route="boundary", text=routed.reply, source="template")
     if not snippets:
         # Nothing in this store's data is about the question: say so honestly, and get a human.
         handoff = store.handoff_message.strip() or DEFAULT_HANDOFF
         return Decision(
             kind="direct", route="unsure", text=f"{UNSURE_TEXT}{handoff}", source="handoff", handoff_reason="bot_unsure"
         )
-    verbatim = dominant_faq(store, text.text, snippets)
+    verbatim = None if english else dominant_faq(store, text.text, snippets)
     if verbatim is not None:
         faq, score = verbatim
         faq_matched = ({"kind": "faq", "id": faq.id, "title": faq.question, "score": round(score, 3)},)
@@ -117,7 +136,7 @@ def decide(*, store: StoreSnapshot, question: str, context: ChatContext = NO_CON
     best = snippets[0].score
     # A weak runner-up only adds prompt tokens (time to first token) and noise for a small model.
     snippets = [s for s in snippets if s.score >= best * RUNNER_UP_SHARE or _is(s, in_focus)]
-    query_tokens = set(tokenize(text.text))
+    query_tokens = set(tokenize(lookup.text))
     references: list[Reference] = []
     budget = REFERENCE_CHARS
     for snippet in snippets:
@@ -130,14 +149,53 @@ def decide(*, store: StoreSnapshot, question: str, context: ChatContext = NO_CON
     matched: tuple[dict[str, object], ...] = tuple(
         {"kind": s.kind, "id": s.id, "title": s.title, "score": round(s.score, 3)} for s in snippets
     )
+    top = snippets[0] if snippets else None
+    fallback = next((f.answer for f in store.faqs if top and top.kind == "faq" and f.id == top.id), "")
+    return _generate(text, references, matched, english, fallback=fallback)
+
+
+def _generate(
+    text: Normalized,
+    references: list[Reference],
+    matched: tuple[dict[str, object], ...],
+    english: bool,
+    *,
+    fallback: str = "",
+) -> Decision:
+    # The model reads the shopper's words as they were typed (cleaned, not lower-cased): what it copies from
+    # the question must read as the shopper wrote it.
+    question = shown_question(text)
     return Decision(
         kind="generate",
         route="llm",
-        user_content=user_turn(text.text, references),
-        question=text.text,
+        user_content=user_turn(question, references, english=english),
+        question=question,
         reference="\n".join(r.text for r in references),
         matched=matched,
+        fallback=fallback,
     )
+
+
+_LATIN = re.compile(r"[a-z]")
+_CJK = re.compile(r"[\u3400-\u9fff]")
+
+
+def is_english(text: str) -> bool:
+    """Written in English (or another Latin-script language): letters, no Chinese."""
+    return len(_LATIN.findall(text)) >= 6 and not _CJK.search(text)
+
+
+def with_english_terms(text: Normalized) -> Normalized:
+    """The Chinese words a Chinese store's data uses for the question's English shopping words (the English
+    words themselves are unknown to its index and would only dilute the score). Products are still resolved
+    from the question itself (a SKU, a name)."""
+    added = [chinese for pattern, chinese in _ENGLISH_TERMS if pattern.search(text.text)]
+    return Normalized(original=text.original, text=" ".join(added)) if added else text
+
+
+def shown_question(text: Normalized) -> str:
+    """The question as the shopper typed it, whitespace tidied, cut like the normalized text."""
+    return " ".join(text.original.split())[: max(len(text.text), 1) * 2] or text.text
 
 
 POINTS_AT_IT = re.compile(r"这件|这个|这款|这双|这条|这套|这瓶|这盒|这种|它|(?<![a-z])(this|it)(?![a-z])")

@@ -138,6 +138,11 @@ PROMOTION_INQUIRY_PATTERNS: tuple[str, ...] = (
     word(r"on\s+sale|any\s+(sales?|offers?|deals?|promotions?|discounts?)|special\s+offers?|promotions?|promos?"),
 )
 
+COMBINING_PATTERNS: tuple[str, ...] = (
+    r"(一起|同时|叠加|同享|共同|一块)(用|使用|享受?|参加|参与)|(能|可以|可不可以|能不能)(叠加|同享|一起)|叠加(吗|么|嘛)",
+    word(r"combine\w*|stack\w*|together\s+with|at\s+the\s+same\s+time"),
+)
+
 INJECTION_PATTERNS: tuple[str, ...] = (
     r"(忽略|无视|忘记|忘掉|不要理会|别管|跳过|绕过)(掉)?(你)?(之前|以上|前面|上面|先前|刚才|所有|全部|你的|系统)?的?.{0,4}"
     r"(指令|指示|提示|规则|设定|要求|命令|限制|约束)",
@@ -179,6 +184,7 @@ _BARGAIN = compile_any(BARGAIN_PATTERNS)
 _NAMED_PRICE = compile_any(NAMED_PRICE_PATTERNS)
 _PROMOTION_INQUIRY = compile_any(PROMOTION_INQUIRY_PATTERNS)
 _INJECTION = compile_any(INJECTION_PATTERNS)
+_COMBINING = compile_any(COMBINING_PATTERNS)
 _CHITCHAT = compile_any(lexicon.CHITCHAT_WORDS)
 _SHOP = compile_any(lexicon.SHOP_WORDS)
 # Atomic and possessive: a failed match must not retry every split of 在吗在吗... (exponential); hence the
@@ -191,7 +197,7 @@ _MAX_GREETING_CHARS = 40
 @dataclass(frozen=True)
 class Route:
     kind: RouteKind
-    reply: str  # what to send the shopper; "" for "continue"
+    reply: str  # what to send the shopper; for "continue" only a fallback when the store's data has nothing
     reason: str  # short machine string: human_requested, angry, bargain, injection, chitchat, greeting...
     handoff: bool = False
 
@@ -264,6 +270,9 @@ def route(text: Normalized | str, *, store: StoreSnapshot) -> Route:
     if _COMPLAINT.search(message):
         reply = COMPLAINT_APOLOGY + (store.handoff_message.strip() or HANDOFF_FALLBACK)
         return Route(kind="complaint", reply=reply, reason="angry", handoff=True)
+    # How the store's own offers combine ("满减和会员折扣能一起用吗") is a question about its data, not bargaining.
+    combining = _COMBINING.search(message) is not None
+    fallback = ""  # a combining question the store's data cannot answer gets the promotions reply after all
     for reason, pattern in (
         ("compensation", _COMPENSATION),
         ("gift_begging", _GIFT),
@@ -271,7 +280,9 @@ def route(text: Normalized | str, *, store: StoreSnapshot) -> Route:
         ("promotion_inquiry", _PROMOTION_INQUIRY),
     ):
         if pattern.search(message):
-            return _boundary(reason, store)
+            if not (combining and reason in ("bargain", "promotion_inquiry")):
+                return _boundary(reason, store)
+            fallback = fallback or _boundary("promotion_inquiry", store).reply
     if _NAMED_PRICE.search(message) and not _NOT_A_PRICE.search(message):
         return _boundary("bargain", store)
     offtopic = store.offtopic_reply.strip() or OFFTOPIC_FALLBACK
@@ -281,4 +292,6 @@ def route(text: Normalized | str, *, store: StoreSnapshot) -> Route:
         return Route(kind="offtopic", reply=offtopic, reason="chitchat")
     if _is_greeting(message, store):
         return Route(kind="greeting", reply=store.welcome.strip() or WELCOME_FALLBACK, reason="greeting")
+    if fallback:
+        return Route(kind="continue", reply=fallback, reason="combining")
     return Route(kind="continue", reply="", reason="")

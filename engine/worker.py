@@ -62,7 +62,9 @@ class EngineWorker(AsyncConsumer):
         # Off the event loop: building the guard's facts takes milliseconds per question (a few hundred
         # for a store with hundreds of products), and every chat on this loop would stall meanwhile.
         guard = await asyncio.to_thread(StreamGuard, snapshot, reference=job.reference, question=job.question)
-        self._jobs[job.job_id] = _RunningJob(job=job, reply_group=str(event["reply_group"]), stream=AnswerStream(guard))
+        self._jobs[job.job_id] = _RunningJob(
+            job=job, reply_group=str(event["reply_group"]), stream=AnswerStream(guard, fallback=job.fallback)
+        )
         loop = asyncio.get_running_loop()
 
         def sink(ev: GenerationEvent) -> None:  # called on the engine thread
@@ -120,6 +122,8 @@ class EngineWorker(AsyncConsumer):
             )
         elif ev.kind == "delta":
             safe = running.stream.feed(ev.text)
+            if running.stream.stop_requested:
+                get_scheduler().cancel(ev.job_id)
             if safe:
                 await self.channel_layer.group_send(reply, {"type": "conversation.delta", **base, "text": safe})
             else:
@@ -162,7 +166,7 @@ class BlockingAnswer:
 
 def answer_blocking(*, job: AnswerJob, snapshot: StoreSnapshot, started: float) -> BlockingAnswer:
     """Generate and guard one answer in this thread, the way the worker does (`manage.py ask`, evaluation)."""
-    stream = AnswerStream(StreamGuard(snapshot, reference=job.reference, question=job.question))
+    stream = AnswerStream(StreamGuard(snapshot, reference=job.reference, question=job.question), fallback=job.fallback)
     events: queue.Queue[GenerationEvent] = queue.Queue()
     if not get_scheduler().submit(job.request, events.put):
         events.put(GenerationEvent(job_id=job.job_id, kind="done", finish_reason="busy"))
@@ -171,6 +175,8 @@ def answer_blocking(*, job: AnswerJob, snapshot: StoreSnapshot, started: float) 
         event = events.get(timeout=job.request.max_seconds + 60)
         if event.kind == "delta" and stream.feed(event.text) and ttft_ms is None:
             ttft_ms = int((time.monotonic() - started) * 1000)
+        if event.kind == "delta" and stream.stop_requested:
+            get_scheduler().cancel(job.job_id)
         elif event.kind == "done":
             tail, result = stream.finish(event)
             if tail and ttft_ms is None:

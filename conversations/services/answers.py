@@ -150,6 +150,7 @@ def answer_job_build(
         conversation_id=conversation.pk,
         question_id=question.pk,
         draft=draft,
+        fallback=decision.fallback,
     )
 
 

@@ -287,7 +287,8 @@ async def test_suggested_replies_from_matched_faq_and_a_model_draft_that_is_not_
     agent, _ = await agent_connect(world["agent"])
     shopper, _ = await shopper_connect()
     try:
-        await shopper.send_json_to({"type": "message", "text": "什么时候发货呀", "client_id": "q1"})
+        # More than the entry says: the model drafts.
+        await shopper.send_json_to({"type": "message", "text": "什么时候发货呀，周末也发吗", "client_id": "q1"})
         await until(shopper, "final")
         await shopper.send_json_to({"type": "message", "text": "转人工", "client_id": "q2"})
         await until(shopper, "final")

@@ -32,6 +32,10 @@ def fake_engine(monkeypatch):
     channel_layers.backends.clear()
 
 
+# A long answer (no sentence said twice: a repeated one would be stopped as a loop).
+LONG_ANSWER = "".join(f"第{n}点，" for n in "一二三四五六七八") + "就是这些。"
+
+
 def _make_store():
     store = StoreFactory(slug="shop")
     ProductFactory(store=store, sku="TS-1", name="纯棉T恤", description="纯棉面料，柔软透气", price="99.00")
@@ -125,7 +129,7 @@ async def test_resending_a_client_id_is_acknowledged_once_and_answered_once(stor
 
 
 async def test_a_resend_from_a_new_connection_while_the_answer_streams_is_not_answered_twice(store, monkeypatch):
-    monkeypatch.setattr(service, "_runtime", lambda: FakeRuntime(answer=ANSWER * 4, delay=0.03))
+    monkeypatch.setattr(service, "_runtime", lambda: FakeRuntime(answer=LONG_ANSWER, delay=0.03))
     first, hello = await connect()
     second = None
     try:
@@ -144,8 +148,8 @@ async def test_a_resend_from_a_new_connection_while_the_answer_streams_is_not_an
     ack = next(f for f in frames if f["type"] == "ack")
     assert ack["duplicate"] is True
     # The new connection is shown the one answer being generated, and nothing is answered twice.
-    assert [f["text"] for f in frames if f["type"] == "final"] == [ANSWER * 4]
-    assert await database_sync_to_async(messages)() == [("customer", QUESTION), ("bot", ANSWER * 4)]
+    assert [f["text"] for f in frames if f["type"] == "final"] == [LONG_ANSWER]
+    assert await database_sync_to_async(messages)() == [("customer", QUESTION), ("bot", LONG_ANSWER)]
 
 
 @pytest.mark.parametrize(

@@ -45,6 +45,7 @@ def test_a_job_with_keys_nobody_knows_is_refused():
 class _PassGuard:
     flags: list[str] = []
     replaced = 0
+    looping = False
 
     def feed(self, delta):
         return delta
@@ -68,3 +69,55 @@ def test_a_busy_engine_says_so_and_a_failed_one_apologises():
     tail, failed = AnswerStream(_PassGuard()).finish(GenerationEvent(job_id="j", kind="done", finish_reason="error"))
     assert tail == failed.text == AnswerStream.FAILED_TEXT
     assert (failed.source, failed.partial, failed.error) == ("template", True, "engine_error")
+
+
+def _stream_of(deltas, *, reason="stop", question="", fallback=""):
+    from engine.guard import StreamGuard
+    from engine.knowledge import StoreSnapshot
+
+    stream = AnswerStream(
+        StreamGuard(StoreSnapshot(store_id=1, slug="s", name="店"), question=question), fallback=fallback
+    )
+    shown = ""
+    for delta in deltas:
+        shown += stream.feed(delta)
+        if stream.stop_requested:
+            reason = "cancelled"  # what the worker does: cancel the job
+            break
+    tail, result = stream.finish(GenerationEvent(job_id="j", kind="done", finish_reason=reason))
+    return shown + tail, result, stream
+
+
+def test_a_repetition_loop_stops_at_once_and_is_never_recorded_twice():
+    looped = ["亲，这件还有货吗？", "我想要黑色L码。"] * 40
+    shown, result, stream = _stream_of(looped)
+    assert stream.stop_requested
+    assert result.text.count("我想要黑色L码") == 1
+    assert "repetition" in result.flags and not result.partial
+
+
+def test_an_answer_that_only_echoes_the_question_gives_the_stores_entry():
+    question = "纯棉T恤会缩水吗？"
+    entry = "纯棉面料都会有轻微缩水（约2%-3%）。"
+    shown, result, _ = _stream_of([question], question=question, fallback=entry)
+    assert result.text == entry and result.source == "faq" and "fallback" in result.flags
+    # Without an entry to fall back on, it is the honest "a person will help" (recorded as the guardrail's).
+    _, bare, _ = _stream_of([question], question=question)
+    assert bare.source == "guardrail" and question not in bare.text
+
+
+def test_an_answer_cut_at_the_length_limit_keeps_its_finished_sentences():
+    _, result, _ = _stream_of(["亲，有现货。", "库存不分颜色，下单页面"], reason="length")
+    assert result.text == "亲，有现货。" and "trimmed" in result.flags
+
+
+def test_a_label_before_the_answer_is_not_shown():
+    shown, result, _ = _stream_of(["答", "：亲，", "有现货。"])
+    assert shown == "亲，有现货。" and result.text == "亲，有现货。"
+    plain, _, _ = _stream_of(["答案", "在商品页。"])
+    assert plain == "答案在商品页。"
+
+
+def test_a_job_keeps_its_fallback_on_the_way_to_a_worker():
+    job = make_job(fallback="付款后24小时内发货。")
+    assert AnswerJob.from_dict(json.loads(json.dumps(job.to_dict()))).fallback == "付款后24小时内发货。"

@@ -134,3 +134,34 @@ def test_two_store_files_never_share_a_retrieval_index(demo, tea):
     decision = decide(store=tea, question="龙井用多少度的水泡")
     tea_titles = {f.question for f in tea.faqs} | {p.name for p in tea.products} | {p.title for p in tea.promotions}
     assert decision.matched and all(m["title"] in tea_titles for m in decision.matched)
+
+
+def test_an_english_question_finds_the_chinese_entry_and_is_answered_in_english(demo):
+    decision = decide(store=demo, question="How long until my order ships?")
+    assert decision.kind == "generate" and "24小时内发货" in decision.user_content
+    assert "英文" in decision.user_content and decision.fallback
+    assert decision.question == "How long until my order ships?"
+
+
+def test_the_model_reads_the_question_as_typed_not_lower_cased(demo):
+    decision = decide(store=demo, question="收到的T恤有破洞怎么办？")
+    assert decision.kind == "generate"
+    assert "顾客问题：收到的T恤有破洞怎么办？" in decision.user_content and decision.question.startswith("收到的T恤")
+
+
+def test_how_the_stores_offers_combine_is_answered_from_its_data(demo):
+    combined = decide(store=demo, question="满减和会员折扣能一起用吗？")
+    assert combined.route == "faq" and "同时使用" in combined.text
+    # Asking to combine an offer the store does not have gets its real promotions, not a guess.
+    coupon = decide(store=demo, question="优惠券可以叠加吗")
+    assert coupon.route in ("boundary", "llm") and "八折" not in coupon.text
+
+
+def test_a_paraphrase_of_an_entry_is_answered_with_the_entry_verbatim(demo):
+    entry = next(f for f in demo.faqs if f.question == "纯棉T恤会缩水吗?")
+    assert entry.mode == "reference"
+    decision = decide(store=demo, question="纯棉T恤洗了会缩水吗？")
+    assert decision.route == "faq" and decision.text == entry.answer and decision.faq_id == entry.id
+    # A question asking more than the entry says still goes to the model, with the entry as its fallback.
+    more = decide(store=demo, question="收到的衣服有破洞怎么办？")
+    assert more.kind == "generate" and more.fallback
