@@ -90,7 +90,7 @@ def _stream_of(deltas, *, reason="stop", question="", fallback=""):
 
 def test_a_repetition_loop_stops_at_once_and_is_never_recorded_twice():
     looped = ["亲，这件还有货吗？", "我想要黑色L码。"] * 40
-    shown, result, stream = _stream_of(looped)
+    _, result, stream = _stream_of(looped)
     assert stream.stop_requested
     assert result.text.count("我想要黑色L码") == 1
     assert "repetition" in result.flags and not result.partial
@@ -99,7 +99,7 @@ def test_a_repetition_loop_stops_at_once_and_is_never_recorded_twice():
 def test_an_answer_that_only_echoes_the_question_gives_the_stores_entry():
     question = "纯棉T恤会缩水吗？"
     entry = "纯棉面料都会有轻微缩水（约2%-3%）。"
-    shown, result, _ = _stream_of([question], question=question, fallback=entry)
+    _, result, _ = _stream_of([question], question=question, fallback=entry)
     assert result.text == entry and result.source == "faq" and "fallback" in result.flags
     # Without an entry to fall back on, it is the honest "a person will help" (recorded as the guardrail's).
     _, bare, _ = _stream_of([question], question=question)
