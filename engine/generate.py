@@ -67,6 +67,7 @@ class AnswerJob:
     # The store's own answer to fall back on (the best-matching FAQ entry's) when the model's answer is broken:
     # only the question echoed, a repetition loop, cut off at the length limit with no sentence finished.
     fallback: str = ""
+    fallback_source: AnswerSource = "faq"  # what the fallback is: an FAQ entry, or a text built from a row
 
     @property
     def job_id(self) -> str:
@@ -92,6 +93,7 @@ class AnswerJob:
             question_id=optional_int(data.get("question_id")),
             draft=bool(data.get("draft", False)),
             fallback=str(data.get("fallback", "")),
+            fallback_source="template" if data.get("fallback_source") == "template" else "faq",
         )
 
 
@@ -158,9 +160,10 @@ class AnswerStream:
     BUSY_TEXT = "当前咨询的顾客较多，请稍后再试，或点击“转人工”联系人工客服。"
     FAILED_TEXT = "抱歉，回答时出了点问题，请再发一次，或点击“转人工”联系人工客服。"
 
-    def __init__(self, guard: Guard, *, fallback: str = "") -> None:
+    def __init__(self, guard: Guard, *, fallback: str = "", fallback_source: AnswerSource = "faq") -> None:
         self.guard = guard
         self.fallback = fallback
+        self.fallback_source = fallback_source
         self.shown = ""
 
     @property
@@ -187,19 +190,19 @@ class AnswerStream:
         if reason in ("error", "cancelled", "time", "length") and not looped:
             flags.append({"error": "engine_error"}.get(reason, reason))
         source: AnswerSource = "guardrail" if self.guard.replaced else "llm"
-        if reason == "length" or looped:
+        if reason in ("length", "time") or looped:
             # Cut at the length limit or stopped in a loop: what was said up to the last finished sentence.
             kept = finished_sentences(self.shown)
             if kept and kept != self.shown:
                 # The final record replaces what was streamed (the widget shows the final text).
                 tail, self.shown = "", kept
                 flags.append("trimmed")
-        unfinished = reason == "length" and not finished_sentences(self.shown)
+        unfinished = reason in ("length", "time") and not finished_sentences(self.shown)
         broken = not self.shown.strip() or unfinished or ("echo" in flags and self.guard.replaced > 0)
-        if self.fallback and reason not in ("error", "cancelled", "time") and broken:
+        if self.fallback and reason not in ("error", "cancelled") and broken:
             # The model said nothing usable; the store's own entry for this question says it instead.
             tail = "" if self.shown.strip() else self.fallback  # streamed text is replaced by the final record
-            self.shown, source = self.fallback, "faq"
+            self.shown, source, partial = self.fallback, self.fallback_source, False
             flags.append("fallback")
         if reason == "error" and not self.shown.strip():
             tail += self.FAILED_TEXT

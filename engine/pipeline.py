@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
+from engine.copywriting import copy_instruction, is_copy_request, plain_copy, product_facts_text, which_product_text
 from engine.focus import NO_CONTEXT, ChatContext, Resolved, resolve_products
 from engine.knowledge import FaqFact, ProductFact, StoreSnapshot
 from engine.lexicon import (
@@ -30,7 +31,7 @@ from engine.product_answers import (
     asks_of,
     product_answer,
 )
-from engine.prompt import Reference, user_turn
+from engine.prompt import Reference, copy_turn, user_turn
 from engine.retrieve import Snippet, index_for, product_document, retrieve, tokenize
 from engine.route import route
 from engine.trigger import keyword_trigger
@@ -64,6 +65,7 @@ class Decision:
     question: str = ""  # the question as the model sees it (generate): the guard drops an echo of it
     reference: str = ""  # what the guard may accept claims from, besides the store's data
     fallback: str = ""  # generate: the best FAQ entry's answer, shown if the model's answer is broken
+    fallback_source: Literal["faq", "template"] = "faq"
     matched: tuple[dict[str, object], ...] = field(default=())
 
     @property
@@ -74,6 +76,12 @@ class Decision:
 def decide(*, store: StoreSnapshot, question: str, context: ChatContext = NO_CONTEXT) -> Decision:
     text = normalize(question, synonyms=store.synonyms)
     routed = route(text, store=store)
+    if (
+        routed.kind in ("offtopic", "boundary", "greeting")
+        and routed.reason != "injection"
+        and is_copy_request(text.text)
+    ):
+        return copy_decision(store, text, context)  # "写个有活动的推广语" is a copy request, not chit-chat
     if routed.kind != "continue":
         if routed.handoff:
             reason: HandoffReason = "complaint" if routed.kind == "complaint" else "shopper_asked"
@@ -82,6 +90,8 @@ def decide(*, store: StoreSnapshot, question: str, context: ChatContext = NO_CON
             )
         return Decision(kind="direct", route=routed.kind, text=routed.reply, source="template")
 
+    if is_copy_request(text.text):
+        return copy_decision(store, text, context)
     asked = with_carried_asks(store, text.text, context)
     resolved = resolve_products(store=store, text=asked, context=context)
     advice = size_advice_answer(store=store, question=asked, resolved=resolved)
@@ -221,6 +231,28 @@ def with_carried_asks(store: StoreSnapshot, text: str, context: ChatContext) -> 
         words.append("偏大吗")
     carried = " ".join(w for w in words if w)
     return f"{text} {carried}" if carried else text
+
+
+def copy_decision(store: StoreSnapshot, text: Normalized, context: ChatContext) -> Decision:
+    """Copy about the product the request names (or the one in view, or just talked about), or which one."""
+    resolved = resolve_products(store=store, text=text.text, context=context)
+    product = resolved.one
+    if product is None:
+        return Decision(
+            kind="direct", route="copy", text=which_product_text(resolved, store.products), source="template"
+        )
+    facts = product_facts_text(product)
+    question = shown_question(text)
+    return Decision(
+        kind="generate",
+        route="copy",
+        user_content=copy_turn(facts, copy_instruction(text.text)),
+        question=question,
+        reference=facts,
+        matched=({"kind": "product", "id": product.id, "title": product.name},),
+        fallback=plain_copy(product),
+        fallback_source="template",
+    )
 
 
 def _coverage(asked: set[str], text: str) -> tuple[float, float]:

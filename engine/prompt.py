@@ -65,6 +65,8 @@ PROMPT_SCAFFOLD = (
     "照抄参考资料",
     "资料里没有的就说不确定",
     "顾客用英文提问",
+    "只能用资料里写到的信息",
+    "直接给出文案",
 )
 
 
@@ -77,6 +79,11 @@ def user_turn(question: str, references: Sequence[Reference], *, english: bool =
     parts.append(f"{QUESTION_LABEL}{question}")
     parts.append(ANSWER_INSTRUCTION_EN if english else ANSWER_INSTRUCTION)
     return "\n".join(parts)
+
+
+def copy_turn(facts: str, instruction: str) -> str:
+    """A request for copy as the model sees it: the product's row, fenced as data, then what to write."""
+    return "\n".join([f"{REFERENCE_HEADER}<<<", facts, ">>>", instruction])
 
 
 def build_messages(*, prefix: str, history: Sequence[Turn], user_content: str) -> list[dict[str, str]]:

@@ -151,6 +151,7 @@ def answer_job_build(
         question_id=question.pk,
         draft=draft,
         fallback=decision.fallback,
+        fallback_source=decision.fallback_source,
     )
 
 
