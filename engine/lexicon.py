@@ -80,6 +80,13 @@ FREE_SHIPPING_WORDS_EN = (
 )
 SHIPPING_FEE_WORDS = r"运费|邮费"
 
+# Something wrong with what arrived: a demand for money that comes with one of these is a grievance (a person
+# looks at the order), not bargaining.
+DEFECT_WORDS = (
+    r"开线|破洞|破了|瑕疵|质量(有)?问题|坏了|坏的|掉色|褪色|起球|漏(了|液)|脏(了|的)|少发|漏发|发错|错发|缺件|变形|有味|异味"
+    r"|过期|不新鲜|发霉|碎了|压坏|损坏|破损|色差|缩水"
+)
+DEFECT_WORDS_EN = r"broken|damaged|defect\w*|torn|ripped|hole|faded|wrong\s+item|missing|expired|leak\w*"
 COMPENSATION_WORDS = r"赔偿|赔付|赔钱|补偿|补差价|补差|返现|返利|折现"
 RED_PACKET = r"红包"
 COMPENSATION_WORDS_EN = r"compensat[a-z]*|cash\s*back|store\s+credit"

@@ -14,6 +14,7 @@ from engine.focus import NO_CONTEXT, ChatContext, Resolved, resolve_products
 from engine.knowledge import FaqFact, ProductFact, StoreSnapshot
 from engine.lexicon import (
     ATTRIBUTE_ASKS,
+    DEFECT_WORDS,
     ENGLISH_SHOP_TERMS,
     GARMENT_MEASURES,
     LENGTH_UNITS,
@@ -85,6 +86,8 @@ def decide(*, store: StoreSnapshot, question: str, context: ChatContext = NO_CON
     if routed.kind != "continue":
         if routed.handoff:
             reason: HandoffReason = "complaint" if routed.kind == "complaint" else "shopper_asked"
+            if routed.kind == "complaint":
+                return complaint_decision(store, text, routed.reply)
             return Decision(
                 kind="direct", route=routed.kind, text=routed.reply, source="handoff", handoff_reason=reason
             )
@@ -209,6 +212,7 @@ def shown_question(text: Normalized) -> str:
 
 
 POINTS_AT_IT = re.compile(r"这件|这个|这款|这双|这条|这套|这瓶|这盒|这种|它|(?<![a-z])(this|it)(?![a-z])")
+_DEFECT = re.compile(DEFECT_WORDS)
 FOLLOW_UP = re.compile(r"^(那|那么|那个|还有|然后|and\b|what about|how about)|呢[?!.~。？！]*$")
 
 
@@ -231,6 +235,48 @@ def with_carried_asks(store: StoreSnapshot, text: str, context: ChatContext) -> 
         words.append("偏大吗")
     carried = " ".join(w for w in words if w)
     return f"{text} {carried}" if carried else text
+
+
+def complaint_decision(store: StoreSnapshot, text: Normalized, reply: str) -> Decision:
+    """A complaint goes to a person; when the store has a policy entry for what went wrong (its quality or
+    return rules), the shopper reads it while they wait."""
+    policy, score = _policy_entry(store, text.text)
+    if policy is None:
+        return Decision(kind="direct", route="complaint", text=reply, source="handoff", handoff_reason="complaint")
+    apology, _, handoff = reply.partition("！")
+    if "抱歉" in policy.answer or not handoff:  # the entry apologises itself
+        apology, handoff = "", handoff or reply
+    else:
+        apology += "！"
+    matched = ({"kind": "faq", "id": policy.id, "title": policy.question, "score": round(score, 3)},)
+    return Decision(
+        kind="direct",
+        route="complaint",
+        text=f"{apology}{policy.answer}{handoff}",
+        source="handoff",
+        handoff_reason="complaint",
+        faq_id=policy.id,
+        matched=matched,
+    )
+
+
+def _policy_entry(store: StoreSnapshot, text: str) -> tuple[FaqFact | None, float]:
+    """The entry for what went wrong: the one with the most of its keywords in the message (any mode; keywords
+    naming a defect first: "开线" over "退款"), else the best retrieved entry."""
+
+    def said(f: FaqFact) -> tuple[int, int]:
+        keys = [k for k in f.keywords if k and normalize(k).text in text]
+        return sum(1 for k in keys if _DEFECT.search(normalize(k).text)), len(keys)
+
+    hits = [(said(f), f) for f in store.faqs]
+    best = max((n for n, _ in hits), default=(0, 0))
+    keyed = [f for n, f in hits if n == best] if best[1] else []
+    if len(keyed) == 1:
+        return keyed[0], 0.0
+    snippets = retrieve(index_for(store), text, threshold=store.relevance_threshold, top_k=1)
+    if snippets and snippets[0].kind == "faq":
+        return next((f for f in store.faqs if f.id == snippets[0].id), None), snippets[0].score
+    return None, 0.0
 
 
 def copy_decision(store: StoreSnapshot, text: Normalized, context: ChatContext) -> Decision:

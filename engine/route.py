@@ -185,6 +185,10 @@ _NAMED_PRICE = compile_any(NAMED_PRICE_PATTERNS)
 _PROMOTION_INQUIRY = compile_any(PROMOTION_INQUIRY_PATTERNS)
 _INJECTION = compile_any(INJECTION_PATTERNS)
 _COMBINING = compile_any(COMBINING_PATTERNS)
+_DEFECT = compile_any((lexicon.DEFECT_WORDS, word(lexicon.DEFECT_WORDS_EN)))
+_REFUND_DEMAND = compile_any(
+    (r"(要求|必须|我要|给我|马上|立刻)(退款|退货|退钱|赔)", word(r"(want|demand)\s+a\s+refund"))
+)
 _CHITCHAT = compile_any(lexicon.CHITCHAT_WORDS)
 _SHOP = compile_any(lexicon.SHOP_WORDS)
 # Atomic and possessive: a failed match must not retry every split of 在吗在吗... (exponential); hence the
@@ -270,6 +274,10 @@ def route(text: Normalized | str, *, store: StoreSnapshot) -> Route:
     if _COMPLAINT.search(message):
         reply = COMPLAINT_APOLOGY + (store.handoff_message.strip() or HANDOFF_FALLBACK)
         return Route(kind="complaint", reply=reply, reason="angry", handoff=True)
+    if _DEFECT.search(message) and (_COMPENSATION.search(message) or _REFUND_DEMAND.search(message)):
+        # "洗了一次就开线了，要求退款并赔偿运费": something is wrong with the order; a person looks at it.
+        reply = COMPLAINT_APOLOGY + (store.handoff_message.strip() or HANDOFF_FALLBACK)
+        return Route(kind="complaint", reply=reply, reason="grievance", handoff=True)
     # How the store's own offers combine ("满减和会员折扣能一起用吗") is a question about its data, not bargaining.
     combining = _COMBINING.search(message) is not None
     fallback = ""  # a combining question the store's data cannot answer gets the promotions reply after all

@@ -1,6 +1,7 @@
 """The agent console: presence, claiming a chat, replying, handing back to the bot, closing, suggestions."""
 
 import logging
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -264,7 +265,12 @@ def reply_suggestions(*, conversation_id: Any, agent: Any, job_id: str) -> Reply
             draft=True,
         )
         break
+    # A person is answering: a reply that sends the shopper to "转人工" (a person) makes no sense from them.
+    items = [item for item in items if not HANDOFF_HINT.search(item.text)]
     return ReplySuggestions(conversation_id=conversation.pk, items=items[:SUGGESTION_LIMIT], draft=draft)
+
+
+HANDOFF_HINT = re.compile(r"转人工|talk to a person", re.IGNORECASE)
 
 
 def _faq_suggestions(*, conversation: Conversation, snapshot: StoreSnapshot, texts: list[str]) -> list[ReplySuggestion]:

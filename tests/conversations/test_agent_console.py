@@ -661,3 +661,20 @@ async def test_claiming_stops_the_answer_even_when_the_tab_that_asked_is_gone(wo
         await agent.disconnect()
     recorded = await db(lambda: Message.objects.get(role="bot"))
     assert recorded.partial and "cancelled" in recorded.flags and len(recorded.text) < len(slow)
+
+
+@pytest.mark.django_db
+def test_suggestions_never_tell_a_shopper_who_has_a_person_to_ask_for_one():
+    from conversations.services.agents import reply_suggestions
+
+    world = _setup()
+    conversation = Conversation.objects.create(
+        store=world["shop"], visitor=Visitor.objects.create(store=world["shop"]), status="human"
+    )
+    # The bot's reply to a compensation demand ends with "reply 转人工": the agent is that person already.
+    Message.objects.create(conversation=conversation, role="customer", text="给点补偿吧")
+    suggestions = reply_suggestions(conversation_id=conversation.pk, agent=world["agent"], job_id="s1")
+    assert all("转人工" not in item.text for item in suggestions.items)
+    Message.objects.create(conversation=conversation, role="customer", text="什么时候发货?")
+    suggestions = reply_suggestions(conversation_id=conversation.pk, agent=world["agent"], job_id="s2")
+    assert any(item.text == "付款后24小时内发货。" for item in suggestions.items)

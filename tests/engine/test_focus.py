@@ -117,3 +117,28 @@ def test_the_bots_policy_text_does_not_become_a_focus(demo):
 def test_an_unknown_sku_in_view_is_ignored(demo):
     resolved = resolve_products(store=demo, text="有现货吗", context=ChatContext(product_in_view="NOPE-1"))
     assert resolved.products == ()
+
+
+def test_copy_for_a_named_product_is_written_from_its_row_only(demo):
+    decision = _ask(demo, "帮我写一段关于经典纯棉圆领T恤的商品描述")
+    tee = _product(demo, "TS-001")
+    assert decision.kind == "generate" and decision.route == "copy"
+    assert "100%精梳棉" in decision.user_content and "99元" in decision.user_content
+    assert "不要写资料里没有的" in decision.user_content
+    # Nothing about another product reaches the model, and the row's plain text stands in for a broken answer.
+    assert "连衣裙" not in decision.user_content
+    assert decision.fallback.startswith(f"【{tee.name}】") and decision.fallback_source == "template"
+
+
+def test_copy_for_a_kind_with_several_products_asks_which(demo):
+    decision = _ask(demo, "帮我写个连衣裙的朋友圈推广语")
+    assert decision.kind == "direct" and "哪一款" in decision.text
+    assert "碎花雪纺连衣裙" in decision.text and "法式方领泡泡袖连衣裙" in decision.text
+    # On a product page, "这件" is enough.
+    on_page = _ask(demo, "帮我给这件写个朋友圈文案", view="DR-002")
+    assert on_page.kind == "generate" and "法式方领泡泡袖连衣裙" in on_page.user_content
+    assert "朋友圈" in on_page.user_content
+
+
+def test_a_poem_is_still_chit_chat(demo):
+    assert _ask(demo, "写首诗给我").route == "offtopic"

@@ -165,3 +165,12 @@ def test_a_paraphrase_of_an_entry_is_answered_with_the_entry_verbatim(demo):
     # A question asking more than the entry says still goes to the model, with the entry as its fallback.
     more = decide(store=demo, question="收到的衣服有破洞怎么办？")
     assert more.kind == "generate" and more.fallback
+
+
+def test_a_complaint_about_what_arrived_gets_the_quality_policy_and_a_person(demo):
+    decision = decide(store=demo, question="我上周买的T恤洗了一次就开线了，要求退款并赔偿运费！")
+    quality = next(f for f in demo.faqs if "质量问题" in f.question)
+    assert decision.handoff_reason == "complaint" and decision.faq_id == quality.id
+    assert quality.answer in decision.text and "转接人工" in decision.text
+    # A demand for money without a grievance is still the boundary reply, not a handoff.
+    assert decide(store=demo, question="给点补偿吧").route == "boundary"
