@@ -20,6 +20,7 @@ from engine.lexicon import (
     COUPON_WORDS_EN,
     DISCOUNT_WORDS,
     DISCOUNT_WORDS_EN,
+    EXCLUSION_WORDS,
     FIXED_DISCOUNTS,
     FREE_SHIPPING_WORDS,
     FREE_SHIPPING_WORDS_EN,
@@ -27,6 +28,8 @@ from engine.lexicon import (
     GIFT_WORDS_EN,
     PRESENT_WORDS,
     RED_PACKET,
+    REGION_GROUPS,
+    REGIONS,
     YUAN,
 )
 from engine.numerals import (
@@ -105,6 +108,19 @@ _FREE_ITEM = re.compile(
 )
 
 _FREE_SHIPPING = re.compile(f"{FREE_SHIPPING_WORDS}|{FREE_SHIPPING_WORDS_EN}")
+_REGION = re.compile(REGIONS, re.IGNORECASE)
+_EXCLUSION = re.compile(EXCLUSION_WORDS, re.IGNORECASE)
+
+
+def regions_in(text: str) -> set[str]:
+    """The regions `text` names, a group (港澳台) as its members too."""
+    found = {m.group(0).lower().replace(" ", "") for m in _REGION.finditer(text)}
+    for group, members in REGION_GROUPS.items():
+        if group in found:
+            found |= set(members)
+    return found
+
+
 _UNIVERSAL = re.compile(r"无门槛|全场|全店|任意|所有订单|任何|不限金额|any order|all orders|every order|no minimum")
 
 _COMPENSATION = re.compile(
@@ -185,9 +201,11 @@ class StoreFacts:
     corpus: str  # all store data + reference: guarantees
     compensation_terms: frozenset[str]  # said (not denied) in FAQ answers, promotions, reference
     blocked: tuple[str, ...]
+    excluded_regions: frozenset[str] = frozenset()  # left out of free shipping by the store's own texts
+    asked_regions: frozenset[str] = frozenset()  # named in the shopper's question
 
     @classmethod
-    def build(cls, store: StoreSnapshot, reference: str) -> "StoreFacts":
+    def build(cls, store: StoreSnapshot, reference: str, *, question: str = "") -> "StoreFacts":
         # A retrieved FAQ snippet is "问：...\n答：...": the shopper's question asserts nothing.
         reference = "\n".join(line for line in reference.splitlines() if not line.lstrip().startswith(("问：", "问:")))
         faq_answers = [f.answer for f in store.faqs]
@@ -216,7 +234,14 @@ class StoreFacts:
                 term = _FREE_SHIPPING.search(clause)
                 if term and not _negated(clause, term.start()):
                     shipping_thresholds |= thresholds(clause)
+        excluded: set[str] = set()
+        for text in (*shipping_texts, *(p.description for p in store.promotions), reference):
+            for clause in re.split(r"[。；;\n]", fold(text)):
+                if _EXCLUSION.search(clause):
+                    excluded |= regions_in(clause)
         return cls(
+            excluded_regions=frozenset(excluded),
+            asked_regions=frozenset(regions_in(fold(question))),
             amounts=frozenset(amounts),
             pairs=frozenset(pairs),
             multipliers=multipliers,
@@ -334,6 +359,11 @@ class StoreFacts:
                 backed = backed and lowest is not None and all(t >= lowest for t in stated)
             elif _UNIVERSAL.search(clause) and lowest:
                 backed = False  # "全场包邮" where the store needs a minimum order
+            if self.excluded_regions and not _EXCLUSION.search(clause) and not _EXCLUSION.search(context):
+                # "新疆也包邮": a region the store leaves out, named in the answer or asked about.
+                named = regions_in(clause) or regions_in(context) or self.asked_regions
+                if named & self.excluded_regions:
+                    backed = False
             found.append(Claim("free_shipping", backed))
         return found
 

@@ -98,7 +98,7 @@ class StreamGuard:
     """Feed model deltas in, show what `feed()` returns; call `finish()` at the end (also when the stream is cut)."""
 
     def __init__(self, store: StoreSnapshot, *, reference: str = "", question: str = "") -> None:
-        self._facts = StoreFacts.build(store, reference)
+        self._facts = StoreFacts.build(store, reference, question=question)
         # The small model often starts by repeating the question: held until it is clear, then dropped.
         echo = _canon(question)
         asks = question.rstrip(" .。!！~～").endswith(("吗", "呢", "么", "嘛", "?", "？"))

@@ -79,6 +79,14 @@ FREE_SHIPPING_WORDS_EN = (
     r"|no\s+shipping\s+(?:fee|cost|charge)s?"
 )
 SHIPPING_FEE_WORDS = r"运费|邮费"
+# Regions shops commonly leave out of free shipping (and "remote areas" as such); 港澳台 is the three of them.
+REGIONS = (
+    r"新疆|西藏|青海|宁夏|甘肃|内蒙古|内蒙|海南|港澳台|香港|澳门|台湾|偏远地区|偏远|海外|国外|境外"
+    r"|xinjiang|tibet|hong\s*kong|macau|taiwan|overseas|abroad"
+)
+REGION_GROUPS = {"港澳台": ("香港", "澳门", "台湾"), "内蒙": ("内蒙古",), "偏远": ("偏远地区",)}
+# Saying a region is left out of an offer.
+EXCLUSION_WORDS = r"除外|不包邮|不参与|不参加|不享受|不在.{0,6}范围|不支持|except|excluded|not\s+included"
 
 # Something wrong with what arrived: a demand for money that comes with one of these is a grievance (a person
 # looks at the order), not bargaining.
