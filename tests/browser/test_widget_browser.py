@@ -15,7 +15,7 @@ from tests.browser.conftest import SCREENSHOTS, Page, Server, screenshot
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 FAQ_QUESTION = "什么时候发货？"
-MODEL_QUESTION = "纯棉T恤会缩水吗？"
+MODEL_QUESTION = "收到的衣服有破洞怎么办？"  # more than one entry says: the model answers
 
 # Records every state of the newest bot bubble, in the page, so no intermediate state is missed.
 RECORD_STATES = """() => {
@@ -125,6 +125,28 @@ def test_faq_answer_history_after_reload_thumbs_and_size_limit(server, shopper):
     box = panel.locator(".sd-panel").bounding_box()
     assert box is not None and box["width"] == 390, "on a phone the chat fills the screen"
     screenshot(page, "widget-faq-phone.png")
+    assert shopper.dialogs == [] and shopper.errors == []
+
+
+def test_the_demo_conversation_on_a_product_page_is_about_that_product(server, shopper):
+    """The shop owner's demo: on the T-shirt's page, "这件" and bare questions are about that T-shirt."""
+    store = Store.objects.get(slug="demo")
+    tee = store.products.get(sku="TS-001")
+    page = open_widget(shopper, server, "/?sku=TS-001")
+    stock = ask(page, "这件T恤有现货吗？").locator(".sd-text").text_content()
+    assert tee.name in stock and "有现货" in stock
+    fit = ask(page, "尺码偏大吗？").locator(".sd-text").text_content()
+    assert tee.name in fit and tee.size_guide.split("。")[0] in fit
+    policy = ask(page, "支持7天无理由退货吗？").locator(".sd-text").text_content()
+    assert "7天" in policy and "无理由" in policy
+    screenshot(page, "widget-demo-conversation.png")
+    # Another product's page: the same bare question is about that product now.
+    page.goto(server.url + "/?sku=TS-003")
+    sporty = store.products.get(sku="TS-003")
+    widget(page).locator(".sd-msg[data-role=bot][data-final]").nth(2).wait_for()
+    answer = ask(page, "尺码偏大吗？").locator(".sd-text").text_content()
+    assert sporty.name in answer and tee.name not in answer
+    assert Conversation.objects.get().product_sku == "TS-003"
     assert shopper.dialogs == [] and shopper.errors == []
 
 
