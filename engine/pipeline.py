@@ -25,6 +25,7 @@ from engine.lexicon import (
 from engine.normalize import Normalized, normalize
 from engine.numerals import metre_height_cm
 from engine.product_answers import (
+    GAP,
     MEASURE_QUESTION,
     PRICE_QUESTION,
     SIZE_NAME,
@@ -102,8 +103,9 @@ def decide(*, store: StoreSnapshot, question: str, context: ChatContext = NO_CON
         return advice
     # A product the question names is answered from its row first; one it only leans on (the page, the turn
     # before) comes after the store's direct answers ("这件能退吗" is the return policy).
-    named = resolved.how in ("named", "family")
-    if named and (answered := _product_decision(store, asked, resolved)) is not None:
+    # An amount to reach a threshold ("差多少包邮") is arithmetic on the rows, never the policy text alone.
+    rows_first = resolved.how in ("named", "family") or GAP.search(asked) is not None
+    if rows_first and (answered := _product_decision(store, asked, resolved)) is not None:
         return answered
 
     english = is_english(text.text)
@@ -119,7 +121,7 @@ def decide(*, store: StoreSnapshot, question: str, context: ChatContext = NO_CON
         return Decision(
             kind="direct", route="faq", text=hit.faq.answer, source="faq", faq_id=hit.faq.id, matched=hit_matched
         )
-    if not named and (answered := _product_decision(store, asked, resolved)) is not None:
+    if not rows_first and (answered := _product_decision(store, asked, resolved)) is not None:
         return answered
 
     snippets = retrieve(index_for(store), lookup.text, threshold=store.relevance_threshold, top_k=store.top_k)

@@ -13,11 +13,12 @@ stock.
 
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 
 from engine import numerals
 from engine.amounts import money
 from engine.focus import Resolved
-from engine.knowledge import ProductFact, StoreSnapshot
+from engine.knowledge import ProductFact, PromotionFact, StoreSnapshot
 from engine.lexicon import (
     ATTRIBUTE_ASKS,
     FIT_QUESTION,
@@ -259,8 +260,84 @@ def family_answer(products: tuple[ProductFact, ...], asks: Asks) -> str | None:
     return f"亲，这类商品店里有{len(products)}款：" + "；".join(lines) + "。您问的是哪一款呢？"
 
 
+LISTING = re.compile(r"哪几[种款个样]|哪些|几[种款个样]|有什么|有啥|都有|which|what\s+\w+\s+do\s+you")
+GAP = re.compile(r"差多少|还差|再买多少|凑多少|再加多少|how\s+much\s+more")
+SPENT = re.compile(r"(?:买了|已经|满了|现在|目前|购物车|凑了|花了|有)\s*(\d+(?:\.\d+)?)\s*(?:元|块)?")
+
+
+def catalog_answer(store: StoreSnapshot, text: str, resolved: Resolved) -> str | None:
+    """ "有哪几种容量" / "有哪些连衣裙": the store's values of an attribute across its goods, or a kind's products."""
+    if not LISTING.search(text):
+        return None
+    asks = asks_of(store, text)
+    if not resolved.products and asks.keys:
+        lines = []
+        for key in asks.keys:
+            values: dict[str, list[str]] = {}
+            for product in store.products:
+                value = dict(product.attributes).get(key)
+                if value:
+                    values.setdefault(value, []).append(product.name)
+            if values:
+                listed = "；".join(f"{value}（{'、'.join(names)}）" for value, names in values.items())
+                lines.append(f"店里商品的{key}有：{listed}")
+        return "亲，" + "。".join(lines) + "。" if lines else None
+    if resolved.how == "family" and not asks and 1 < len(resolved.products) <= MAX_LISTED * 2:
+        listed = "；".join(
+            f"{p.name}（{money(p.price)}元{'' if p.stock > 0 else '，缺货'}）" for p in resolved.products
+        )
+        return f"亲，店里有这{len(resolved.products)}款：{listed}。想了解哪一款可以告诉我～"
+    return None
+
+
+def promotion_gap_answer(store: StoreSnapshot, text: str, resolved: Resolved) -> str | None:
+    """ "差多少能包邮" / "还差多少能减": the gap to each threshold from what the shopper said they have (an amount,
+    or the product in focus times a count)."""
+    if not GAP.search(text):
+        return None
+    spent_said = SPENT.search(text)
+    product = resolved.one
+    count = items_counted(text) or 1
+    if spent_said:
+        spent = Decimal(spent_said.group(1))
+        basis = f"按{money(spent)}元算"
+    elif product is not None:
+        spent = product.price * count
+        basis = f"{product.name}{count}件共{money(spent)}元"
+    else:
+        return None
+    wants_shipping = bool(re.search(r"包邮|运费|邮费|shipping", text))
+    lines = []
+    for promotion in store.promotions:
+        threshold = promotion.threshold
+        if threshold <= 0 or (wants_shipping and promotion.kind != "free_shipping"):
+            continue
+        if promotion.kind not in ("free_shipping", "threshold_off"):
+            continue
+        what = describe_threshold(promotion)
+        gap = threshold - spent
+        lines.append(f"{what}还差{money(gap)}元" if gap > 0 else f"已满足{what}")
+    if not lines:
+        return None
+    return f"亲，{basis}，" + "，".join(lines) + "（以下单页面计算为准）。"
+
+
+def describe_threshold(promotion: PromotionFact) -> str:
+    member = "（会员）" if promotion.member_only else ""
+    if promotion.kind == "free_shipping":
+        return f"满{money(promotion.threshold)}包邮{member}"
+    amount = money(promotion.amount) if promotion.amount is not None else ""
+    return f"满{money(promotion.threshold)}减{amount}{member}"
+
+
 def product_answer(*, store: StoreSnapshot, text: str, resolved: Resolved) -> tuple[str, ProductFact | None] | None:
     """(answer, the product it is about or None for a family), or None when the rows cannot answer."""
+    gap = promotion_gap_answer(store, text, resolved)
+    if gap is not None:
+        return gap, resolved.one
+    listing = catalog_answer(store, text, resolved)
+    if listing is not None:
+        return listing, None
     if not resolved.products:
         return None
     asks = asks_of(store, text)

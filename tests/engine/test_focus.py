@@ -142,3 +142,27 @@ def test_copy_for_a_kind_with_several_products_asks_which(demo):
 
 def test_a_poem_is_still_chit_chat(demo):
     assert _ask(demo, "写首诗给我").route == "offtopic"
+
+
+def test_listings_come_from_the_rows(demo, tea):
+    materials = _ask(demo, "有哪几种面料")
+    for product in demo.products:
+        assert dict(product.attributes)["面料"] in materials.text
+    dresses = _ask(demo, "有哪些连衣裙")
+    assert all(p.name in dresses.text for p in demo.products if "连衣裙" in p.name)
+    assert not any(p.name in dresses.text for p in demo.products if "T恤" in p.name)
+    # Another kind of store, another attribute: the same question works from its data.
+    key = next(k for p in tea.products for k, _ in p.attributes if k not in ("面料",))
+    listing = _ask(tea, f"有哪几种{key}")
+    assert listing.route == "product" and all(
+        dict(p.attributes)[key] in listing.text for p in tea.products if key in dict(p.attributes)
+    )
+
+
+def test_the_gap_to_a_threshold_is_computed_from_what_was_said(demo):
+    said = _ask(demo, "买了80元，差多少能包邮")
+    assert "还差19元" in said.text and "满99包邮" in said.text
+    two = _ask(demo, "买两件还差多少能减", view="TS-001")
+    assert "2件共198元" in two.text and "满300减50还差102元" in two.text
+    # Without an amount or a product, the policy itself answers.
+    assert _ask(demo, "差多少包邮").route == "faq"
