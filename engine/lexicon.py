@@ -167,6 +167,11 @@ ENGLISH_SHOP_TERMS: tuple[tuple[str, str], ...] = (
     (r"customer\s+service\s+hours|opening\s+hours|online\s+hours", "客服时间 在线时间"),
 )
 
+# Attributes whose values are choices a shopper picks one of (a colour, a size, a flavour): "白色的有吗" asks
+# whether the product comes in it. Other attributes (ingredients, materials) are facts: asked about, they are
+# shown whole, and never read as "has no X".
+OPTION_KEYS = r"颜色|颜色分类|色号|尺码|尺寸|规格|型号|款式|口味|味道|容量|版本|香型|包装|套餐"
+
 # --- is it about the shop at all ----------------------------------------------------------------------------------
 
 # A message with any of these is about shopping in any shop, whatever chit-chat words it also contains. What a

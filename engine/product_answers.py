@@ -11,6 +11,7 @@ product comes in it and that the page shows what can be ordered, never that this
 stock.
 """
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from decimal import Decimal
@@ -24,12 +25,14 @@ from engine.lexicon import (
     FIT_QUESTION,
     GARMENT_MEASURES,
     LETTER_SIZES,
+    OPTION_KEYS,
     PRICE_WORDS,
     PRICE_WORDS_EN,
     STOCK_QUESTION_PHRASES,
     STOCK_WORDS,
 )
 from engine.normalize import normalize
+from engine.retrieve import tokenize
 
 STOCK_QUESTION = re.compile(f"{STOCK_WORDS}|{STOCK_QUESTION_PHRASES}")
 PRICE_QUESTION = re.compile(f"{PRICE_WORDS}|{PRICE_WORDS_EN}")
@@ -40,6 +43,9 @@ FIT = re.compile(FIT_QUESTION)
 _ASKS = tuple((frozenset(group.split("|")), re.compile(pattern)) for group, pattern in ATTRIBUTE_ASKS.items())
 _LIST = "、"
 _SIZE_KEYS = ("尺码", "尺寸")
+_OPTION_KEY = re.compile(OPTION_KEYS)
+_PARTS = re.compile(r"[、，,；;/（）()\s]+")
+_ASKS_WHETHER = re.compile(r"有|含|加|放|吗|么|嘛")
 COUNT = re.compile(r"(\d+|[两二三四五六七八九十]+)\s*(件|个|条|双|瓶|盒|罐|包|套|份|支|袋)")
 MAX_COUNT = 99
 MAX_LISTED = 6  # a family larger than this is not listed in a chat answer
@@ -131,9 +137,9 @@ def options_mentioned(store: StoreSnapshot, product: ProductFact, text: str) -> 
     own: list[str] = []
     missing: list[tuple[str, str]] = []
     for key, value in product.attributes:
-        items = _items(value)
-        if len(items) < 2 and key not in ("颜色", "尺码"):
+        if not _OPTION_KEY.fullmatch(key):
             continue
+        items = _items(value)
         own += [item for item in items if _mentioned(item, text)]
         others = {
             item
@@ -148,6 +154,21 @@ def options_mentioned(store: StoreSnapshot, product: ProductFact, text: str) -> 
             (key, item) for item in sorted(others) if _mentioned(item, text) and not any(item in o for o in own)
         ]
     return own, missing
+
+
+def facts_mentioned(product: ProductFact, text: str) -> tuple[str, ...]:
+    """The product's fact attributes (not options) the text names a part of: "核桃酥里有鸡蛋吗" -> 配料. Words of
+    the product's own name do not count (绿豆糕 says 绿豆, and asks nothing about it)."""
+    rest = text
+    for word in sorted(tokenize(product.name), key=len, reverse=True):
+        rest = rest.replace(word, " ")
+    found = []
+    for key, value in product.attributes:
+        if _OPTION_KEY.fullmatch(key):
+            continue
+        if any(_mentioned(item, rest) for item in _PARTS.split(value) if len(item) >= 2):
+            found.append(key)
+    return tuple(found)
 
 
 def size_guide_value(guide: str, size: str, measure: str) -> str | None:
@@ -344,9 +365,12 @@ def product_answer(*, store: StoreSnapshot, text: str, resolved: Resolved) -> tu
     product = resolved.one
     if product is not None:
         own, missing = options_mentioned(store, product, text)
+        facts = facts_mentioned(product, text) if _ASKS_WHETHER.search(text) else ()
+        if facts:
+            asks = dataclasses.replace(asks, keys=tuple(dict.fromkeys((*asks.keys, *facts))))
         if not asks and not (own or missing):
             return None
-        if not asks and (own or missing) and not re.search(r"有|吗|呢|么|嘛", text):
+        if not asks and not _ASKS_WHETHER.search(text):
             return None
         answer = one_product_answer(store, product, text, asks)
         return (answer, product) if answer else None
