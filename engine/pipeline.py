@@ -34,7 +34,7 @@ from engine.product_answers import (
     product_answer,
 )
 from engine.prompt import Reference, copy_turn, user_turn
-from engine.retrieve import Snippet, index_for, product_document, retrieve, tokenize
+from engine.retrieve import Snippet, faq_text, index_for, product_document, retrieve, tokenize
 from engine.route import route
 from engine.trigger import keyword_trigger
 
@@ -135,6 +135,12 @@ def decide(*, store: StoreSnapshot, question: str, context: ChatContext = NO_CON
         product_snippet = product_document(index_for(store), in_focus.id)
         if product_snippet is not None:
             snippets = [*snippets[:1], product_snippet, *snippets[1:]] if snippets else [product_snippet]
+    if not snippets:
+        # A question too wordy for its entry to score (many words the store never uses) that says one of the
+        # entry's keywords still finds it: the keywords are the store's own triggers for that entry.
+        keyed = _keyword_entry(store, lookup.text)
+        if keyed is not None:
+            snippets = [Snippet(kind="faq", id=keyed.id, title=keyed.question, text=faq_text(keyed), score=0.0)]
     if not snippets and routed.reply:
         return Decision(kind="direct", route="boundary", text=routed.reply, source="template")
     if not snippets:
@@ -260,6 +266,12 @@ def complaint_decision(store: StoreSnapshot, text: Normalized, reply: str) -> De
         faq_id=policy.id,
         matched=matched,
     )
+
+
+def _keyword_entry(store: StoreSnapshot, text: str) -> FaqFact | None:
+    """The one entry with a keyword of two or more characters in the text, or None (none, or several)."""
+    keyed = [f for f in store.faqs if any(len(k) >= 2 and normalize(k).text in text for k in f.keywords)]
+    return keyed[0] if len(keyed) == 1 else None
 
 
 def _policy_entry(store: StoreSnapshot, text: str) -> tuple[FaqFact | None, float]:

@@ -166,8 +166,13 @@ def _weighted(text: str, repeat: int) -> list[str]:
     return list(dict.fromkeys(tokenize(text))) * repeat
 
 
+def faq_text(faq: FaqFact) -> str:
+    """An FAQ entry as reference text: its question, then its answer."""
+    return f"问：{faq.question.strip()}\n答：{faq.answer.strip()}"
+
+
 def _faq_document(faq: FaqFact) -> tuple[KbDocument, list[str]]:
-    text = f"问：{faq.question.strip()}\n答：{faq.answer.strip()}"
+    text = faq_text(faq)
     tokens = _weighted(faq.question, TITLE_REPEAT)
     for alt in faq.alt_questions:
         tokens += _weighted(alt, TITLE_REPEAT)
