@@ -1,0 +1,8 @@
+from django.urls import URLPattern, URLResolver, path
+
+from conversations.campaigns.apis import ShopEventApi, ShopWebhookView
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("api/shops/<slug:store>/webhooks/", ShopWebhookView.as_view(), name="shop-webhook"),
+    path("api/shops/<slug:store>/events/", ShopEventApi.as_view(), name="shop-event"),
+]
