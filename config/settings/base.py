@@ -209,3 +209,9 @@ CHAT_HISTORY_TURNS = 6
 # Flood control per connection: at most this many shopper messages in CHAT_RATE_WINDOW seconds.
 CHAT_RATE_MESSAGES = env.int("CHAT_RATE_MESSAGES", default=8)
 CHAT_RATE_WINDOW = 10.0
+
+# Cart and unpaid-order reminders (conversations/campaigns): links in them point here.
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.filebased.EmailBackend")
+EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(VAR_DIR / "mail"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="shopdesk@localhost")

@@ -13,7 +13,16 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from conversations.campaigns.events import ShopEvent
-from conversations.campaigns.models import Cart, CartItem, Order, ReminderSettings, ShopCustomer, WebhookReceipt
+from conversations.campaigns.models import (
+    Cart,
+    CartItem,
+    Order,
+    OutboxMessage,
+    ReminderClick,
+    ReminderSettings,
+    ShopCustomer,
+    WebhookReceipt,
+)
 from kb.models import Store
 
 logger = logging.getLogger(__name__)
@@ -181,3 +190,17 @@ def shop_event_ingest(*, store: Store, event: ShopEvent, now: datetime, webhook_
     if not applied:
         logger.info("store %s: %s %s is older than what we have, ignored", store.slug, event.type, event.data["id"])
     return IngestResult(applied=applied)
+
+
+def reminder_click_record(*, message_id: int, now: datetime) -> str | None:
+    """A shopper opened a reminder's link: count the click and say where their cart (or order) is."""
+    message = OutboxMessage.objects.select_related("sequence__cart", "sequence__order").filter(pk=message_id).first()
+    if message is None:
+        return None
+    ReminderClick.objects.create(message=message, sequence=message.sequence, at=now)
+    sequence = message.sequence
+    if sequence.cart is not None and sequence.cart.restore_url:
+        return sequence.cart.restore_url
+    if sequence.order is not None and sequence.order.pay_url:
+        return sequence.order.pay_url
+    return "/"
