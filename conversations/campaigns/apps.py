@@ -1,4 +1,7 @@
+from pathlib import Path
+
 from django.apps import AppConfig
+from django.conf import settings
 
 
 class CampaignsConfig(AppConfig):
@@ -8,3 +11,11 @@ class CampaignsConfig(AppConfig):
     name = "conversations.campaigns"
     label = "campaigns"
     verbose_name = "Campaigns"
+
+    def ready(self) -> None:
+        # kombu's filesystem transport (the embedded mode's broker) expects its folders to exist.
+        if str(getattr(settings, "CELERY_BROKER_URL", "")).startswith("filesystem://"):
+            options = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {})
+            for key in ("data_folder_in", "data_folder_out", "processed_folder", "control_folder"):
+                if options.get(key):
+                    Path(options[key]).mkdir(parents=True, exist_ok=True)
