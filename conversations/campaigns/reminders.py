@@ -27,6 +27,7 @@ from conversations.campaigns.models import (
     ShopCustomer,
 )
 from conversations.models import Visitor
+from conversations.views import DEMO_STORE
 from engine.guard import guard_text
 from kb.models import Store
 from kb.selectors import product_list, store_snapshot
@@ -233,6 +234,16 @@ def _outbox_write(
     return rows
 
 
+def demo_delay(store: Store) -> timedelta | None:
+    """The demo store's short delay (REMINDER_DEMO_DELAY_SECONDS), so a visitor sees a reminder in minutes.
+
+    It replaces the idle time and the first step, and the demo ignores quiet hours; everything else
+    (stop conditions, caps, channels) is as for any store.
+    """
+    seconds = getattr(settings, "REMINDER_DEMO_DELAY_SECONDS", 0)
+    return timedelta(seconds=seconds) if seconds and store.slug == DEMO_STORE else None
+
+
 def _cart_decide(*, cart_id: int, reminder_settings: ReminderSettings, now: datetime) -> str:
     """Decide the next step of one cart: "decided", "stopped" or "" (nothing due)."""
     store = reminder_settings.store
@@ -253,6 +264,9 @@ def _cart_decide(*, cart_id: int, reminder_settings: ReminderSettings, now: date
             return ""
         idle = timedelta(minutes=reminder_settings.idle_minutes)
         due = cart.changed_at + max(idle, timedelta(minutes=steps[step]))
+        demo = demo_delay(store)
+        if demo is not None and step == 0:
+            due = cart.changed_at + demo
         if now < due:
             return ""
         reason = cart_stop_reason(
@@ -276,7 +290,7 @@ def _cart_decide(*, cart_id: int, reminder_settings: ReminderSettings, now: date
         sequence.save(update_fields=["steps_sent", "updated_at"])
         items = [(i.name or i.sku, i.quantity) for i in cart.items.all()]
         text = reminder_text(store=store, template=reminder_settings.template, items=items)
-        send_at = quiet_hours_end(reminder_settings=reminder_settings, at=now) or now
+        send_at = now if demo else quiet_hours_end(reminder_settings=reminder_settings, at=now) or now
         _outbox_write(
             store=store,
             sequence=sequence,
@@ -339,7 +353,9 @@ def reminders_plan(*, now: datetime, store_ids: list[int] | None = None) -> Plan
     if store_ids is not None:
         settings_rows = settings_rows.filter(store_id__in=store_ids)
     for row in settings_rows:
-        earliest = now - timedelta(minutes=max(row.idle_minutes, min([int(s) for s in row.steps or [0]] or [0])))
+        earliest = now - (
+            demo_delay(row.store) or timedelta(minutes=max(row.idle_minutes, min([int(s) for s in row.steps or [0]])))
+        )
         carts = Cart.objects.filter(
             store=row.store,
             status=Cart.Status.ACTIVE,

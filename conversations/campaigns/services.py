@@ -10,8 +10,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from config.exceptions import ApplicationError
 from conversations.campaigns.events import ShopEvent
 from conversations.campaigns.models import (
     Cart,
@@ -23,6 +25,7 @@ from conversations.campaigns.models import (
     ShopCustomer,
     WebhookReceipt,
 )
+from conversations.models import Visitor
 from kb.models import Store
 
 logger = logging.getLogger(__name__)
@@ -170,6 +173,7 @@ def _order_upsert(*, store: Store, event: ShopEvent, now: datetime) -> bool:
 
 def shop_event_ingest(*, store: Store, event: ShopEvent, now: datetime, webhook_id: str = "") -> IngestResult:
     """Apply one shop event in one transaction; a `webhook_id` seen before for this store changes nothing."""
+    reminder_settings_for(store=store)  # a store sending events gets the default reminder settings
     try:
         with transaction.atomic():
             if webhook_id:
@@ -204,3 +208,41 @@ def reminder_click_record(*, message_id: int, now: datetime) -> str | None:
     if sequence.order is not None and sequence.order.pay_url:
         return sequence.order.pay_url
     return "/"
+
+
+def demo_cart_add(*, store: Store, visitor_token: str, sku: str, quantity: int, now: datetime) -> Cart:
+    """The demo shop's "加入购物车": the visitor's cart as the shop would send it, through the same event path."""
+    visitor = Visitor.objects.filter(store=store, token=visitor_token).first()
+    if visitor is None:
+        raise ApplicationError("Open the chat once first: the cart belongs to the chat's visitor.")
+    product = store.products.filter(sku=sku, is_active=True).first()
+    if product is None:
+        raise ApplicationError(f"The store has no product {sku!r}.")
+    if not 1 <= quantity <= 99:
+        raise ApplicationError("quantity: between 1 and 99.")
+    external_id = f"demo-{visitor.pk}"
+    cart = Cart.objects.filter(store=store, external_id=external_id).first()
+    items: dict[str, int] = {}
+    if cart is not None and cart.status == Cart.Status.ACTIVE:
+        items = {i.sku: i.quantity for i in cart.items.all()}
+    items[sku] = items.get(sku, 0) + quantity
+    names = dict(store.products.filter(sku__in=items).values_list("sku", "name"))
+    event = ShopEvent(
+        type="cart.updated",
+        data={
+            "id": external_id,
+            "version": (cart.version if cart else 0) + 1,
+            "changed_at": now,
+            "customer": {
+                "id": f"demo-visitor-{visitor.pk}",
+                "visitor": visitor.token,
+                # The demo shopper has an address so the demo shows the e-mail too (var/mail/).
+                "email": f"demo-visitor-{visitor.pk}@example.com",
+                "consent": True,
+            },
+            "items": [{"sku": s, "name": names.get(s, s), "quantity": q} for s, q in items.items()],
+            "restore_url": settings.SITE_URL.rstrip("/") + "/",
+        },
+    )
+    shop_event_ingest(store=store, event=event, now=now)
+    return Cart.objects.get(store=store, external_id=external_id)
