@@ -8,7 +8,6 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from config.exceptions import ApplicationError
-
 from conversations.campaigns.reminders import RESTORE_SALT
 from conversations.campaigns.services import demo_cart_add, reminder_click_record
 from conversations.views import DEMO_STORE

@@ -1,4 +1,4 @@
-"""The demo shop's "加入购物车" in a real browser: the visitor leaves, and on coming back the widget shows the reminder."""
+"""The demo shop's "加入购物车" in a real browser: the visitor leaves, comes back, and the widget shows the reminder."""
 
 from datetime import timedelta
 
