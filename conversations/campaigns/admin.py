@@ -3,6 +3,7 @@
 from typing import Any
 
 from django.contrib import admin, messages
+from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
@@ -17,6 +18,7 @@ from kb.admin import StoreScopedAdminMixin
 class ReminderSettingsAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
     list_display = ("store", "enabled", "idle_minutes", "steps", "unpaid_nudge", "quiet_start", "quiet_end", "figures")
     readonly_fields = ("webhook_secret", "figures")
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     @admin.display(description="Figures (sent / clicked / recovered, revenue / ordered after a reminder)")
     def figures(self, obj: ReminderSettings) -> str:

@@ -6,7 +6,7 @@ of order. A webhook's id is recorded in the same transaction as its effect: a re
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -246,3 +246,13 @@ def demo_cart_add(*, store: Store, visitor_token: str, sku: str, quantity: int, 
     )
     shop_event_ingest(store=store, event=event, now=now)
     return Cart.objects.get(store=store, external_id=external_id)
+
+
+# A webhook older than the signature's 5-minute tolerance is refused as stale, so its id need not be kept long.
+RECEIPT_KEEP = timedelta(days=1)
+
+
+def webhook_receipts_prune(*, now: datetime) -> int:
+    """Forget processed webhook ids that can no longer be replayed (their timestamps would be stale)."""
+    deleted, _ = WebhookReceipt.objects.filter(received_at__lt=now - RECEIPT_KEEP).delete()
+    return deleted

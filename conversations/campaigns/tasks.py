@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from conversations.campaigns.outbox import outbox_relay
 from conversations.campaigns.reminders import reminders_plan
+from conversations.campaigns.services import webhook_receipts_prune
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +33,9 @@ RELAY_BATCH = 50
     max_retries=3,
 )
 def reminders_plan_task() -> int:
-    report = reminders_plan(now=timezone.now())
+    now = timezone.now()
+    webhook_receipts_prune(now=now)
+    report = reminders_plan(now=now)
     if report.decided:
         logger.info("decided %s reminder step(s)", report.decided)
         outbox_relay_task.delay()

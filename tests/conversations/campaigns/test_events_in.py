@@ -188,3 +188,40 @@ def test_the_token_api_takes_the_same_events_for_the_users_stores_only(store):
     assert bad.status_code == 400 and bad.json()["extra"]["field"] == "data.items[0].quantity"
     assert APIClient().post(f"/api/shops/{store.slug}/events/", cart_event(), format="json").status_code in (401, 403)
     assert Cart.objects.count() == 1
+
+
+def test_processed_webhook_ids_are_forgotten_once_they_could_only_be_stale(client, store):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from conversations.campaigns.services import webhook_receipts_prune
+
+    post_signed(client, store, cart_event(version=1), msg_id="old")
+    assert webhook_receipts_prune(now=timezone.now()) == 0
+    assert webhook_receipts_prune(now=timezone.now() + timedelta(days=2)) == 1
+    # Its signature would now be stale: a replay is refused, not applied a second time.
+    replay = post_signed(client, store, cart_event(version=2), msg_id="old", timestamp=int(time.time()) - 2 * 86400)
+    assert replay.status_code == 401 and Cart.objects.get().version == 1
+
+
+def test_an_order_for_the_cart_ends_its_reminders(client, store):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from conversations.campaigns.outbox import outbox_relay
+    from conversations.campaigns.reminders import reminders_plan
+
+    row = reminder_settings_for(store=store)
+    row.quiet_start = row.quiet_end
+    row.save()
+    post_signed(client, store, cart_event(version=1), msg_id="a")
+    Cart.objects.update(changed_at=timezone.now() - timedelta(hours=2))
+    assert reminders_plan(now=timezone.now()).decided == 1
+    order = {"type": "order.created", "data": {"id": "O1", "version": 1, "cart_id": "C1", "total": "198.00"}}
+    assert post_signed(client, store, order, msg_id="b").json()["applied"] is True
+    assert Cart.objects.get().status == Cart.Status.ORDERED
+    report = outbox_relay(now=timezone.now())
+    assert report.sent == 0 and report.cancelled >= 1
+    assert Order.objects.get().customer.external_id == "U1"  # taken from the cart
