@@ -7,6 +7,9 @@ never overwrites it (`conversations/campaigns/services.py`).
 import base64
 import secrets
 from datetime import time
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.core.exceptions import ValidationError
 
 from django.core.validators import MinValueValidator
 from django.db import models
@@ -15,6 +18,15 @@ from django.db.models import Q
 from kb.models import Store, TimeStampedModel
 
 MIN_IDLE_MINUTES = 10
+MAX_STEPS = 5
+TEMPLATE_FIELDS = frozenset({"store", "items", "promotions", "link", "order"})
+
+
+class _TemplateCheck(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        if key not in TEMPLATE_FIELDS:
+            raise KeyError(f"unknown placeholder {{{key}}}")
+        return ""
 
 
 def _new_webhook_secret() -> str:
@@ -78,6 +90,29 @@ class ReminderSettings(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"reminders of {self.store.slug}"
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        steps = self.steps
+        if (
+            not isinstance(steps, list)
+            or not 1 <= len(steps) <= MAX_STEPS
+            or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in steps)
+        ):
+            errors["steps"] = f"A list of 1 to {MAX_STEPS} whole numbers of minutes, e.g. [60, 1440]."
+        elif steps != sorted(set(steps)):
+            errors["steps"] = "Steps go from the earliest to the latest, each once, e.g. [60, 1440]."
+        try:
+            ZoneInfo(self.time_zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            errors["time_zone"] = f"Unknown time zone {self.time_zone!r}; e.g. Asia/Shanghai."
+        for field in ("template", "unpaid_template"):
+            try:
+                getattr(self, field).format_map(_TemplateCheck())
+            except (ValueError, KeyError, IndexError, AttributeError) as exc:
+                errors[field] = f"Not a valid template ({exc}); placeholders look like {{items}}."
+        if errors:
+            raise ValidationError(errors)
 
 
 class ShopCustomer(TimeStampedModel):

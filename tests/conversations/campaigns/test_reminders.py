@@ -253,3 +253,23 @@ def test_figures_keep_recovered_and_ordered_after_apart_and_credit_no_order_with
     assert (figures.sent, figures.clicked) == (2, 1)
     assert (figures.recovered, figures.recovered_revenue) == (1, Decimal("198"))
     assert (figures.ordered_after, figures.ordered_after_revenue) == (1, Decimal("99"))
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("steps", []),
+        ("steps", [1440, 60]),
+        ("steps", ["60"]),
+        ("steps", [60, 60]),
+        ("time_zone", "Mars/Olympus"),
+        ("template", "{items"),
+        ("template", "{price}"),
+    ],
+)
+def test_settings_refuse_what_would_break_reminders_naming_the_field(store, field, value):
+    row = store.reminder_settings
+    setattr(row, field, value)
+    with pytest.raises(ValidationError) as info:
+        row.full_clean()
+    assert field in info.value.message_dict
