@@ -10,7 +10,6 @@ from datetime import time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.core.exceptions import ValidationError
-
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
