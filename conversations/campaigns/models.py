@@ -5,6 +5,7 @@ never overwrites it (`conversations/campaigns/services.py`).
 """
 
 import base64
+import re
 import secrets
 from datetime import time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -19,13 +20,13 @@ from kb.models import Store, TimeStampedModel
 MIN_IDLE_MINUTES = 10
 MAX_STEPS = 5
 TEMPLATE_FIELDS = frozenset({"store", "items", "promotions", "link", "order"})
+# Placeholders are only these names in braces, filled by plain replacement (never str.format, whose
+# attribute and index lookups a template could abuse).
+PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
 
-class _TemplateCheck(dict[str, str]):
-    def __missing__(self, key: str) -> str:
-        if key not in TEMPLATE_FIELDS:
-            raise KeyError(f"unknown placeholder {{{key}}}")
-        return ""
+def template_fill(template: str, values: dict[str, str]) -> str:
+    return PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template)
 
 
 def _new_webhook_secret() -> str:
@@ -106,10 +107,10 @@ class ReminderSettings(TimeStampedModel):
         except (ZoneInfoNotFoundError, ValueError):
             errors["time_zone"] = f"Unknown time zone {self.time_zone!r}; e.g. Asia/Shanghai."
         for field in ("template", "unpaid_template"):
-            try:
-                getattr(self, field).format_map(_TemplateCheck())
-            except (ValueError, KeyError, IndexError, AttributeError) as exc:
-                errors[field] = f"Not a valid template ({exc}); placeholders look like {{items}}."
+            unknown = sorted(set(PLACEHOLDER.findall(getattr(self, field))) - TEMPLATE_FIELDS)
+            if unknown:
+                names = ", ".join(f"{{{n}}}" for n in sorted(TEMPLATE_FIELDS))
+                errors[field] = f"Unknown placeholder {{{unknown[0]}}}; the placeholders are {names}."
         if errors:
             raise ValidationError(errors)
 

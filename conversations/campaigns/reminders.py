@@ -25,6 +25,7 @@ from conversations.campaigns.models import (
     ReminderSequence,
     ReminderSettings,
     ShopCustomer,
+    template_fill,
 )
 from conversations.models import Visitor
 from conversations.views import DEMO_STORE
@@ -143,11 +144,6 @@ def channels_for(*, customer: ShopCustomer, reminder_settings: ReminderSettings)
     return [str(c) for c in channels]
 
 
-class _Blank(dict[str, str]):
-    def __missing__(self, key: str) -> str:
-        return ""
-
-
 def _items_text(items: list[tuple[str, int]]) -> str:
     return "、".join(f"{name}×{quantity}" for name, quantity in items)
 
@@ -161,14 +157,14 @@ def reminder_text(*, store: Store, template: str, items: list[tuple[str, int]], 
     """
     snapshot = store_snapshot(store=store)
     promotions = "；".join(p.title for p in snapshot.promotions)
-    values = _Blank(
-        store=store.name,
-        items=_items_text(items),
-        promotions=f"店铺活动：{promotions}。" if promotions else "",
-        order=order,
-        link="",
-    )
-    text = template.format_map(values) if template else ""
+    values = {
+        "store": store.name,
+        "items": _items_text(items),
+        "promotions": f"店铺活动：{promotions}。" if promotions else "",
+        "order": order,
+        "link": "",
+    }
+    text = template_fill(template, values)
     return guard_text(snapshot, text).text.strip()
 
 

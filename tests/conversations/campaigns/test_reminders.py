@@ -263,8 +263,8 @@ def test_figures_keep_recovered_and_ordered_after_apart_and_credit_no_order_with
         ("steps", ["60"]),
         ("steps", [60, 60]),
         ("time_zone", "Mars/Olympus"),
-        ("template", "{items"),
         ("template", "{price}"),
+        ("template", "{items.__class__}"),
     ],
 )
 def test_settings_refuse_what_would_break_reminders_naming_the_field(store, field, value):
