@@ -44,7 +44,11 @@ class ShopWebhookView(View):
         found = store_get_by_slug(slug=store)
         if found is None:
             return _error(404, "store_unknown", f"Unknown store {store!r}.")
-        length = int(request.headers.get("Content-Length") or 0)
+        try:
+            length = int(request.headers.get("Content-Length") or 0)
+        except ValueError:
+            return _error(400, "body_invalid", "body: the Content-Length header is not a number.", field="body")
+        # Refused before reading, so an oversized body is never buffered.
         if length > MAX_BODY_BYTES:
             return _error(400, "body_too_large", f"body: larger than {MAX_BODY_BYTES} bytes.", field="body")
         body = request.body
