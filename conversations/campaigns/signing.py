@@ -1,8 +1,11 @@
 """Standard Webhooks signatures: `webhook-id`, `webhook-timestamp`, `webhook-signature` (v1, HMAC-SHA256).
 
-The signed content is `<id>.<timestamp>.<raw body>`; the secret is `whsec_` and the base64 of the key. The
-`standardwebhooks` package does the same, but pulls in an HTTP client and three other packages for these
-few lines, so they live here (checked against the specification's published example in the tests).
+The signed content is `<id>.<timestamp>.<raw body>`; the secret is `whsec_` and the base64 of the key.
+The `standardwebhooks` package (1.1.0) implements the same, but reads the clock itself (tests could not
+pass one), decodes the body as UTF-8 before checking it, and lets a malformed signature header or
+non-UTF-8 body escape as ValueError / binascii.Error / UnicodeDecodeError; here every refusal is a
+`SignatureError` with a stable code (a 401), and the raw bytes are what is signed. Checked against the
+specification's published example in the tests.
 """
 
 import base64

@@ -39,6 +39,9 @@ def test_one_matching_signature_among_several_is_enough():
             lambda h, b: (h | {"webhook-signature": h["webhook-signature"].replace("v1,", "v2,")}, b),
             "signature_invalid",
         ),
+        (lambda h, b: (h | {"webhook-signature": "v1"}, b), "signature_invalid"),
+        (lambda h, b: (h | {"webhook-signature": "v1,@@not base64@@"}, b), "signature_invalid"),
+        (lambda h, b: (h, b"\xff\xfe" + b), "signature_invalid"),
     ],
 )
 def test_refuses_what_the_store_did_not_sign_now(change, code):
