@@ -49,9 +49,10 @@ db: install
 
 setup: model db
 
+# daphne and one Celery worker with beat (reminders) on the filesystem broker, from the Procfile.
 run: setup
-	@echo "Serving http://$(HOST):$(PORT)/  (Ctrl-C stops)"
-	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) config.asgi:application
+	@echo "Serving http://$(HOST):$(PORT)/ with a Celery worker beside it  (Ctrl-C stops both)"
+	HOST=$(HOST) $(VENV)/bin/honcho start -f Procfile -p $(PORT)
 
 lint: install-dev
 	$(VENV)/bin/ruff check .

@@ -19,6 +19,7 @@ API_PATHS = [
     "/api/synonyms/{id}/",
     "/api/conversations/",
     "/api/conversations/{id}/",
+    "/api/shops/{store}/events/",
 ]
 
 

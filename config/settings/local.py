@@ -11,3 +11,5 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# `make run`: the demo page's cart is reminded a minute after the visitor leaves it.
+REMINDER_DEMO_DELAY_SECONDS = env.int("REMINDER_DEMO_DELAY_SECONDS", default=60)
