@@ -4,6 +4,7 @@ The naive baseline is what a straightforward integration does: rebuild and evalu
 for every turn, one request at a time, no KV reuse, no batching, no drafts.
 """
 
+import codecs
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -13,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.bench import DEMO_FILE, demo_snapshot, pct
-from engine.generate import GenerationEvent, GenerationRequest
+from engine.generate import GenerationEvent, GenerationRequest, GenerationStats
 from engine.pipeline import decide
 from engine.prompt import store_prefix
 from engine.scheduler import Runtime, Scheduler, SchedulerConfig
@@ -178,8 +179,17 @@ class NaiveEngine:
                 waiting.append((later.pop(0), time.perf_counter()))
         return results, time.perf_counter() - started
 
-    def _one(self, request: GenerationRequest, started: float) -> Result:
+    def submit(self, request: GenerationRequest, sink: Callable[[GenerationEvent], None]) -> None:
+        """Answer one request now, streaming its pieces to `sink` like the scheduler does."""
+        result = self._one(
+            request, time.perf_counter(), on_piece=lambda text: sink(GenerationEvent(request.job_id, "delta", text))
+        )
+        stats = GenerationStats(prompt_tokens=result.prompt_tokens, evaluated_tokens=result.evaluated_tokens)
+        sink(GenerationEvent(request.job_id, "done", finish_reason="stop", stats=stats))
+
+    def _one(self, request: GenerationRequest, started: float, on_piece: Callable[[str], None] | None = None) -> Result:
         rt = self.rt
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         rt.clear()
         prompt = rt.tokenize(rt.render_chat(request.messages))
         cap = rt.batch_capacity
@@ -194,6 +204,8 @@ class NaiveEngine:
         n = 0
         while not rt.is_end(token) and n < request.max_tokens:
             pieces.append(rt.token_bytes(token))
+            if on_piece is not None and (piece := decoder.decode(pieces[-1])):
+                on_piece(piece)
             n += 1
             if ttft is None:
                 ttft = time.perf_counter() - started

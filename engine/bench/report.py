@@ -8,6 +8,7 @@ from typing import Any
 
 from engine.bench import pct
 from engine.bench.generation import Report
+from engine.bench.pipeline_turns import PipelineReport
 
 
 def rss_mb() -> float:
@@ -115,4 +116,41 @@ def format_table(result: dict[str, Any]) -> str:
         lines.append(f"| {label:<46} | {r['p50_ms']:>9.2f} | {'':>9} | {'':>6} |")
     lines.append("")
     lines.append("ratio: how many times better ours is (time: naive/ours; throughput: ours/naive)")
+    return "\n".join(lines)
+
+
+def summarize_pipeline(ours: PipelineReport, naive: PipelineReport, *, rss: float, model: str) -> dict[str, Any]:
+    """One tier's real-pipeline figures: ours, naive, and how many times faster ours shows the first word."""
+    a, b = ours.figures(), naive.figures()
+    speedup = {}
+    for key in ("first_turn_visible_p50_s", "follow_up_visible_p50_s", "all_visible_p50_s", "all_visible_p95_s"):
+        speedup[key.removesuffix("_s")] = (b[key] / a[key]) if a[key] and b[key] else float("nan")
+    return {"model": model, "engine_rss_mb": rss, "ours": a, "naive": b, "speedup": speedup}
+
+
+def format_pipeline(by_tier: dict[str, Any]) -> str:
+    """The real-pipeline table: per tier, time to the first visible (guarded) text, ours against naive."""
+    rows = [
+        ("first visible text, first turn, p50 (s)", "first_turn_visible_p50_s", "first_turn_visible_p50"),
+        ("first visible text, first turn, p95 (s)", "first_turn_visible_p95_s", None),
+        ("first visible text, follow-up, p50 (s)", "follow_up_visible_p50_s", "follow_up_visible_p50"),
+        ("first visible text, follow-up, p95 (s)", "follow_up_visible_p95_s", None),
+        ("first visible text, all turns, p50 (s)", "all_visible_p50_s", "all_visible_p50"),
+        ("first visible text, all turns, p95 (s)", "all_visible_p95_s", "all_visible_p95"),
+        ("prompt tokens of a first turn, p50", "first_turn_prompt_tokens_p50", None),
+        ("prompt tokens evaluated, first turn, p50", "first_turn_evaluated_tokens_p50", None),
+        ("prompt tokens evaluated, follow-up, p50", "follow_up_evaluated_tokens_p50", None),
+    ]
+    lines = ["", "Real-pipeline turns (decide() over the stores' data, guarded), per model tier:"]
+    for tier, figures in by_tier.items():
+        a, b, s = figures["ours"], figures["naive"], figures["speedup"]
+        lines += [
+            "",
+            f"tier {tier}: {figures['model']}, {int(a['chats'])} chats, engine RSS {figures['engine_rss_mb']:.0f} MB",
+            f"| {'figure':<46} | {'ours':>9} | {'naive':>9} | {'ratio':>6} |",
+            f"|{'-' * 48}|{'-' * 11}|{'-' * 11}|{'-' * 8}|",
+        ]
+        for label, key, rkey in rows:
+            ratio = f"{s[rkey]:.2f}x" if rkey else ""
+            lines.append(f"| {label:<46} | {a[key]:>9.2f} | {b[key]:>9.2f} | {ratio:>6} |")
     return "\n".join(lines)

@@ -1,11 +1,14 @@
+import dataclasses
 import gc
 import json
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from engine.bench import generation, report
+from engine import model_files
+from engine.bench import DEMO_FILE, generation, pipeline_turns, report
 from engine.bench.faq import keyword_faq_latency
 from engine.bench.retrieval import retrieval_benchmark
 from engine.service import scheduler_config
@@ -22,6 +25,12 @@ class Command(BaseCommand):
         parser.add_argument("--conversations", type=int, default=8, help="two-turn conversations per side")
         parser.add_argument("--max-tokens", type=int, default=64, help="answer length cap (same for both)")
         parser.add_argument("--concurrency", default="4,8", help="concurrent chats to measure, comma-separated")
+        parser.add_argument(
+            "--tiers",
+            default="fast,quality",
+            help="model tiers for the real-pipeline turns, comma-separated (a tier whose file is missing is skipped)",
+        )
+        parser.add_argument("--pipeline-only", action="store_true", help="only the real-pipeline turns per tier")
 
     def handle(self, *args: Any, **options: Any) -> None:
         from engine.llm import LlamaRuntime, RuntimeConfig
@@ -42,8 +51,57 @@ class Command(BaseCommand):
             "concurrency": concurrency,
         }
 
+        result: dict[str, Any] = {"machine": report.machine()}
+        if not options["pipeline_only"]:
+            result.update(self._engine_workload(LlamaRuntime, runtime_config, config, prefix, workload))
+        result["pipeline"] = self._pipeline_by_tier(LlamaRuntime, runtime_config, config, options)
+        if options["json"]:
+            self.stdout.write(json.dumps(result, indent=2, ensure_ascii=False))
+        else:
+            if not options["pipeline_only"]:
+                self.stdout.write(report.format_table(result))
+            self.stdout.write(report.format_pipeline(result["pipeline"]))
+
+    def _pipeline_by_tier(
+        self, runtime_class: Any, runtime_config: Any, config: Any, options: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The real pipeline's turns on each tier's model, ours against the naive baseline."""
+        stores = [DEMO_FILE, *sorted((Path(settings.BASE_DIR) / "tests" / "eval").glob("store_*.json"))]
+        chats = pipeline_turns.pipeline_chats(stores)
+        out: dict[str, Any] = {}
+        for tier in [t.strip() for t in options["tiers"].split(",") if t.strip()]:
+            if tier not in model_files.TIERS:
+                raise CommandError(f"unknown tier {tier!r}: {', '.join(model_files.TIERS)}")
+            path = Path(settings.ENGINE_MODEL_DIR) / model_files.TIERS[tier].filename
+            if not path.is_file():
+                self.stderr.write(f"tier {tier}: {path.name} not found (python manage.py fetch_model --tier {tier})")
+                continue
+            tier_config = dataclasses.replace(runtime_config, model_path=str(path))
+            self.stderr.write(f"real-pipeline turns, tier {tier}: ours ...")
+            runtime = runtime_class(tier_config)
+            ours = generation.OurEngine(runtime, config)
+            max_tokens = options["max_tokens"]
+            ours_report = pipeline_turns.run_pipeline_workload(
+                "ours", ours.scheduler.submit, chats, max_tokens=max_tokens
+            )
+            rss = report.rss_mb()
+            ours.close()
+            runtime.close()
+            gc.collect()
+            self.stderr.write(f"real-pipeline turns, tier {tier}: naive ...")
+            naive_runtime = runtime_class(tier_config)
+            naive = generation.NaiveEngine(naive_runtime)
+            naive_report = pipeline_turns.run_pipeline_workload("naive", naive.submit, chats, max_tokens=max_tokens)
+            naive_runtime.close()
+            gc.collect()
+            out[tier] = report.summarize_pipeline(ours_report, naive_report, rss=rss, model=path.name)
+        return out
+
+    def _engine_workload(
+        self, runtime_class: Any, runtime_config: Any, config: Any, prefix: str, workload: dict[str, Any]
+    ) -> dict[str, Any]:
         self.stderr.write("benchmarking our engine ...")
-        runtime = LlamaRuntime(runtime_config)
+        runtime = runtime_class(runtime_config)
         ours = generation.OurEngine(runtime, config)
         ours_report = generation.run_workload("ours", ours.ask, ours.closed_loop, prefix, **workload)
         rss = report.rss_mb()
@@ -52,7 +110,7 @@ class Command(BaseCommand):
         gc.collect()
 
         self.stderr.write("benchmarking the naive baseline ...")
-        naive_runtime = LlamaRuntime(runtime_config)
+        naive_runtime = runtime_class(runtime_config)
         naive = generation.NaiveEngine(naive_runtime)
         naive_report = generation.run_workload("naive", naive.ask, naive.closed_loop, prefix, **workload)
         naive_runtime.close()
@@ -62,7 +120,4 @@ class Command(BaseCommand):
         self.stderr.write("timing keyword FAQ answers and retrieval over 10,000 FAQ entries ...")
         result["keyword_faq"] = keyword_faq_latency()
         result["retrieval"] = retrieval_benchmark(n_faqs=10_000)
-        if options["json"]:
-            self.stdout.write(json.dumps(result, indent=2, ensure_ascii=False))
-        else:
-            self.stdout.write(report.format_table(result))
+        return result

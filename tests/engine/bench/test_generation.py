@@ -49,3 +49,29 @@ def test_the_copy_questions_still_go_to_the_model_with_their_reference():
 
 def test_the_demo_prefix_is_the_demo_stores_prompt():
     assert "示例服饰旗舰店" in generation.demo_prefix()
+
+
+def test_the_real_pipeline_workload_is_built_by_decide_and_timed_through_the_guard():
+    from engine.bench import DEMO_FILE, pipeline_turns
+    from engine.bench.report import format_pipeline, summarize_pipeline
+
+    chats = pipeline_turns.pipeline_chats([DEMO_FILE])
+    assert chats, "some generic questions go to the model on the demo store"
+    assert all(c.first in pipeline_turns.FIRST_QUESTIONS for c in chats)
+    rt = FakeRuntime(answer="亲，收到后请联系我们。", n_ctx=16384)
+    ours = generation.OurEngine(rt, SchedulerConfig(parallel=2))
+    try:
+        ours_report = pipeline_turns.run_pipeline_workload("ours", ours.scheduler.submit, chats[:2], max_tokens=8)
+    finally:
+        ours.close()
+    naive = generation.NaiveEngine(FakeRuntime(answer="亲，收到后请联系我们。", n_ctx=16384))
+    naive_report = pipeline_turns.run_pipeline_workload("naive", naive.submit, chats[:2], max_tokens=8)
+    for report in (ours_report, naive_report):
+        assert len(report.first_visible) == 2
+        # Real first turns carry the retrieved references: far more than the bare question.
+        assert min(report.first_prompt_tokens) > 100
+    # Ours evaluates only what its cached store prefix does not cover; naive evaluates everything.
+    assert max(ours_report.evaluated_first) < min(naive_report.evaluated_first)
+    figures = summarize_pipeline(ours_report, naive_report, rss=1.0, model="fake.gguf")
+    assert set(figures) == {"model", "engine_rss_mb", "ours", "naive", "speedup"}
+    assert "tier fast" in format_pipeline({"fast": figures})
