@@ -123,6 +123,14 @@ def conversation_history(*, conversation: Conversation, before: Message) -> list
 CONTEXT_TEXTS = 6  # the recent texts a follow-up may lean on (three exchanges)
 
 
+def _context_role(role: str, source: str) -> str:
+    if role == Message.Role.CUSTOMER:
+        return "shopper"
+    if source in (Message.Source.FAQ, Message.Source.HANDOFF):
+        return "entry"  # the store's policy text: names goods in passing, is about none of them
+    return "bot"
+
+
 def conversation_chat_context(*, conversation: Conversation, before: Message | None = None) -> ChatContext:
     """What a question in this conversation may refer to: the product in view and the recent texts
     (as the shopper saw them, not the model's prompts), oldest first. Texts from before the shopper moved to
@@ -134,8 +142,8 @@ def conversation_chat_context(*, conversation: Conversation, before: Message | N
         earlier = earlier.filter(created_at__gt=conversation.product_viewed_at)
     if before is not None:
         earlier = earlier.filter(pk__lt=before.pk)
-    rows = list(earlier.order_by("-pk").values_list("role", "text")[:CONTEXT_TEXTS])
-    recent = tuple(("shopper" if role == Message.Role.CUSTOMER else "bot", text) for role, text in reversed(rows))
+    rows = list(earlier.order_by("-pk").values_list("role", "source", "text")[:CONTEXT_TEXTS])
+    recent = tuple((_context_role(role, source), text) for role, source, text in reversed(rows))
     return ChatContext(product_in_view=conversation.product_sku, recent=recent)
 
 

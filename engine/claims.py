@@ -29,9 +29,11 @@ from engine.lexicon import (
     PRESENT_WORDS,
     RED_PACKET,
     REGION_GROUPS,
+    REGION_OF_CITY,
     REGIONS,
     YUAN,
 )
+from engine.memo import IdentityMemo
 from engine.numerals import (
     DISCOUNT_RATE,
     DISCOUNT_RATE_CUT,
@@ -112,9 +114,32 @@ _REGION = re.compile(REGIONS, re.IGNORECASE)
 _EXCLUSION = re.compile(EXCLUSION_WORDS, re.IGNORECASE)
 
 
+def _excluded_in(texts: Iterable[str]) -> set[str]:
+    excluded: set[str] = set()
+    for text in texts:
+        for clause in re.split(r"[。；;\n]", fold(text)):
+            if _EXCLUSION.search(clause):
+                excluded |= regions_in(clause)
+    return excluded
+
+
+def _build_excluded(store: StoreSnapshot) -> frozenset[str]:
+    texts = [
+        *(f.answer for f in store.faqs),
+        *(p.shipping_note for p in store.products),
+        *(p.description for p in store.promotions),
+    ]
+    return frozenset(_excluded_in(texts))
+
+
+# The regions a store's own texts leave out of free shipping ("新疆、西藏及港澳台地区除外"), once per snapshot.
+store_excluded_regions: IdentityMemo[StoreSnapshot, frozenset[str]] = IdentityMemo(_build_excluded)
+
+
 def regions_in(text: str) -> set[str]:
     """The regions `text` names, a group (港澳台) as its members too."""
     found = {m.group(0).lower().replace(" ", "") for m in _REGION.finditer(text)}
+    found |= {REGION_OF_CITY[place] for place in found if place in REGION_OF_CITY}
     for group, members in REGION_GROUPS.items():
         if group in found:
             found |= set(members)
@@ -234,13 +259,8 @@ class StoreFacts:
                 term = _FREE_SHIPPING.search(clause)
                 if term and not _negated(clause, term.start()):
                     shipping_thresholds |= thresholds(clause)
-        excluded: set[str] = set()
-        for text in (*shipping_texts, *(p.description for p in store.promotions), reference):
-            for clause in re.split(r"[。；;\n]", fold(text)):
-                if _EXCLUSION.search(clause):
-                    excluded |= regions_in(clause)
         return cls(
-            excluded_regions=frozenset(excluded),
+            excluded_regions=frozenset(store_excluded_regions(store) | _excluded_in((reference,))),
             asked_regions=frozenset(regions_in(fold(question))),
             amounts=frozenset(amounts),
             pairs=frozenset(pairs),

@@ -16,8 +16,8 @@ from engine.lexicon import word
 
 # Asking for copy: a verb of writing and a kind of text, or the kind of text about a product.
 COPY_REQUEST = re.compile(
-    r"(写|编|出|来|拟|想)(一|几)?(段|个|条|篇|句|版|份|下)?.{0,14}(文案|推广语|广告语|宣传语|种草|卖点|商品描述|产品描述"
-    r"|描述|介绍|标题|slogan|朋友圈|小红书|详情页)"
+    r"(写|编|拟|起)(一|几)?(段|个|条|篇|句|版|份|下)?.{0,14}(文案|推广语|广告语|宣传语|种草|卖点|商品描述|产品描述"
+    r"|商品介绍|产品介绍|标题|slogan|朋友圈|小红书|详情页)"
     r"|(朋友圈|小红书|推广|宣传|种草)(文案|推广语|广告语|宣传语|笔记)"
     r"|"
     + word(r"(write|draft|give\s+me)\s+(a|an|some|the)?\s*(product\s+)?(description|copy|caption|tagline|post|blurb)"),

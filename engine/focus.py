@@ -19,7 +19,10 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+import jieba
+
 from engine.knowledge import ProductFact, StoreSnapshot
+from engine.lexicon import ATTRIBUTE_ASKS
 from engine.memo import IdentityMemo
 from engine.normalize import normalize
 from engine.retrieve import tokenize
@@ -28,7 +31,8 @@ from engine.retrieve import tokenize
 @dataclass(frozen=True)
 class ChatContext:
     product_in_view: str = ""  # the SKU of the product page the shopper is on ("" when none)
-    # The conversation's recent texts as shown, oldest first: ("shopper" | "bot", text).
+    # The conversation's recent texts as shown, oldest first: (role, text); role "shopper", "bot" (an answer about
+    # the store's goods, by the bot or an agent) or "entry" (an FAQ entry or a handoff text: about no product).
     recent: tuple[tuple[str, str], ...] = ()
 
 
@@ -57,8 +61,17 @@ class _ProductWords:
     values: dict[int, frozenset[str]]  # product id -> words of its attribute values
 
 
+def name_units(text: str) -> frozenset[str]:
+    """The words of a name or question (two characters or more), with the two-character pieces of its Chinese
+    runs: the segmenter splits "冰感速干运动T恤" as 冰感速/干, and "速干" must still match."""
+    units = {t for t in tokenize(text) if len(t) >= 2}
+    for run in _CJK.findall(normalize(text).text):
+        units.update(run[i : i + 2] for i in range(len(run) - 1))
+    return frozenset(units)
+
+
 def _build_words(store: StoreSnapshot) -> _ProductWords:
-    names = tuple((p, normalize(p.name).text, frozenset(tokenize(p.name))) for p in store.products)
+    names = tuple((p, normalize(p.name).text, name_units(p.name)) for p in store.products)
     values = {p.id: frozenset(t for _, v in p.attributes for t in tokenize(v)) for p in store.products}
     return _ProductWords(names=names, values=values)
 
@@ -66,6 +79,17 @@ def _build_words(store: StoreSnapshot) -> _ProductWords:
 _words: IdentityMemo[StoreSnapshot, _ProductWords] = IdentityMemo(_build_words)
 
 _SKU_EDGE = "(?<![a-z0-9-]){}(?![a-z0-9])"
+_CJK = re.compile(r"[\u3400-\u9fff]+")
+_ASKED = re.compile("|".join(f"(?:{pattern})" for pattern in ATTRIBUTE_ASKS.values()), re.IGNORECASE)
+# Words after a name word that ask about it rather than name another thing.
+NOT_A_NOUN = frozenset(
+    (  # noqa: SIM905 - a word list reads best as words
+        "有货 现货 多少 多少钱 价格 怎么 怎么样 可以 能不能 是不是 还有 有没有 什么 适合 好不好 好看 会不会 "
+        "面料 材质 尺码 颜色 容量 质量 库存 发货 包邮 优惠 活动 规格 保质期 产地 配料 功率 尺寸 重量"
+    ).split()
+)
+# Words that point at the product in focus ("这件", "它"): a name word elsewhere in the question does not move it.
+POINTER = re.compile(r"这件|这个|这款|这双|这条|这套|这瓶|这盒|这种|这只|这台|这本|它|(?<![a-z])(this|it)(?![a-z])")
 
 
 def products_named(store: StoreSnapshot, text: str, *, whole_only: bool = False) -> tuple[ProductFact, ...]:
@@ -83,12 +107,45 @@ def _named(store: StoreSnapshot, text: str, *, whole_only: bool = False) -> tupl
     ]
     if whole or whole_only:
         return tuple(whole), 0
-    asked = set(tokenize(text))
+    # One character says too little ("茶" in a tea shop is every product); what the question asks ("是纯棉的吗",
+    # "什么面料") is not what it names.
+    asked = name_units(_ASKED.sub(" ", text))
     if not asked:
         return (), 0
-    overlap = [(len(asked & name_words), p) for p, _, name_words in words.names]
-    best = max((n for n, _ in overlap), default=0)
-    return (tuple(p for n, p in overlap if n == best) if best else ()), best
+    overlap = [(asked & name_words, p) for p, _, name_words in words.names]
+    best = max((len(shared) for shared, _ in overlap), default=0)
+    if not best:
+        return (), 0
+    named = tuple(p for shared, p in overlap if len(shared) == best)
+    if best == 1:
+        # One shared word that qualifies another noun ("纯棉衬衫", "运动裤") names a product the store does not
+        # sell, not one it does.
+        word = next(iter(next(shared for shared, p in overlap if len(shared) == best)))
+        if _qualifies_something_else(store, text, word):
+            return (), 0
+    return named, best
+
+
+def _shares_a_character(word: str, names: str) -> bool:
+    return any(ch in names for ch in word if _CJK.fullmatch(ch))
+
+
+def _qualifies_something_else(store: StoreSnapshot, text: str, word: str) -> bool:
+    """Whether `word` in `text` is part of a longer word, or followed by a noun, that no product's name has."""
+    from engine.vocabulary import store_vocabulary
+
+    known = store_vocabulary(store).terms
+    names = " ".join(name for _, name, _ in _words(store).names)
+    segments = [s for s in jieba.lcut(text) if s.strip()]
+    for i, segment in enumerate(segments):
+        if word in segment and segment != word and segment not in names and len(segment) > len(word):
+            return not _shares_a_character(segment.replace(word, ""), names)  # 运动裤 (but 连衣裙子 is ours)
+        if segment == word and i + 1 < len(segments):
+            after = segments[i + 1]
+            if len(after) >= 2 and _CJK.fullmatch(after) and after not in known and after not in names:
+                # 纯棉 衬衫: another kind of goods (针织 裙子 is a word for the store's own 连衣裙)
+                return after not in NOT_A_NOUN and not _shares_a_character(after, names)
+    return False
 
 
 def _narrow(store: StoreSnapshot, candidates: tuple[ProductFact, ...], text: str) -> tuple[ProductFact, ...]:
@@ -116,6 +173,11 @@ def resolve_products(*, store: StoreSnapshot, text: str, context: ChatContext = 
     in_view = _in_view(store, context)
     named, shared = _named(store, text)
     focus = _recent_focus(store, context, in_view)
+    pointed = focus.one or (in_view if not focus.products else None)
+    if pointed is not None and shared and POINTER.search(text) and pointed not in named:
+        # "这件是纯棉的吗" on the sports T-shirt's page: 纯棉 is in another product's name, the question is
+        # about this one. Only a whole name or SKU moves a pointing question to another product.
+        return Resolved((pointed,), focus.how if focus.one else "in_view")
     if len(named) == 1:
         return Resolved(named, "named", shared)
     if named:
@@ -136,9 +198,11 @@ def resolve_products(*, store: StoreSnapshot, text: str, context: ChatContext = 
 
 def _recent_focus(store: StoreSnapshot, context: ChatContext, in_view: ProductFact | None) -> Resolved:
     """The products of the newest recent text that names any (one: that one; several: in view if among them).
-    The bot's texts count by whole names only: its answers name what they are about in full, and a policy that
-    mentions "纯棉T恤" is about no product."""
+    The bot's answers count by whole names only (they name what they are about in full); its policy texts
+    (role "entry": FAQ answers, handoffs) do not count at all - the fit entry names a T-shirt and is about none."""
     for role, text in reversed(context.recent):
+        if role not in ("shopper", "bot"):
+            continue
         named = products_named(store, normalize(text, synonyms=store.synonyms).text, whole_only=role != "shopper")
         if len(named) == 1:
             return Resolved(named, "recent")

@@ -4,6 +4,7 @@ Everything that crosses a process boundary (the channel layer) is one of these d
 into plain data with `to_dict()` and back with `from_dict()`, which refuses keys it does not know.
 """
 
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal, Protocol
@@ -160,11 +161,21 @@ class AnswerStream:
     BUSY_TEXT = "当前咨询的顾客较多，请稍后再试，或点击“转人工”联系人工客服。"
     FAILED_TEXT = "抱歉，回答时出了点问题，请再发一次，或点击“转人工”联系人工客服。"
 
-    def __init__(self, guard: Guard, *, fallback: str = "", fallback_source: AnswerSource = "faq") -> None:
+    UNSURE_TEXT = "这个问题我不太确定，不想给您错误的答复，马上请人工客服为您解答。"
+    UNSURE_TEXT_EN = "I'm not sure about this one and don't want to tell you something wrong; a colleague will answer."
+
+    def __init__(
+        self, guard: Guard, *, fallback: str = "", fallback_source: AnswerSource = "faq", question: str = ""
+    ) -> None:
         self.guard = guard
         self.fallback = fallback
         self.fallback_source = fallback_source
+        self.question = question
         self.shown = ""
+
+    @classmethod
+    def for_job(cls, job: "AnswerJob", guard: Guard) -> "AnswerStream":
+        return cls(guard, fallback=job.fallback, fallback_source=job.fallback_source, question=job.question)
 
     @property
     def stop_requested(self) -> bool:
@@ -177,13 +188,16 @@ class AnswerStream:
         return safe
 
     def finish(self, event: GenerationEvent) -> tuple[str, AnswerResult]:
-        """The last safe text to show, and the answer's record."""
+        """The last safe text to show, and the answer's record (whose text replaces what was streamed)."""
         reason = event.finish_reason
         if reason == "busy":
             self.shown += self.BUSY_TEXT
             return self.BUSY_TEXT, AnswerResult(text=self.BUSY_TEXT, source="template", flags=("busy",), error="busy")
-        tail = str(self.guard.finish())
-        self.shown += tail
+        streamed = self.shown
+        full = streamed + str(self.guard.finish())
+        appended = str(getattr(self.guard, "appended", ""))  # the store's disclaimer, after the answer itself
+        body = full[: len(full) - len(appended)] if appended and full.endswith(appended) else full
+        appended = full[len(body) :]
         flags = list(dict.fromkeys(self.guard.flags))
         looped = self.guard.looping and reason == "cancelled"  # we stopped it: the answer itself is complete
         partial = reason in ("error", "cancelled", "time") and not looped
@@ -192,27 +206,46 @@ class AnswerStream:
         source: AnswerSource = "guardrail" if self.guard.replaced else "llm"
         if reason in ("length", "time") or looped:
             # Cut at the length limit or stopped in a loop: what was said up to the last finished sentence.
-            kept = finished_sentences(self.shown)
-            if kept and kept != self.shown:
-                # The final record replaces what was streamed (the widget shows the final text).
-                tail, self.shown = "", kept
+            kept = finished_sentences(body)
+            if kept and kept != body:
+                body = kept
                 flags.append("trimmed")
-        unfinished = reason in ("length", "time") and not finished_sentences(self.shown)
-        broken = not self.shown.strip() or unfinished or ("echo" in flags and self.guard.replaced > 0)
-        if self.fallback and reason not in ("error", "cancelled") and broken:
-            # The model said nothing usable; the store's own entry for this question says it instead.
-            tail = "" if self.shown.strip() else self.fallback  # streamed text is replaced by the final record
-            self.shown, source, partial = self.fallback, self.fallback_source, False
-            flags.append("fallback")
-        if reason == "error" and not self.shown.strip():
-            tail += self.FAILED_TEXT
-            self.shown += self.FAILED_TEXT
-            source = "template"
+        unfinished = reason in ("length", "time") and not finished_sentences(body)
+        echoed = bool(self.question) and only_repeats(body, self.question)
+        broken = not body.strip() or unfinished or echoed or ("echo" in flags and self.guard.replaced > 0)
+        if (broken and reason not in ("error", "cancelled")) or (broken and looped):
+            if self.fallback:
+                # The model said nothing usable; the store's own entry for this question says it instead.
+                body, appended, source, partial = self.fallback, "", self.fallback_source, False
+                flags.append("fallback")
+            elif echoed or looped or not body.strip():
+                # Nothing but the question: say so honestly; the guardrail source brings a person.
+                english = self.question.isascii() and any(c.isalpha() for c in self.question)
+                body, appended, source = self.UNSURE_TEXT_EN if english else self.UNSURE_TEXT, "", "guardrail"
+                flags.append("echo" if echoed and "echo" not in flags else "unsure")
+        final = body + appended
+        if reason == "error" and not final.strip():
+            final, source = self.FAILED_TEXT, "template"
+        # What is still to show: the rest of the final text, or nothing when it replaces what was streamed.
+        tail = final[len(streamed) :] if final.startswith(streamed) else ("" if streamed.strip() else final)
+        self.shown = final
         error = "engine_error" if reason == "error" else ""
-        return tail, AnswerResult(text=self.shown, source=source, partial=partial, flags=tuple(flags), error=error)
+        return tail, AnswerResult(text=final, source=source, partial=partial, flags=tuple(flags), error=error)
 
 
 _SENTENCE_END = ("。", "！", "？", "!", "?", "～", "~", "\n")
+
+
+def _letters(text: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFKC", text).lower() if unicodedata.category(c)[0] in "LN")
+
+
+def only_repeats(answer: str, question: str) -> bool:
+    """Whether the answer says nothing but (pieces of) the question, once or over and over."""
+    said, asked = _letters(answer), _letters(question)
+    if not said or not asked:
+        return False
+    return not said.replace(asked, "") or said in asked
 
 
 def finished_sentences(text: str) -> str:

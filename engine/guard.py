@@ -121,6 +121,7 @@ class StreamGuard:
         self._finished = False
         self._shown = 0  # characters handed out so far
         self._raw = ""  # the model's recent output, to see a repetition loop
+        self.appended = ""  # what finish() added after the answer (the store's disclaimer)
         self._label_checked = False
         self._looping = False
 
@@ -167,7 +168,8 @@ class StreamGuard:
             self._replaced += 1
             text = BLOCKED_SENTENCE_EN if self._english else BLOCKED_SENTENCE_ZH
         if self._disclaimer and self._offers:
-            text += "\n" + self._disclaimer
+            self.appended = "\n" + self._disclaimer
+            text += self.appended
         return text
 
     # -- internals --

@@ -79,20 +79,37 @@ FREE_SHIPPING_WORDS_EN = (
     r"|no\s+shipping\s+(?:fee|cost|charge)s?"
 )
 SHIPPING_FEE_WORDS = r"运费|邮费"
-# Regions shops commonly leave out of free shipping (and "remote areas" as such); 港澳台 is the three of them.
+# Regions of China (and abroad) a shipping rule may name; 港澳台 is the three of them. A city stands for its region.
 REGIONS = (
     r"新疆|西藏|青海|宁夏|甘肃|内蒙古|内蒙|海南|港澳台|香港|澳门|台湾|偏远地区|偏远|海外|国外|境外"
+    r"|北京|天津|上海|重庆|河北|山西|辽宁|吉林|黑龙江|江苏|浙江|安徽|福建|江西|山东|河南|湖北|湖南|广东|广西"
+    r"|四川|贵州|云南|陕西|江浙沪|珠三角"
+    r"|乌鲁木齐|喀什|伊犁|克拉玛依|库尔勒|拉萨|日喀则|林芝|西宁|银川|兰州|呼和浩特|海口|三亚"
     r"|xinjiang|tibet|hong\s*kong|macau|taiwan|overseas|abroad"
 )
 REGION_GROUPS = {"港澳台": ("香港", "澳门", "台湾"), "内蒙": ("内蒙古",), "偏远": ("偏远地区",)}
+REGION_OF_CITY = {
+    **dict.fromkeys(("乌鲁木齐", "喀什", "伊犁", "克拉玛依", "库尔勒", "xinjiang"), "新疆"),
+    **dict.fromkeys(("拉萨", "日喀则", "林芝", "tibet"), "西藏"),
+    "西宁": "青海",
+    "银川": "宁夏",
+    "兰州": "甘肃",
+    "呼和浩特": "内蒙古",
+    **dict.fromkeys(("海口", "三亚"), "海南"),
+    "hongkong": "香港",
+    "macau": "澳门",
+    "taiwan": "台湾",
+}
 # Saying a region is left out of an offer.
-EXCLUSION_WORDS = r"除外|不包邮|不参与|不参加|不享受|不在.{0,6}范围|不支持|except|excluded|not\s+included"
+EXCLUSION_WORDS = (
+    r"除外|除.{1,20}外|除了|不包邮|不参与|不参加|不享受|不在.{0,6}范围|不支持|except|excluded|not\s+included"
+)
 
 # Something wrong with what arrived: a demand for money that comes with one of these is a grievance (a person
 # looks at the order), not bargaining.
 DEFECT_WORDS = (
     r"开线|破洞|破了|瑕疵|质量(有)?问题|坏了|坏的|掉色|褪色|起球|漏(了|液)|脏(了|的)|少发|漏发|发错|错发|缺件|变形|有味|异味"
-    r"|过期|不新鲜|发霉|碎了|压坏|损坏|破损|色差|缩水"
+    r"|过期|不新鲜|发霉|霉味|受潮|潮了|变质|有虫|结块|漏液|碎了|压坏|损坏|破损|色差|缩水|烂了|过敏|红肿|刺痛"
 )
 DEFECT_WORDS_EN = r"broken|damaged|defect\w*|torn|ripped|hole|faded|wrong\s+item|missing|expired|leak\w*"
 COMPENSATION_WORDS = r"赔偿|赔付|赔钱|补偿|补差价|补差|返现|返利|折现"
@@ -129,9 +146,9 @@ ATTRIBUTE_ASKS: dict[str, str] = {
     ),
     "配料|原料|成分|主要成分|配料表": r"配料|原料|成分|什么做的|添加剂|ingredients?",
     "克重|净含量|重量|规格|容量|净重": (
-        r"克重|净含量|重量|净重|多少克|几克|多重|厚不厚|容量|多少毫升|几毫升|多大瓶|规格|多大"
+        r"克重|净含量|重量|净重|多少克|几克|多重|厚不厚|容量|多少毫升|几毫升|多大瓶|多大容量|规格"
     ),
-    "产地|产区|原产地": r"产地|产区|哪里产|哪产的|哪里的|原产|where.{0,20}(from|made)",
+    "产地|产区|原产地": r"产地|产区|哪里产|哪产的|哪里出产|原产|made\s+in",
     "保质期|有效期": r"保质期|有效期|能放多久|放多久|过期|保存多久|能保存|shelf\s+life|expir",
     "颜色|色号": r"颜色|什么色|几个色|哪些色|几种色|色号|colou?rs?",
     "尺码|尺寸": r"尺码|哪些码|几个码|什么码|尺寸|多大码|sizes?",

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from engine.copywriting import copy_instruction, is_copy_request, plain_copy, product_facts_text, which_product_text
-from engine.focus import NO_CONTEXT, ChatContext, Resolved, resolve_products
+from engine.focus import NO_CONTEXT, ChatContext, Resolved, products_named, resolve_products
 from engine.knowledge import FaqFact, ProductFact, StoreSnapshot
 from engine.lexicon import (
     ATTRIBUTE_ASKS,
@@ -31,6 +31,7 @@ from engine.product_answers import (
     SIZE_NAME,
     STOCK_QUESTION,
     asks_of,
+    mentioned,
     product_answer,
 )
 from engine.prompt import Reference, copy_turn, user_turn
@@ -43,6 +44,7 @@ RUNNER_UP_SHARE = 0.6
 # scores at most this share of it.
 PARAPHRASE_SHARE = 0.6
 DOMINANT_SHARE = 0.8
+FALLBACK_MIN_SCORE = 1.5  # a weaker best entry is no answer to fall back on
 _ENGLISH_TERMS = tuple((re.compile(pattern), chinese) for pattern, chinese in ENGLISH_SHOP_TERMS)
 FOCUS_CHARS = 220
 REFERENCE_CHARS = 480  # about 300 prompt tokens: ~1.5 s of prompt evaluation on 2 cores
@@ -115,7 +117,7 @@ def decide(*, store: StoreSnapshot, question: str, context: ChatContext = NO_CON
         # The entry is right, but written in Chinese: the model says it in the shopper's language.
         reference = [Reference(title=hit.faq.question, text=hit.faq.answer)]
         hit_faq = ({"kind": "faq", "id": hit.faq.id, "title": hit.faq.question, "keyword": hit.keyword},)
-        return _generate(text, reference, hit_faq, True, fallback=hit.faq.answer)
+        return _generate(text, reference, hit_faq, True)
     if hit is not None:
         hit_matched = ({"kind": "faq", "id": hit.faq.id, "title": hit.faq.question, "keyword": hit.keyword},)
         return Decision(
@@ -134,7 +136,9 @@ def decide(*, store: StoreSnapshot, question: str, context: ChatContext = NO_CON
         # "这件会起球吗": the question leans on a product it does not name; its row goes with the references.
         product_snippet = product_document(index_for(store), in_focus.id)
         if product_snippet is not None:
-            snippets = [*snippets[:1], product_snippet, *snippets[1:]] if snippets else [product_snippet]
+            # "这款…" points at it: it comes first, with at most one policy entry beside it.
+            entries = [s for s in snippets if s.kind == "faq"][:1]
+            snippets = [product_snippet, *entries]
     if not snippets:
         # A question too wordy for its entry to score (many words the store never uses) that says one of the
         # entry's keywords still finds it: the keywords are the store's own triggers for that entry.
@@ -170,8 +174,7 @@ def decide(*, store: StoreSnapshot, question: str, context: ChatContext = NO_CON
     matched: tuple[dict[str, object], ...] = tuple(
         {"kind": s.kind, "id": s.id, "title": s.title, "score": round(s.score, 3)} for s in snippets
     )
-    top = snippets[0] if snippets else None
-    fallback = next((f.answer for f in store.faqs if top and top.kind == "faq" and f.id == top.id), "")
+    fallback = "" if english else _fallback_entry(store, snippets, in_focus)
     return _generate(text, references, matched, english, fallback=fallback)
 
 
@@ -221,6 +224,8 @@ def shown_question(text: Normalized) -> str:
 
 POINTS_AT_IT = re.compile(r"这件|这个|这款|这双|这条|这套|这瓶|这盒|这种|它|(?<![a-z])(this|it)(?![a-z])")
 _DEFECT = re.compile(DEFECT_WORDS)
+FOLLOW_UP_FRAME = re.compile(r"^(那么|那个|那|还有|然后|and|what about|how about)|[的呢吗么嘛呀啊?!.~。？！\s]+$")
+FOLLOW_UP_CHARS = 8
 FOLLOW_UP = re.compile(r"^(那|那么|那个|还有|然后|and\b|what about|how about)|呢[?!.~。？！]*$")
 
 
@@ -229,6 +234,9 @@ def with_carried_asks(store: StoreSnapshot, text: str, context: ChatContext) -> 
     asked (its measure, stock, price or attribute words are appended)."""
     if not FOLLOW_UP.search(text) or asks_of(store, text):
         return text
+    rest = FOLLOW_UP_FRAME.sub("", text)
+    if not (len(rest) <= FOLLOW_UP_CHARS and refers_to_goods(store, rest)):
+        return text  # "那质量有问题呢" asks something new, not the last question about another size
     previous = next((t for role, t in reversed(context.recent) if role == "shopper"), "")
     if not previous:
         return text
@@ -266,6 +274,22 @@ def complaint_decision(store: StoreSnapshot, text: Normalized, reply: str) -> De
         faq_id=policy.id,
         matched=matched,
     )
+
+
+def _fallback_entry(store: StoreSnapshot, snippets: list[Snippet], in_focus: ProductFact | None) -> str:
+    """The entry to show if the model's answer is broken: only one that clearly leads the references and is not
+    about another product than the one in focus; else "" (then "not sure" and a person)."""
+    entries = [s for s in snippets if s.kind == "faq"]
+    if not entries or snippets[0].kind != "faq" or entries[0].score < FALLBACK_MIN_SCORE:
+        return ""
+    if len(entries) > 1 and entries[1].score > entries[0].score * DOMINANT_SHARE:
+        return ""
+    faq = next((f for f in store.faqs if f.id == entries[0].id), None)
+    if faq is None:
+        return ""
+    if in_focus is not None and any(p.id != in_focus.id for p in products_named(store, normalize(faq.answer).text)):
+        return ""  # "我们的T恤面料经过预缩处理" is no answer about the wool dress in view
+    return faq.answer
 
 
 def _keyword_entry(store: StoreSnapshot, text: str) -> FaqFact | None:
@@ -344,6 +368,22 @@ def dominant_faq(store: StoreSnapshot, text: str, snippets: list[Snippet]) -> tu
 
 def _is(snippet: Snippet, product: ProductFact | None) -> bool:
     return product is not None and snippet.kind == "product" and snippet.id == product.id
+
+
+def refers_to_goods(store: StoreSnapshot, text: str) -> bool:
+    """Whether a short remainder names a size, an option, a relative size or a product ("L码", "白色", "大一号")."""
+    if SIZE_NAME.search(text) or RELATIVE_SIZE.search(text) or products_named(store, text):
+        return True
+    return any(
+        mentioned(item, text)
+        for product in store.products
+        for _, value in product.attributes
+        for item in value.split("、")
+        if item.strip()
+    )
+
+
+RELATIVE_SIZE = re.compile(r"[大小][一二两]?[号码个]|加大|大码|小码|bigger|smaller")
 
 
 def _product_decision(store: StoreSnapshot, text: str, resolved: Resolved) -> Decision | None:
@@ -440,6 +480,8 @@ _ASKS_SOMETHING_ELSE = re.compile(
 def size_guide_ranges(guide: str) -> list[tuple[str, dict[str, tuple[float, float]]]]:
     """[("S", {"身高": (155, 165), "体重": (45, 55)}), ...] from a guide that gives them, in its order."""
     marks = list(_GUIDE_SIZE.finditer(guide))
+    if not marks:
+        return []  # no size table (a tea, a guide in words only)
     sizes = []
     for mark, following in zip(marks, [*marks[1:], None], strict=True):
         segment = guide[mark.end() : following.start() if following else len(guide)]

@@ -18,6 +18,7 @@ from decimal import Decimal
 
 from engine import numerals
 from engine.amounts import money
+from engine.claims import regions_in, store_excluded_regions
 from engine.focus import Resolved
 from engine.knowledge import ProductFact, PromotionFact, StoreSnapshot
 from engine.lexicon import (
@@ -122,7 +123,7 @@ def _items(value: str) -> list[str]:
     return [v.strip() for v in value.split(_LIST) if v.strip()]
 
 
-def _mentioned(item: str, text: str) -> bool:
+def mentioned(item: str, text: str) -> bool:
     norm = normalize(item).text
     if not norm:
         return False
@@ -140,7 +141,7 @@ def options_mentioned(store: StoreSnapshot, product: ProductFact, text: str) -> 
         if not _OPTION_KEY.fullmatch(key):
             continue
         items = _items(value)
-        own += [item for item in items if _mentioned(item, text)]
+        own += [item for item in items if mentioned(item, text)]
         others = {
             item
             for p in store.products
@@ -150,9 +151,7 @@ def options_mentioned(store: StoreSnapshot, product: ProductFact, text: str) -> 
             for item in _items(v)
             if item not in items
         }
-        missing += [
-            (key, item) for item in sorted(others) if _mentioned(item, text) and not any(item in o for o in own)
-        ]
+        missing += [(key, item) for item in sorted(others) if mentioned(item, text) and not any(item in o for o in own)]
     return own, missing
 
 
@@ -166,7 +165,7 @@ def facts_mentioned(product: ProductFact, text: str) -> tuple[str, ...]:
     for key, value in product.attributes:
         if _OPTION_KEY.fullmatch(key):
             continue
-        if any(_mentioned(item, rest) for item in _PARTS.split(value) if len(item) >= 2):
+        if any(mentioned(item, rest) for item in _PARTS.split(value) if len(item) >= 2):
             found.append(key)
     return tuple(found)
 
@@ -207,19 +206,26 @@ def _stock_text(product: ProductFact, asks: Asks, own: list[str]) -> str:
     return text
 
 
-def count_total(store: StoreSnapshot, product: ProductFact, count: int) -> str:
+def asked_excluded_regions(store: StoreSnapshot, text: str) -> set[str]:
+    """The regions the question names that the store's own texts leave out of free shipping."""
+    asked = regions_in(text)
+    return asked & store_excluded_regions(store) if asked else set()
+
+
+def count_total(store: StoreSnapshot, product: ProductFact, count: int, text: str = "") -> str:
     """ "两件共198元", with the store's threshold discounts and free shipping that such an order reaches."""
     total = product.price * count
-    text = f"{count}件共{money(total)}元"
+    excluded = asked_excluded_regions(store, text)
+    said = f"{count}件共{money(total)}元"
     for promotion in store.promotions:
         threshold = promotion.threshold
         if promotion.member_only or total < threshold:
             continue
         if promotion.kind == "threshold_off" and promotion.amount is not None and threshold > 0:
-            text += f"，满{money(threshold)}减{money(promotion.amount)}后{money(total - promotion.amount)}元"
-        elif promotion.kind == "free_shipping" and threshold > 0:
-            text += f"，满{money(threshold)}包邮"
-    return text
+            said += f"，满{money(threshold)}减{money(promotion.amount)}后{money(total - promotion.amount)}元"
+        elif promotion.kind == "free_shipping" and threshold > 0 and not excluded:
+            said += f"，满{money(threshold)}包邮"
+    return said
 
 
 def one_product_answer(store: StoreSnapshot, product: ProductFact, text: str, asks: Asks) -> str | None:
@@ -242,7 +248,7 @@ def one_product_answer(store: StoreSnapshot, product: ProductFact, text: str, as
     if asks.price:
         parts.append(f"{product.name}的价格是{money(product.price)}元")
         if asks.count:
-            parts.append(count_total(store, product, asks.count))
+            parts.append(count_total(store, product, asks.count, text))
     if missing:
         said = _LIST.join(item for _, item in missing)
         keys = {key for key, _ in missing}
@@ -282,8 +288,12 @@ def family_answer(products: tuple[ProductFact, ...], asks: Asks) -> str | None:
 
 
 LISTING = re.compile(r"哪几[种款个样]|哪些|几[种款个样]|有什么|有啥|都有|which|what\s+\w+\s+do\s+you")
-GAP = re.compile(r"差多少|还差|再买多少|凑多少|再加多少|how\s+much\s+more")
-SPENT = re.compile(r"(?:买了|已经|满了|现在|目前|购物车|凑了|花了|有)\s*(\d+(?:\.\d+)?)\s*(?:元|块)?")
+_THRESHOLD_WORDS = r"包邮|免运费|免邮|满减|减|优惠|门槛|活动|free\s+shipping|discount"
+GAP = re.compile(
+    rf"(差多少|还差|再买多少|凑多少|再加多少|差几|how\s+much\s+more).{{0,10}}({_THRESHOLD_WORDS})"
+    rf"|({_THRESHOLD_WORDS}).{{0,8}}(差多少|还差|差几)"
+)
+SPENT = re.compile(r"(\d+(?:\.\d+)?)\s*(?:元|块|rmb|yuan)")
 
 
 def catalog_answer(store: StoreSnapshot, text: str, resolved: Resolved) -> str | None:
@@ -319,6 +329,7 @@ def promotion_gap_answer(store: StoreSnapshot, text: str, resolved: Resolved) ->
     spent_said = SPENT.search(text)
     product = resolved.one
     count = items_counted(text) or 1
+    excluded = asked_excluded_regions(store, text)
     if spent_said:
         spent = Decimal(spent_said.group(1))
         basis = f"按{money(spent)}元算"
@@ -334,6 +345,9 @@ def promotion_gap_answer(store: StoreSnapshot, text: str, resolved: Resolved) ->
         if threshold <= 0 or (wants_shipping and promotion.kind != "free_shipping"):
             continue
         if promotion.kind not in ("free_shipping", "threshold_off"):
+            continue
+        if promotion.kind == "free_shipping" and excluded:
+            lines.append(f"{'、'.join(sorted(excluded))}不参加{describe_threshold(promotion)}")
             continue
         what = describe_threshold(promotion)
         gap = threshold - spent

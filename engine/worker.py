@@ -65,7 +65,9 @@ class EngineWorker(AsyncConsumer):
         self._jobs[job.job_id] = _RunningJob(
             job=job,
             reply_group=str(event["reply_group"]),
-            stream=AnswerStream(guard, fallback=job.fallback, fallback_source=job.fallback_source),
+            stream=AnswerStream(
+                guard, fallback=job.fallback, fallback_source=job.fallback_source, question=job.question
+            ),
         )
         loop = asyncio.get_running_loop()
 
@@ -168,11 +170,7 @@ class BlockingAnswer:
 
 def answer_blocking(*, job: AnswerJob, snapshot: StoreSnapshot, started: float) -> BlockingAnswer:
     """Generate and guard one answer in this thread, the way the worker does (`manage.py ask`, evaluation)."""
-    stream = AnswerStream(
-        StreamGuard(snapshot, reference=job.reference, question=job.question),
-        fallback=job.fallback,
-        fallback_source=job.fallback_source,
-    )
+    stream = AnswerStream.for_job(job, StreamGuard(snapshot, reference=job.reference, question=job.question))
     events: queue.Queue[GenerationEvent] = queue.Queue()
     if not get_scheduler().submit(job.request, events.put):
         events.put(GenerationEvent(job_id=job.job_id, kind="done", finish_reason="busy"))

@@ -34,6 +34,7 @@ def conversation_view_product(*, conversation: Conversation, sku: str) -> bool:
     sku = (sku or "").strip()[:64]
     if sku and not Product.objects.filter(store_id=conversation.store_id, sku=sku).exists():
         sku = ""
+    conversation.refresh_from_db(fields=["product_sku", "product_viewed_at"])  # another tab may have moved it
     if sku != conversation.product_sku:
         conversation.product_sku = sku
         conversation.product_viewed_at = timezone.now()

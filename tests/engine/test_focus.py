@@ -166,3 +166,52 @@ def test_the_gap_to_a_threshold_is_computed_from_what_was_said(demo):
     assert "2件共198元" in two.text and "满300减50还差102元" in two.text
     # Without an amount or a product, the policy itself answers.
     assert _ask(demo, "差多少包邮").route == "faq"
+
+
+def test_a_pointing_question_stays_with_the_product_in_view(demo, tea):
+    # 纯棉 is in another T-shirt's name; "这件" is the polyester one on the page.
+    answer = _ask(demo, "这件是纯棉的吗", view="TS-003")
+    assert "88%聚酯纤维" in answer.text and "精梳棉" not in answer.text
+    assert "99元" in _ask(demo, "这件运动的时候穿热不热，多少钱", view="TS-001").text
+    # One character ("茶") names nothing in a tea shop.
+    assert "明前西湖龙井的价格是198元" in _ask(tea, "这款茶多少钱", view="LJ-001").text
+
+
+def test_goods_the_store_does_not_sell_are_not_answered_from_another_row(demo):
+    for question in ("纯棉衬衫有货吗", "运动裤多少钱"):
+        assert _ask(demo, question).route != "product"
+
+
+def test_a_policy_entry_that_mentions_a_product_is_no_focus(demo):
+    recent = [("shopper", "衣服偏大还是偏小?"), ("entry", "整体按标准尺码制作，冰感速干运动T恤是修身版型。")]
+    answer = _ask(demo, "有现货吗", view="TS-001", recent=recent)
+    assert "经典纯棉圆领T恤目前有现货" in answer.text
+
+
+def test_a_follow_up_that_asks_something_new_does_not_repeat_the_last_answer(demo):
+    recent = [("shopper", "这件多少钱"), ("bot", "亲，经典纯棉圆领T恤的价格是99元。")]
+    for question in ("那质量有问题呢", "模特多高呢"):
+        assert "99元" not in _ask(demo, question, view="TS-001", recent=recent).text
+    assert "有白色" in _ask(demo, "白色的呢", view="TS-001", recent=[("shopper", "这件有货吗")]).text
+
+
+def test_the_gap_needs_a_threshold_and_money(demo):
+    assert _ask(demo, "我的快递还差多久到", view="TS-001").route != "product"
+    counted = _ask(demo, "买了2件，还差多少包邮", view="TS-003")
+    assert "2件共178元" in counted.text and "按2元" not in counted.text
+    # Where the store does not ship free, no threshold is promised.
+    far = _ask(demo, "差多少钱包邮？我在新疆", view="TS-003")
+    assert "新疆不参加" in far.text and "还差10元" not in far.text
+
+
+def test_a_size_question_on_a_product_without_a_size_table_does_not_crash(tea):
+    assert _ask(tea, "身高170体重60kg穿什么码", view="LJ-001").kind in ("direct", "generate")
+
+
+def test_shopper_questions_that_mention_copy_words_are_not_copy_requests(demo):
+    for question in (
+        "这件衣服出了质量问题，我该怎么描述问题？",
+        "我想看下详情页的尺码表",
+        "想问一下朋友圈里看到的那件",
+    ):
+        assert _ask(demo, question, view="TS-001").route != "copy"

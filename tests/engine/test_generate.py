@@ -1,6 +1,7 @@
 """The typed payloads that cross the channel layer to an engine worker, and the answer stream's record."""
 
 import json
+from decimal import Decimal
 
 import pytest
 
@@ -75,9 +76,8 @@ def _stream_of(deltas, *, reason="stop", question="", fallback=""):
     from engine.guard import StreamGuard
     from engine.knowledge import StoreSnapshot
 
-    stream = AnswerStream(
-        StreamGuard(StoreSnapshot(store_id=1, slug="s", name="店"), question=question), fallback=fallback
-    )
+    guard = StreamGuard(StoreSnapshot(store_id=1, slug="s", name="店"), question=question)
+    stream = AnswerStream(guard, fallback=fallback, question=question)
     shown = ""
     for delta in deltas:
         shown += stream.feed(delta)
@@ -121,3 +121,31 @@ def test_a_label_before_the_answer_is_not_shown():
 def test_a_job_keeps_its_fallback_on_the_way_to_a_worker():
     job = make_job(fallback="付款后24小时内发货。")
     assert AnswerJob.from_dict(json.loads(json.dumps(job.to_dict()))).fallback == "付款后24小时内发货。"
+
+
+def test_an_echo_loop_stopped_by_the_guard_gives_the_entry():
+    question = "纯棉的衣服洗了会缩水吗？"
+    entry = "纯棉面料都会有轻微缩水（约2%-3%）。"
+    _, result, stream = _stream_of([question] * 30, question=question, fallback=entry)
+    assert stream.stop_requested and result.text == entry and result.source == "faq"
+    # Saying the question twice is no answer either: without an entry, "not sure" and a person.
+    _, twice, _ = _stream_of(["这件会缩水吗？这件会缩水吗？"], question="这件会缩水吗？")
+    assert twice.source == "guardrail" and "缩水" not in twice.text
+
+
+def test_a_disclaimer_does_not_hide_an_unfinished_answer():
+    from engine.guard import StreamGuard
+    from engine.knowledge import PromotionFact, StoreSnapshot
+
+    store = StoreSnapshot(
+        store_id=1,
+        slug="s",
+        name="店",
+        disclaimer="以页面为准。",
+        promotions=(PromotionFact(id=1, title="满99包邮", kind="free_shipping", threshold=Decimal("99")),),
+    )
+    stream = AnswerStream(StreamGuard(store, question="包邮吗？"))
+    stream.feed("亲，满99元包邮。面料是纯棉，透气")
+    _, result = stream.finish(GenerationEvent(job_id="j", kind="done", finish_reason="length"))
+    assert result.text.startswith("亲，满99元包邮。") and "透气" not in result.text
+    assert result.text.endswith("以页面为准。") and "trimmed" in result.flags
