@@ -106,7 +106,7 @@ def decide(*, store: StoreSnapshot, question: str, context: ChatContext = NO_CON
     # A product the question names is answered from its row first; one it only leans on (the page, the turn
     # before) comes after the store's direct answers ("这件能退吗" is the return policy).
     # An amount to reach a threshold ("差多少包邮") is arithmetic on the rows, never the policy text alone.
-    rows_first = resolved.how in ("named", "family") or GAP.search(asked) is not None
+    rows_first = resolved.how in ("named", "family") or GAP.search(asked) is not None or is_english(asked)
     if rows_first and (answered := _product_decision(store, asked, resolved)) is not None:
         return answered
 
@@ -387,7 +387,7 @@ RELATIVE_SIZE = re.compile(r"[大小][一二两]?[号码个]|加大|大码|小�
 
 
 def _product_decision(store: StoreSnapshot, text: str, resolved: Resolved) -> Decision | None:
-    answered = product_answer(store=store, text=text, resolved=resolved)
+    answered = product_answer(store=store, text=text, resolved=resolved, english=is_english(text))
     if answered is None:
         return None
     answer, product = answered

@@ -365,8 +365,40 @@ def describe_threshold(promotion: PromotionFact) -> str:
     return f"满{money(promotion.threshold)}减{amount}{member}"
 
 
-def product_answer(*, store: StoreSnapshot, text: str, resolved: Resolved) -> tuple[str, ProductFact | None] | None:
+def english_answer(products: tuple[ProductFact, ...], asks: Asks) -> str | None:
+    """The same facts for a question asked in English (names and values stay as the store writes them)."""
+    if asks.measure or asks.count or not (asks.stock or asks.price or asks.keys or asks.fit):
+        return None
+
+    def facts(product: ProductFact) -> list[str]:
+        attributes = dict(product.attributes)
+        said = [f"{key}: {attributes[key]}" for key in asks.keys if key in attributes]
+        if asks.fit and (note := fit_note(product)):
+            said.append(f"fit: {note.removeprefix('是')}")
+        if asks.price:
+            said.append(f"{money(product.price)} yuan")
+        if asks.stock:
+            said.append("in stock" if product.stock > 0 else "out of stock")
+        return said
+
+    if len(products) == 1:
+        said = facts(products[0])
+        return f"{products[0].name} - {'; '.join(said)}." if said else None
+    if not 1 < len(products) <= MAX_LISTED:
+        return None
+    lines = [f"{p.name} ({'; '.join(facts(p))})" for p in products]
+    return f"We have {len(products)} of these: " + "; ".join(lines) + ". Which one do you mean?"
+
+
+def product_answer(
+    *, store: StoreSnapshot, text: str, resolved: Resolved, english: bool = False
+) -> tuple[str, ProductFact | None] | None:
     """(answer, the product it is about or None for a family), or None when the rows cannot answer."""
+    if english:
+        if not resolved.products:
+            return None
+        answer = english_answer(resolved.products, asks_of(store, text))
+        return (answer, resolved.one) if answer else None
     gap = promotion_gap_answer(store, text, resolved)
     if gap is not None:
         return gap, resolved.one

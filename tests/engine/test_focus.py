@@ -215,3 +215,10 @@ def test_shopper_questions_that_mention_copy_words_are_not_copy_requests(demo):
         "想问一下朋友圈里看到的那件",
     ):
         assert _ask(demo, question, view="TS-001").route != "copy"
+
+
+def test_an_english_question_about_a_product_gets_its_facts_in_english(demo):
+    stock = _ask(demo, "Is this in stock?", view="TS-003")
+    assert stock.route == "product" and "out of stock" in stock.text and "冰感速干运动T恤" in stock.text
+    price = _ask(demo, "How much is this?", view="TS-001")
+    assert "99 yuan" in price.text and "价格" not in price.text
