@@ -288,7 +288,7 @@ def route(text: Normalized | str, *, store: StoreSnapshot) -> Route:
         ("promotion_inquiry", _PROMOTION_INQUIRY),
     ):
         if pattern.search(message):
-            if not (combining and reason in ("bargain", "promotion_inquiry")):
+            if not (combining and reason in ("bargain", "promotion_inquiry", "gift_begging")):
                 return _boundary(reason, store)
             fallback = fallback or _boundary("promotion_inquiry", store).reply
     if _NAMED_PRICE.search(message) and not _NOT_A_PRICE.search(message):
