@@ -55,7 +55,7 @@ def _open_session(
         conversation_id=conversation_id,
     )
     conversation = session.conversation
-    if query["product"] or conversation.product_sku:
+    if query["product"]:  # a page without a product (the cart, the home page) leaves the last one in place
         widget.conversation_view_product(conversation=conversation, sku=query["product"])
     hello = realtime.widget_hello_frame(
         conversation=conversation,
