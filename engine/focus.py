@@ -80,6 +80,7 @@ _words: IdentityMemo[StoreSnapshot, _ProductWords] = IdentityMemo(_build_words)
 
 _SKU_EDGE = "(?<![a-z0-9-]){}(?![a-z0-9])"
 _CJK = re.compile(r"[\u3400-\u9fff]+")
+_AND = re.compile(r"和|跟|与|及|、|还有|以及|(?<![a-z])(and|or)(?![a-z])|或者|还是")
 _ASKED = re.compile("|".join(f"(?:{pattern})" for pattern in ATTRIBUTE_ASKS.values()), re.IGNORECASE)
 # Words after a name word that ask about it rather than name another thing.
 NOT_A_NOUN = frozenset(
@@ -117,6 +118,9 @@ def _named(store: StoreSnapshot, text: str, *, whole_only: bool = False) -> tupl
     if not best:
         return (), 0
     named = tuple(p for shared, p in overlap if len(shared) == best)
+    if best >= 2 and _AND.search(text):
+        # "绿豆糕和核桃酥各多少钱": each product the question names well enough, not only the best named.
+        named = tuple(p for shared, p in overlap if len(shared) >= 2)
     if best == 1:
         # One shared word that qualifies another noun ("纯棉衬衫", "运动裤") names a product the store does not
         # sell, not one it does.
@@ -144,7 +148,8 @@ def _qualifies_something_else(store: StoreSnapshot, text: str, word: str) -> boo
             after = segments[i + 1]
             if len(after) >= 2 and _CJK.fullmatch(after) and after not in known and after not in names:
                 # 纯棉 衬衫: another kind of goods (针织 裙子 is a word for the store's own 连衣裙)
-                return after not in NOT_A_NOUN and not _shares_a_character(after, names)
+                counted = after[0] in "一二两三四五六七八九十几每这那多"  # 一罐, 每盒: a measure, not a noun
+                return not counted and after not in NOT_A_NOUN and not _shares_a_character(after, names)
     return False
 
 
@@ -184,6 +189,8 @@ def resolve_products(*, store: StoreSnapshot, text: str, context: ChatContext = 
         for product, how in ((focus.one, focus.how), (in_view, "in_view")):
             if product is not None and product in named:
                 return Resolved((product,), how)
+        if _AND.search(text):
+            return Resolved(named, "named", shared)  # "绿豆糕和核桃酥": both, as asked
         narrowed = _narrow(store, named, text)
         return Resolved(narrowed, "named" if len(narrowed) == 1 else "family", shared)
     if focus.products:

@@ -265,8 +265,8 @@ def one_product_answer(store: StoreSnapshot, product: ProductFact, text: str, as
     return "亲，" + "，".join(parts) + "。"
 
 
-def family_answer(products: tuple[ProductFact, ...], asks: Asks) -> str | None:
-    """Several products of one kind and one question: each with what was asked, then which one."""
+def family_answer(products: tuple[ProductFact, ...], asks: Asks, *, ask_which: bool = True) -> str | None:
+    """Several products and one question: each with what was asked, then (for a kind) which one."""
     if not 1 < len(products) <= MAX_LISTED:
         return None
     lines = []
@@ -284,6 +284,8 @@ def family_answer(products: tuple[ProductFact, ...], asks: Asks) -> str | None:
         if not bits:
             return None
         lines.append(f"{product.name}（{'，'.join(bits)}）")
+    if not ask_which:
+        return "亲，" + "；".join(lines) + "。"
     return f"亲，这类商品店里有{len(products)}款：" + "；".join(lines) + "。您问的是哪一款呢？"
 
 
@@ -422,5 +424,5 @@ def product_answer(
         return (answer, product) if answer else None
     if not asks:
         return None
-    answer = family_answer(resolved.products, asks)
+    answer = family_answer(resolved.products, asks, ask_which=resolved.how != "named")
     return (answer, None) if answer else None
