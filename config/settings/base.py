@@ -145,11 +145,13 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "config.pagination.BoundedLimitOffsetPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "config.exceptions.json_exception_handler",
     "DEFAULT_THROTTLE_RATES": {"anon": "60/min", "user": "1200/min"},
 }
+# The largest page any API list answers (`?limit=`); a bigger limit is refused with a 400.
+API_MAX_PAGE_SIZE = env.int("API_MAX_PAGE_SIZE", default=100)
 SPECTACULAR_SETTINGS = {
     "TITLE": "ShopDesk API",
     "DESCRIPTION": "Knowledge base and conversation log of a self-hosted shop customer-service desk.",

@@ -14,7 +14,7 @@ from django.conf import settings
 
 from config.exceptions import ApplicationError
 from conversations import realtime, selectors
-from conversations.consumers.frames import FrameConsumer
+from conversations.consumers.frames import FrameConsumer, frame_client_id, frame_id
 from conversations.engine_bridge import engine_application
 from conversations.models import Conversation, Message
 from conversations.services import answers, handoff, messages, widget
@@ -169,11 +169,11 @@ class ChatConsumer(FrameConsumer):
 
     async def _on_message(self, content: dict[str, Any]) -> None:
         text, client_id = content.get("text"), content.get("client_id")
-        if not isinstance(text, str) or (client_id is not None and not isinstance(client_id, str)):
-            await self._error("A message needs a text (and optionally a client_id) as strings.")
+        if client_id is not None and not frame_client_id(client_id):
+            await self._error("client_id must be 1 to 64 printable characters.")
             return
-        if client_id is not None and not 0 < len(client_id) <= 64:
-            await self._error("client_id must be 1 to 64 characters.")
+        if not isinstance(text, str):
+            await self._error("A message needs its text as a string.", client_id=client_id)
             return
         if self._flooding():
             await self._error("您发送得太快了，请稍等几秒再发。", code="rate_limited", client_id=client_id)
@@ -227,14 +227,17 @@ class ChatConsumer(FrameConsumer):
             )
 
     async def _on_sync(self, content: dict[str, Any]) -> None:
-        after = content.get("after")
-        after = after if isinstance(after, int) and after >= 0 else 0
+        after = frame_id(content.get("after", 0))
+        if after is None:
+            await self._error("sync needs `after`: the id of the last message seen (a whole number, 0 for all).")
+            return
         found = await database_sync_to_async(selectors.message_list_after)(conversation=self.conversation, after=after)
         await self.send_json({"type": "sync", "messages": [realtime.message_frame(m) for m in found]})
 
     async def _on_feedback(self, content: dict[str, Any]) -> None:
-        message_id, value, comment = content.get("message_id"), content.get("value"), content.get("comment") or ""
-        if not isinstance(message_id, int) or not isinstance(value, str) or not isinstance(comment, str):
+        message_id = frame_id(content.get("message_id"))
+        value, comment = content.get("value"), content.get("comment") or ""
+        if message_id is None or not isinstance(value, str) or not isinstance(comment, str):
             await self._error("Feedback needs a message_id (number), a value and optionally a comment (strings).")
             return
         try:

@@ -1,29 +1,75 @@
 """What both websockets share: reading JSON frames safely, and answering bad ones with an error frame."""
 
+import json
+import logging
 from typing import Any
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+logger = logging.getLogger(__name__)
+
 # Room for a maximal message even with every character JSON-escaped; anything bigger is not a chat.
 MAX_FRAME_CHARS = 64 * 1024
+# The largest id a database row can have (a signed 64-bit integer); a bigger number names no row.
+MAX_ID = 2**63 - 1
+
+
+class BadFrame(ValueError):
+    """A frame that cannot be read as a chat frame; the message says why."""
+
+
+def _no_constant(name: str) -> Any:
+    raise BadFrame(f"{name} is not a number in JSON; nothing was saved.")
+
+
+def frame_decode(text: str) -> dict[str, Any]:
+    """A frame as an object, or BadFrame: not JSON, NaN or Infinity, nested too deep to read, not an object."""
+    try:
+        content = json.loads(text, parse_constant=_no_constant)
+    except BadFrame:
+        raise
+    except RecursionError:
+        raise BadFrame("That frame is nested too deeply; nothing was saved.") from None
+    except ValueError:
+        raise BadFrame("That frame is not valid JSON; nothing was saved.") from None
+    if not isinstance(content, dict):
+        raise BadFrame("Send a JSON object with a type.")
+    return content
+
+
+def frame_id(value: Any) -> int | None:
+    """A row id given in a frame (a whole number from 0 to MAX_ID), or None for anything else."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_ID:
+        return None
+    return value
+
+
+def frame_client_id(value: Any) -> bool:
+    """Whether a client id is usable: 1 to 64 printable characters (no control character, no lone surrogate)."""
+    return isinstance(value, str) and 0 < len(value) <= 64 and value.isprintable()
 
 
 class FrameConsumer(AsyncJsonWebsocketConsumer):
-    """A JSON websocket that answers an oversized, binary or malformed frame with an error frame and stays open."""
+    """A JSON websocket that answers an oversized, binary or malformed frame with an error frame and stays open.
+
+    A frame that fails in a way nobody foresaw is logged and answered with a `server_error` frame, so
+    one bad frame never closes the socket the shopper (or agent) keeps chatting on.
+    """
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
         if text_data is None or len(text_data) > MAX_FRAME_CHARS:
             await self._error("That frame is too large or not text; nothing was saved.")
             return
         try:
-            content = await self.decode_json(text_data)
-        except ValueError:
-            await self._error("That frame is not valid JSON; nothing was saved.")
+            content = frame_decode(text_data)
+        except BadFrame as exc:
+            await self._error(str(exc))
             return
-        if not isinstance(content, dict):
-            await self._error("Send a JSON object with a type.")
-            return
-        await self.receive_json(content)
+        try:
+            await self.receive_json(content)
+        except Exception:
+            logger.exception("frame %.80r failed", text_data)
+            await self._error("Something went wrong on our side; please try again.", code="server_error")
 
     async def _error(self, message: str, *, code: str = "bad_frame") -> None:
         raise NotImplementedError

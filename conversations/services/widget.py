@@ -13,6 +13,7 @@ from conversations.models import CSAT, Conversation, Message, Visitor
 from conversations.services.handoff import conversation_close, conversation_outcome_on_close
 from kb.models import Store
 from kb.selectors import store_get_by_slug
+from kb.validation import text_clean
 from kb.widget import store_origin_allowed
 
 
@@ -131,7 +132,7 @@ def message_feedback_set(*, conversation: Conversation, message_id: int, value: 
     if message is None:
         raise ApplicationError("Only the bot's answers in this conversation can be rated.")
     message.feedback = value
-    message.feedback_comment = comment.strip()
+    message.feedback_comment = text_clean(comment).strip()
     message.save(update_fields=["feedback", "feedback_comment", "updated_at"])
     return message
 
@@ -144,7 +145,7 @@ def csat_submit(*, conversation: Conversation, score: int, comment: str = "") ->
         raise ApplicationError(f"The comment is too long (at most {settings.CHAT_MAX_MESSAGE_CHARS} characters).")
     try:
         with transaction.atomic():
-            return CSAT.objects.create(conversation=conversation, score=score, comment=comment.strip())
+            return CSAT.objects.create(conversation=conversation, score=score, comment=text_clean(comment).strip())
     except IntegrityError:
         raise ApplicationError("This conversation has already been rated.") from None
 

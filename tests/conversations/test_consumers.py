@@ -158,6 +158,25 @@ async def test_a_resend_from_a_new_connection_while_the_answer_streams_is_not_an
         (json.dumps({"type": "message", "text": "   "}), "invalid_message"),
         (json.dumps({"type": "message", "text": "长" * 2500, "client_id": "big"}), "invalid_message"),
         ("x" * 100_000, "bad_frame"),
+        ("[" * 10_000 + "]" * 10_000, "bad_frame"),
+        ('{"type": "message", "text": ' * 10_000 + '"hi"' + "}" * 10_000, "bad_frame"),
+        ('{"type": "message", "text": "hi", "client_id": "n", "x": NaN}', "bad_frame"),
+        ('{"type": "sync", "after": Infinity}', "bad_frame"),
+        ('{"type": "sync", "after": -Infinity}', "bad_frame"),
+        (json.dumps({"type": "sync", "after": "abc"}), "bad_frame"),
+        (json.dumps({"type": "sync", "after": -1}), "bad_frame"),
+        (json.dumps({"type": "sync", "after": True}), "bad_frame"),
+        (json.dumps({"type": "sync", "after": 2**70}), "bad_frame"),
+        (json.dumps({"type": "message", "text": ["hi"], "client_id": "l"}), "bad_frame"),
+        (json.dumps({"type": "message", "text": "hi", "client_id": 7}), "bad_frame"),
+        (json.dumps({"type": "message", "text": "hi", "client_id": "a\x00b"}), "bad_frame"),
+        (json.dumps({"type": "message", "text": "hi", "client_id": "\ud800"}), "bad_frame"),
+        (json.dumps({"type": "message", "text": "\x00\x01\u0085", "client_id": "ctl"}), "invalid_message"),
+        (json.dumps({"type": "feedback", "message_id": 2**70, "value": "up"}), "bad_frame"),
+        (json.dumps({"type": "feedback", "message_id": True, "value": "up"}), "bad_frame"),
+        (json.dumps({"type": "csat", "score": 2**70}), "invalid_csat"),
+        (json.dumps({"type": ["message"]}), "bad_frame"),
+        (json.dumps({"type": "contact", "value": {"phone": 1}}), "invalid_contact"),
     ],
 )
 async def test_bad_frames_get_a_clear_error_and_the_chat_keeps_working(store, raw, code):
@@ -172,6 +191,43 @@ async def test_bad_frames_get_a_clear_error_and_the_chat_keeps_working(store, ra
         await communicator.disconnect()
     assert frames[-1]["text"] == ANSWER
     assert await database_sync_to_async(messages)() == [("customer", QUESTION), ("bot", ANSWER)]
+
+
+async def test_a_refused_message_says_which_one_so_the_widget_stops_resending_it(store):
+    communicator, _ = await connect()
+    try:
+        await communicator.send_json_to({"type": "message", "text": ["not", "text"], "client_id": "w-1"})
+        error = await communicator.receive_json_from(timeout=5)
+    finally:
+        await communicator.disconnect()
+    assert (error["type"], error["code"], error["client_id"]) == ("error", "bad_frame", "w-1")
+    assert await database_sync_to_async(messages)() == []
+
+
+@pytest.mark.parametrize(
+    ("sent", "stored"),
+    [
+        ("有现货吗\ud800", "有现货吗\ufffd"),  # a lone surrogate from a broken paste
+        ("\udc00尺码\ud83d", "\ufffd尺码\ufffd"),
+        ("有\x00现\x07货\x1b吗\x7f\x85\x9f", "有现货吗"),  # NUL and other control characters
+        ("第一行\r\n第二行\r第三行\t完", "第一行\n第二行\n第三行\t完"),
+        ("表情😀不变", "表情😀不变"),
+    ],
+)
+async def test_text_is_cleaned_before_it_is_saved_and_the_answer_follows(store, sent, stored):
+    communicator, _ = await connect()
+    try:
+        # json.dumps escapes the surrogate as a browser's JSON.stringify does: "\ud800" in the frame.
+        await communicator.send_to(text_data=json.dumps({"type": "message", "text": sent, "client_id": "p"}))
+        frames = await until(communicator, "final")
+        await communicator.send_json_to({"type": "sync", "after": 0})
+        sync = (await until(communicator, "sync"))[-1]
+    finally:
+        await communicator.disconnect()
+    assert frames[0]["type"] == "ack" and frames[0]["client_id"] == "p"
+    assert frames[-1]["type"] == "final" and frames[-1]["error"] == ""
+    assert sync["messages"][0]["text"] == stored
+    assert await database_sync_to_async(messages)() == [("customer", stored), ("bot", frames[-1]["text"])]
 
 
 @override_settings(CHAT_RATE_MESSAGES=3)
