@@ -1,5 +1,6 @@
 """Settings shared by every environment; everything that differs comes from the environment."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -24,6 +25,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "axes",
     "channels",
     "rest_framework",
     "rest_framework.authtoken",
@@ -46,6 +48,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -81,6 +85,17 @@ else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Back-office sign-in lockout (django-axes): after AXES_FAILURE_LIMIT failed sign-ins from one address,
+# that address may not sign in for AXES_COOLOFF_TIME. Counted in the database, or on Redis when scaled
+# (AXES_HANDLER below).
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "config.lockout.login_locked_out"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -120,6 +135,7 @@ if REDIS_URL:
     }
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
     CELERY_BROKER_URL = REDIS_URL
+    AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1000}}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
@@ -148,8 +164,11 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "config.pagination.BoundedLimitOffsetPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "config.exceptions.json_exception_handler",
-    "DEFAULT_THROTTLE_RATES": {"anon": "60/min", "user": "1200/min"},
+    "DEFAULT_THROTTLE_CLASSES": ["config.throttling.AddressRateThrottle", "config.throttling.UserRateThrottle"],
 }
+# API calls per client address (anonymous) and per user (signed in), e.g. "60/min"; empty: no limit.
+API_THROTTLE_ANON = env.str("API_THROTTLE_ANON", default="60/min")
+API_THROTTLE_USER = env.str("API_THROTTLE_USER", default="1200/min")
 # The largest page any API list answers (`?limit=`); a bigger limit is refused with a 400.
 API_MAX_PAGE_SIZE = env.int("API_MAX_PAGE_SIZE", default=100)
 SPECTACULAR_SETTINGS = {
@@ -210,3 +229,11 @@ CHAT_HISTORY_TURNS = 6
 # Flood control per connection: at most this many shopper messages in CHAT_RATE_WINDOW seconds.
 CHAT_RATE_MESSAGES = env.int("CHAT_RATE_MESSAGES", default=8)
 CHAT_RATE_WINDOW = 10.0
+# The same on the shared cache (Redis when scaled), across tabs and servers: per visitor, and per client
+# address, which many shoppers may share (an office, a carrier's NAT). 0 turns a limit off.
+CHAT_VISITOR_RATE_MESSAGES = env.int("CHAT_VISITOR_RATE_MESSAGES", default=12)
+CHAT_ADDRESS_RATE_MESSAGES = env.int("CHAT_ADDRESS_RATE_MESSAGES", default=40)
+# New chat connections per CHAT_CONNECT_WINDOW seconds: per visitor token (tabs, reloads) and per address.
+CHAT_VISITOR_RATE_CONNECTIONS = env.int("CHAT_VISITOR_RATE_CONNECTIONS", default=20)
+CHAT_ADDRESS_RATE_CONNECTIONS = env.int("CHAT_ADDRESS_RATE_CONNECTIONS", default=60)
+CHAT_CONNECT_WINDOW = 60.0

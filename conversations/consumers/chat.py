@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from django.conf import settings
 
@@ -16,6 +17,7 @@ from config.exceptions import ApplicationError
 from conversations import realtime, selectors
 from conversations.consumers.frames import FrameConsumer, frame_client_id, frame_id
 from conversations.engine_bridge import engine_application
+from conversations.limits import Limit, limit_hit
 from conversations.models import Conversation, Message
 from conversations.services import answers, handoff, messages, widget
 from engine.embedded import ensure_embedded_worker
@@ -27,6 +29,14 @@ _TEXTS = {
     "identity_refused": {
         "zh": "身份校验未通过，已按匿名访客为您服务。",
         "en": "Your sign-in could not be verified; you are chatting as a guest.",
+    },
+    "rate_limited": {
+        "zh": "您发送得太快了，请稍等几秒，未发送的消息会自动重发。",
+        "en": "You are sending too fast; unsent messages will be sent again in a few seconds.",
+    },
+    "connections_limited": {
+        "zh": "连接过于频繁，请稍后再试，我们会自动重新连接。",
+        "en": "Too many connections right now; we will reconnect in a moment.",
     },
 }
 
@@ -40,6 +50,27 @@ class _Opened:
     conversation: Conversation
     identity_refused: bool
     hello: dict[str, Any]
+
+
+def _connect_checks(address: str, visitor_token: str) -> list[tuple[Limit, str]]:
+    window = settings.CHAT_CONNECT_WINDOW
+    checks = [(Limit("address-connections", settings.CHAT_ADDRESS_RATE_CONNECTIONS, window), address)]
+    if visitor_token:
+        checks.append((Limit("visitor-connections", settings.CHAT_VISITOR_RATE_CONNECTIONS, window), visitor_token))
+    return checks
+
+
+def _message_checks(address: str, visitor_id: int) -> list[tuple[Limit, str]]:
+    window = settings.CHAT_RATE_WINDOW
+    return [
+        (Limit("visitor-messages", settings.CHAT_VISITOR_RATE_MESSAGES, window), str(visitor_id)),
+        (Limit("address-messages", settings.CHAT_ADDRESS_RATE_MESSAGES, window), address),
+    ]
+
+
+# The cache may be Redis: counted on a worker thread, never on the event loop, and never queued behind
+# the database calls.
+_limit_hit = sync_to_async(limit_hit, thread_sensitive=False)
 
 
 def _open_session(
@@ -104,6 +135,13 @@ class ChatConsumer(FrameConsumer):
         self.lang = "en" if query["lang"] == "en" else "zh"
         conversation_id = int(query["conversation"]) if query["conversation"].isdigit() else None
         headers = dict(self.scope.get("headers", []))
+        self.address = str((self.scope.get("client") or ["unknown"])[0])
+        if await _limit_hit(checks=_connect_checks(self.address, query["visitor"])) is not None:
+            # Accepted only to say why: a refused handshake tells the browser nothing.
+            await self.accept()
+            await self._error(_text(self.lang, "connections_limited"), code="rate_limited")
+            await self.close(code=4429)
+            return
         try:
             session = await database_sync_to_async(_open_session)(
                 self.scope["url_route"]["kwargs"]["store"], query, conversation_id, headers
@@ -175,8 +213,8 @@ class ChatConsumer(FrameConsumer):
         if not isinstance(text, str):
             await self._error("A message needs its text as a string.", client_id=client_id)
             return
-        if self._flooding():
-            await self._error("您发送得太快了，请稍等几秒再发。", code="rate_limited", client_id=client_id)
+        if self._flooding() or await _limit_hit(checks=_message_checks(self.address, self.conversation.visitor_id)):
+            await self._error(_text(self.lang, "rate_limited"), code="rate_limited", client_id=client_id)
             return
         try:
             question, created, answered = await database_sync_to_async(_save_question)(

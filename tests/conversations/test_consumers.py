@@ -1,6 +1,7 @@
 """The chat websocket with a scripted fake engine runtime (the real model is in tests/engine)."""
 
 import json
+import uuid
 
 import pytest
 from channels.db import database_sync_to_async
@@ -329,3 +330,115 @@ async def test_a_question_the_store_has_no_data_for_is_handed_to_a_human(store):
     conversation = await database_sync_to_async(lambda: Conversation.objects.get())()
     assert await database_sync_to_async(lambda: conversation.tickets.get().reason)() == "bot_unsure"
     assert await database_sync_to_async(lambda: conversation.messages.filter(role="customer").count())() == 3
+
+
+async def open_from(path: str, address: str) -> WebsocketCommunicator:
+    """A connection as if from this client address (what daphne puts in the scope)."""
+    from config.asgi import application
+
+    communicator = WebsocketCommunicator(application, path, headers=HEADERS)
+    communicator.scope["client"] = [address, 40000]
+    connected, _ = await communicator.connect()
+    assert connected
+    return communicator
+
+
+async def send_and_collect(tab: WebsocketCommunicator, text: str, client_id: str) -> dict:
+    """The ack or the refusal of one message (answers to earlier messages are skipped)."""
+    await tab.send_json_to({"type": "message", "text": text, "client_id": client_id})
+    while True:
+        frame = await tab.receive_json_from(timeout=10)
+        if frame.get("client_id") == client_id and frame["type"] in ("ack", "error"):
+            return frame
+
+
+def customer_texts() -> list[str]:
+    return list(Message.objects.filter(role="customer").order_by("pk").values_list("text", flat=True))
+
+
+async def flood_from_three_tabs() -> list[dict]:
+    first, hello = await connect()
+    tabs = [first]
+    try:
+        for _ in range(2):
+            tabs.append((await connect(f"/ws/chat/shop/?visitor={hello['visitor']}"))[0])
+        return [await send_and_collect(tabs[i % 3], f"问题{i}", f"t{i}") for i in range(6)]
+    finally:
+        for tab in tabs:
+            await tab.disconnect()
+
+
+@override_settings(CHAT_RATE_MESSAGES=100, CHAT_VISITOR_RATE_MESSAGES=4)
+async def test_one_visitor_flooding_from_several_tabs_is_limited_and_keeps_what_was_accepted(store):
+    replies = await flood_from_three_tabs()
+    assert [r["type"] for r in replies] == ["ack"] * 4 + ["error"] * 2
+    assert {r["code"] for r in replies[4:]} == {"rate_limited"}
+    assert replies[4]["message"] == "您发送得太快了，请稍等几秒，未发送的消息会自动重发。"
+    assert await database_sync_to_async(customer_texts)() == [f"问题{i}" for i in range(4)]
+
+
+@pytest.mark.redis
+async def test_the_visitor_limit_is_shared_through_redis(store, settings):
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:6379/0",
+            "KEY_PREFIX": f"test-limits-{uuid.uuid4().hex}",
+        }
+    }
+    settings.CHAT_RATE_MESSAGES, settings.CHAT_VISITOR_RATE_MESSAGES = 100, 4
+    # Its own key prefix, and no clear(): that would empty the whole Redis database. The counts expire.
+    replies = await flood_from_three_tabs()
+    assert [r["type"] for r in replies] == ["ack"] * 4 + ["error"] * 2
+    assert await database_sync_to_async(customer_texts)() == [f"问题{i}" for i in range(4)]
+
+
+@override_settings(CHAT_RATE_MESSAGES=100, CHAT_VISITOR_RATE_MESSAGES=100, CHAT_ADDRESS_RATE_MESSAGES=3)
+async def test_new_visitors_flooding_from_one_address_are_limited_and_other_addresses_are_not(store):
+    tabs = [await open_from("/ws/chat/shop/?lang=en", "10.0.0.7") for _ in range(4)]
+    elsewhere = await open_from("/ws/chat/shop/", "10.0.0.8")
+    try:
+        for tab in [*tabs, elsewhere]:
+            assert (await tab.receive_json_from(timeout=5))["type"] == "hello"
+        replies = [await send_and_collect(tab, f"问题{i}", f"a{i}") for i, tab in enumerate(tabs)]
+        other = await send_and_collect(elsewhere, "别处的问题", "b0")
+    finally:
+        for tab in [*tabs, elsewhere]:
+            await tab.disconnect()
+    assert [r["type"] for r in replies] == ["ack", "ack", "ack", "error"]
+    assert replies[3]["code"] == "rate_limited" and replies[3]["message"].startswith("You are sending too fast")
+    assert other["type"] == "ack"
+    assert await database_sync_to_async(customer_texts)() == ["问题0", "问题1", "问题2", "别处的问题"]
+
+
+@override_settings(CHAT_ADDRESS_RATE_CONNECTIONS=3)
+async def test_a_burst_of_new_connections_from_one_address_is_told_to_wait(store):
+    opened = [await open_from("/ws/chat/shop/", "10.0.0.9") for _ in range(3)]
+    refused = await open_from("/ws/chat/shop/", "10.0.0.9")
+    elsewhere = await open_from("/ws/chat/shop/", "10.0.0.10")
+    try:
+        for tab in [*opened, elsewhere]:
+            assert (await tab.receive_json_from(timeout=5))["type"] == "hello"
+        error = await refused.receive_json_from(timeout=5)
+        closed = await refused.receive_output(timeout=5)
+    finally:
+        for tab in [*opened, refused, elsewhere]:
+            await tab.disconnect()
+    assert error["type"] == "error" and error["code"] == "rate_limited"
+    assert error["message"] == "连接过于频繁，请稍后再试，我们会自动重新连接。"
+    assert closed == {"type": "websocket.close", "code": 4429}
+    # Refused before anything was written: no visitor, no conversation for it.
+    assert await database_sync_to_async(Conversation.objects.count)() == 4
+
+
+@override_settings(CHAT_VISITOR_RATE_CONNECTIONS=2, CHAT_ADDRESS_RATE_CONNECTIONS=100)
+async def test_one_visitor_reopening_tabs_too_fast_is_told_to_wait(store):
+    first, hello = await connect()  # a new visitor: no token yet
+    tabs = [first, *[(await connect(f"/ws/chat/shop/?visitor={hello['visitor']}"))[0] for _ in range(2)]]
+    third = await open_from(f"/ws/chat/shop/?visitor={hello['visitor']}&lang=en", "unknown")
+    try:
+        error = await third.receive_json_from(timeout=5)
+    finally:
+        for tab in (*tabs, third):
+            await tab.disconnect()
+    assert error["code"] == "rate_limited" and error["message"].startswith("Too many connections")
