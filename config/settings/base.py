@@ -137,7 +137,9 @@ if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1000}}}
+    CHANNEL_LAYERS = {
+        "default": {"BACKEND": "config.channel_layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1000}}
+    }
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     # kombu's filesystem transport needs no server: the embedded mode stays "nothing to install".
     CELERY_BROKER_URL = "filesystem://"

@@ -10,12 +10,11 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from asgiref.sync import sync_to_async
-from channels.db import database_sync_to_async
 from django.conf import settings
 
 from config.exceptions import ApplicationError
 from conversations import realtime, selectors
-from conversations.consumers.frames import FrameConsumer, frame_client_id, frame_id
+from conversations.consumers.frames import FrameConsumer, database_call, frame_client_id, frame_id
 from conversations.engine_bridge import engine_application
 from conversations.limits import Limit, limit_hit
 from conversations.models import Conversation, Message
@@ -143,7 +142,7 @@ class ChatConsumer(FrameConsumer):
             await self.close(code=4429)
             return
         try:
-            session = await database_sync_to_async(_open_session)(
+            session = await database_call(_open_session)(
                 self.scope["url_route"]["kwargs"]["store"], query, conversation_id, headers
             )
         except ApplicationError:
@@ -217,9 +216,7 @@ class ChatConsumer(FrameConsumer):
             await self._error(_text(self.lang, "rate_limited"), code="rate_limited", client_id=client_id)
             return
         try:
-            question, created, answered = await database_sync_to_async(_save_question)(
-                self.conversation, text, client_id
-            )
+            question, created, answered = await database_call(_save_question)(self.conversation, text, client_id)
         except ApplicationError as exc:
             await self._error(exc.message, code="invalid_message", client_id=client_id)
             return
@@ -232,7 +229,7 @@ class ChatConsumer(FrameConsumer):
 
     async def _ask_engine(self, question: Message, *, retry: bool = False) -> None:
         job_id = uuid.uuid4().hex
-        prepared = await database_sync_to_async(answers.answer_prepare)(
+        prepared = await database_call(answers.answer_prepare)(
             conversation=self.conversation, question=question, job_id=job_id
         )
         if prepared.decision is None:
@@ -269,7 +266,7 @@ class ChatConsumer(FrameConsumer):
         if after is None:
             await self._error("sync needs `after`: the id of the last message seen (a whole number, 0 for all).")
             return
-        found = await database_sync_to_async(selectors.message_list_after)(conversation=self.conversation, after=after)
+        found = await database_call(selectors.message_list_after)(conversation=self.conversation, after=after)
         await self.send_json({"type": "sync", "messages": [realtime.message_frame(m) for m in found]})
 
     async def _on_feedback(self, content: dict[str, Any]) -> None:
@@ -279,7 +276,7 @@ class ChatConsumer(FrameConsumer):
             await self._error("Feedback needs a message_id (number), a value and optionally a comment (strings).")
             return
         try:
-            message = await database_sync_to_async(widget.message_feedback_set)(
+            message = await database_call(widget.message_feedback_set)(
                 conversation=self.conversation, message_id=message_id, value=value, comment=comment
             )
         except ApplicationError as exc:
@@ -293,9 +290,7 @@ class ChatConsumer(FrameConsumer):
             await self._error("A rating's comment is a string.")
             return
         try:
-            csat = await database_sync_to_async(widget.csat_submit)(
-                conversation=self.conversation, score=score, comment=comment
-            )
+            csat = await database_call(widget.csat_submit)(conversation=self.conversation, score=score, comment=comment)
         except ApplicationError as exc:
             await self._error(exc.message, code="invalid_csat")
             return
@@ -303,9 +298,7 @@ class ChatConsumer(FrameConsumer):
 
     async def _on_handoff(self) -> None:
         try:
-            _ticket, reply = await database_sync_to_async(handoff.conversation_request_human)(
-                conversation=self.conversation
-            )
+            _ticket, reply = await database_call(handoff.conversation_request_human)(conversation=self.conversation)
         except ApplicationError as exc:
             await self._error(exc.message, code="invalid_handoff")
             return
@@ -317,17 +310,17 @@ class ChatConsumer(FrameConsumer):
         await self._forward_answer(realtime.final_frame(reply, job_id=reply.job_id, answer_to=None, handoff=True))
 
     async def _on_close(self) -> None:
-        await database_sync_to_async(self.conversation.refresh_from_db)(fields=["status", "outcome", "closed_at"])
+        await database_call(self.conversation.refresh_from_db)(fields=["status", "outcome", "closed_at"])
         if self.conversation.status == Conversation.Status.CLOSED:
             await self._send_status()
             return
         try:
-            await database_sync_to_async(widget.conversation_close_by_shopper)(conversation=self.conversation)
+            await database_call(widget.conversation_close_by_shopper)(conversation=self.conversation)
         except ApplicationError as exc:
             await self._error(exc.message, code="invalid_close")
 
     async def _send_status(self) -> None:
-        await self.send_json(await database_sync_to_async(_status_frame)(self.conversation))
+        await self.send_json(await database_call(_status_frame)(self.conversation))
 
     async def _on_contact(self, content: dict[str, Any]) -> None:
         value = content.get("value")
@@ -335,9 +328,7 @@ class ChatConsumer(FrameConsumer):
             await self._error("A contact is a string: a phone number, WeChat id or e-mail.", code="invalid_contact")
             return
         try:
-            ticket = await database_sync_to_async(handoff.ticket_contact_set)(
-                conversation=self.conversation, value=value
-            )
+            ticket = await database_call(handoff.ticket_contact_set)(conversation=self.conversation, value=value)
         except ApplicationError as exc:
             await self._error(exc.message, code="invalid_contact")
             return
@@ -411,7 +402,7 @@ class ChatConsumer(FrameConsumer):
 
     async def _record_lost(self, job_id: str, job: _PendingJob) -> None:
         text = job.text or AnswerStream.FAILED_TEXT
-        message = await database_sync_to_async(messages.message_create_bot)(
+        message = await database_call(messages.message_create_bot)(
             conversation_id=self.conversation.pk,
             job_id=job_id,
             text=text,

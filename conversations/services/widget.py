@@ -3,6 +3,7 @@
 import hashlib
 import hmac
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -137,7 +138,7 @@ def message_feedback_set(*, conversation: Conversation, message_id: int, value: 
     return message
 
 
-def csat_submit(*, conversation: Conversation, score: int, comment: str = "") -> CSAT:
+def csat_submit(*, conversation: Conversation, score: Any, comment: str = "") -> CSAT:
     """The shopper's 1-5 satisfaction rating; one per conversation."""
     if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
         raise ApplicationError("The rating is a whole number from 1 to 5.")

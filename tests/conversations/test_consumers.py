@@ -1,9 +1,12 @@
 """The chat websocket with a scripted fake engine runtime (the real model is in tests/engine)."""
 
+import asyncio
 import json
+import threading
 import uuid
 
 import pytest
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.layers import channel_layers
 from channels.testing import WebsocketCommunicator
@@ -442,3 +445,30 @@ async def test_one_visitor_reopening_tabs_too_fast_is_told_to_wait(store):
         for tab in (*tabs, third):
             await tab.disconnect()
     assert error["code"] == "rate_limited" and error["message"].startswith("Too many connections")
+
+
+async def test_frames_and_events_are_not_held_up_by_database_work_of_other_sockets(store):
+    """Every frame and event used to wait for asgiref's one thread-sensitive thread, where all the
+    database work of the process queues: a busy database held up every shopper's pong and answer."""
+    communicator, hello = await connect()
+    started, release = threading.Event(), threading.Event()
+
+    def busy() -> None:
+        started.set()
+        release.wait(30)
+
+    blocker = asyncio.ensure_future(sync_to_async(busy, thread_sensitive=True)())
+    try:
+        await asyncio.get_running_loop().run_in_executor(None, started.wait, 10)
+        await communicator.send_json_to({"type": "ping"})
+        assert (await communicator.receive_json_from(timeout=5))["type"] == "pong"
+        frame = {"type": "delta", "job": "j", "answer_to": 1, "text": "好的"}
+        await channel_layers["default"].group_send(
+            f"conversation.{hello['conversation']}",
+            {"type": "conversation.forward", "conversation_id": hello["conversation"], "frame": frame},
+        )
+        assert await communicator.receive_json_from(timeout=5) == frame
+    finally:
+        release.set()
+        await blocker
+        await communicator.disconnect()
