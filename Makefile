@@ -8,7 +8,7 @@ PORT ?= 8000
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/test
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint bench setup install install-dev model db clean chromium
+.PHONY: run test lint bench load setup install install-dev model db clean chromium
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -48,9 +48,17 @@ db: install
 
 setup: model db
 
+# daphne's defaults lose a burst of shoppers (a sale starting, a campaign link): its listen backlog
+# (50) overflows and a websocket handshake not done within 5 s is dropped. A deep backlog (the kernel
+# caps it at net.core.somaxconn), a minute for the handshake and file descriptors for every
+# connection keep them all. HOST is an IPv4 address or name (an IPv6 one needs its colons escaped).
+LISTEN_BACKLOG ?= 4096
+OPEN_FILES ?= 16384
+DAPHNE_ARGS ?= -e tcp:$(PORT):interface=$(HOST):backlog=$(LISTEN_BACKLOG) --websocket_connect_timeout 60
+
 run: setup
 	@echo "Serving http://$(HOST):$(PORT)/  (Ctrl-C stops)"
-	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) config.asgi:application
+	ulimit -n $(OPEN_FILES) 2>/dev/null || true; exec $(VENV)/bin/daphne $(DAPHNE_ARGS) config.asgi:application
 
 lint: install-dev
 	$(VENV)/bin/ruff check .
@@ -69,6 +77,11 @@ test: model install-dev lint chromium
 
 bench: setup
 	$(PY) manage.py bench_engine
+
+# Against a server already running (`make run` in another terminal): 1,000 shoppers connect in one
+# burst, then 50 of them ask at the same moment; prints hellos and answer latency (README, "Load").
+load: install
+	ulimit -n $(OPEN_FILES) 2>/dev/null || true; $(PY) manage.py load_chat --host $(HOST) --port $(PORT)
 
 clean:
 	rm -rf $(VENV)

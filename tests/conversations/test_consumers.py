@@ -4,6 +4,7 @@ import asyncio
 import json
 import threading
 import uuid
+from types import SimpleNamespace
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -12,6 +13,7 @@ from channels.layers import channel_layers
 from channels.testing import WebsocketCommunicator
 from django.test import override_settings
 
+from conversations import limits
 from conversations.models import Conversation, Message
 from engine import service
 from engine.worker import FAILED_TEXT
@@ -335,6 +337,12 @@ async def test_a_question_the_store_has_no_data_for_is_handed_to_a_human(store):
     assert await database_sync_to_async(lambda: conversation.messages.filter(role="customer").count())() == 3
 
 
+@pytest.fixture
+def one_window(monkeypatch):
+    """The limits' clock stands still: a test's burst never straddles the edge of a fixed window."""
+    monkeypatch.setattr(limits, "time", SimpleNamespace(time=lambda: 1_800_000_000.0))
+
+
 async def open_from(path: str, address: str) -> WebsocketCommunicator:
     """A connection as if from this client address (what daphne puts in the scope)."""
     from config.asgi import application
@@ -372,7 +380,7 @@ async def flood_from_three_tabs() -> list[dict]:
 
 
 @override_settings(CHAT_RATE_MESSAGES=100, CHAT_VISITOR_RATE_MESSAGES=4)
-async def test_one_visitor_flooding_from_several_tabs_is_limited_and_keeps_what_was_accepted(store):
+async def test_one_visitor_flooding_from_several_tabs_is_limited_and_keeps_what_was_accepted(one_window, store):
     replies = await flood_from_three_tabs()
     assert [r["type"] for r in replies] == ["ack"] * 4 + ["error"] * 2
     assert {r["code"] for r in replies[4:]} == {"rate_limited"}
@@ -381,7 +389,7 @@ async def test_one_visitor_flooding_from_several_tabs_is_limited_and_keeps_what_
 
 
 @pytest.mark.redis
-async def test_the_visitor_limit_is_shared_through_redis(store, settings):
+async def test_the_visitor_limit_is_shared_through_redis(one_window, store, settings):
     settings.CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -397,7 +405,7 @@ async def test_the_visitor_limit_is_shared_through_redis(store, settings):
 
 
 @override_settings(CHAT_RATE_MESSAGES=100, CHAT_VISITOR_RATE_MESSAGES=100, CHAT_ADDRESS_RATE_MESSAGES=3)
-async def test_new_visitors_flooding_from_one_address_are_limited_and_other_addresses_are_not(store):
+async def test_new_visitors_flooding_from_one_address_are_limited_and_other_addresses_are_not(one_window, store):
     tabs = [await open_from("/ws/chat/shop/?lang=en", "10.0.0.7") for _ in range(4)]
     elsewhere = await open_from("/ws/chat/shop/", "10.0.0.8")
     try:
@@ -415,7 +423,7 @@ async def test_new_visitors_flooding_from_one_address_are_limited_and_other_addr
 
 
 @override_settings(CHAT_ADDRESS_RATE_CONNECTIONS=3)
-async def test_a_burst_of_new_connections_from_one_address_is_told_to_wait(store):
+async def test_a_burst_of_new_connections_from_one_address_is_told_to_wait(one_window, store):
     opened = [await open_from("/ws/chat/shop/", "10.0.0.9") for _ in range(3)]
     refused = await open_from("/ws/chat/shop/", "10.0.0.9")
     elsewhere = await open_from("/ws/chat/shop/", "10.0.0.10")
@@ -435,7 +443,7 @@ async def test_a_burst_of_new_connections_from_one_address_is_told_to_wait(store
 
 
 @override_settings(CHAT_VISITOR_RATE_CONNECTIONS=2, CHAT_ADDRESS_RATE_CONNECTIONS=100)
-async def test_one_visitor_reopening_tabs_too_fast_is_told_to_wait(store):
+async def test_one_visitor_reopening_tabs_too_fast_is_told_to_wait(one_window, store):
     first, hello = await connect()  # a new visitor: no token yet
     tabs = [first, *[(await connect(f"/ws/chat/shop/?visitor={hello['visitor']}"))[0] for _ in range(2)]]
     third = await open_from(f"/ws/chat/shop/?visitor={hello['visitor']}&lang=en", "unknown")
