@@ -8,7 +8,7 @@ PORT ?= 8000
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/test
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint bench setup install install-dev model db clean chromium
+.PHONY: run test lint bench load setup install install-dev model db clean chromium
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -50,9 +50,17 @@ db: install
 setup: model db
 
 # daphne and one Celery worker with beat (reminders) on the filesystem broker, from the Procfile.
+# daphne's defaults lose a burst of shoppers (a sale starting, a campaign link): its listen backlog
+# (50) overflows and a websocket handshake not done within 5 s is dropped. A deep backlog (the kernel
+# caps it at net.core.somaxconn), a minute for the handshake and file descriptors for every
+# connection keep them all (the Procfile's web line). HOST is an IPv4 address or name.
+LISTEN_BACKLOG ?= 4096
+OPEN_FILES ?= 16384
+
 run: setup
 	@echo "Serving http://$(HOST):$(PORT)/ with a Celery worker beside it  (Ctrl-C stops both)"
-	HOST=$(HOST) $(VENV)/bin/honcho start -f Procfile -p $(PORT)
+	ulimit -n $(OPEN_FILES) 2>/dev/null || true; \
+	  HOST=$(HOST) LISTEN_BACKLOG=$(LISTEN_BACKLOG) exec $(VENV)/bin/honcho start -f Procfile -p $(PORT)
 
 lint: install-dev
 	$(VENV)/bin/ruff check .
@@ -71,6 +79,11 @@ test: model install-dev lint chromium
 
 bench: setup
 	$(PY) manage.py bench_engine
+
+# Against a server already running (`make run` in another terminal): 1,000 shoppers connect in one
+# burst, then 50 of them ask at the same moment; prints hellos and answer latency (README, "Load").
+load: install
+	ulimit -n $(OPEN_FILES) 2>/dev/null || true; $(PY) manage.py load_chat --host $(HOST) --port $(PORT)
 
 clean:
 	rm -rf $(VENV)

@@ -5,10 +5,10 @@ this subclass reads the store's snapshot for the guard and records each finished
 agents excepted), then sends the final frame to whoever asked.
 """
 
-from channels.db import database_sync_to_async
 from channels.routing import ChannelNameRouter
 from django.conf import settings
 
+from conversations.consumers.frames import database_call
 from conversations.realtime import final_frame
 from conversations.services.answers import answer_record_generated
 from engine.generate import AnswerJob, AnswerResult, GenerationStats
@@ -19,7 +19,7 @@ from kb.selectors import store_snapshot_for_id
 
 class AnswerWorker(EngineWorker):
     async def load_snapshot(self, store_id: int) -> StoreSnapshot:
-        return await database_sync_to_async(store_snapshot_for_id)(store_id=store_id)
+        return await database_call(store_snapshot_for_id)(store_id=store_id)
 
     async def finish_answer(
         self, *, job: AnswerJob, reply_group: str, result: AnswerResult, stats: GenerationStats
@@ -30,7 +30,7 @@ class AnswerWorker(EngineWorker):
             draft = {"text": "" if result.error == "busy" else result.text, "error": result.error}
             await self.channel_layer.group_send(reply_group, {**event, "draft": draft})
             return
-        message, ticket = await database_sync_to_async(answer_record_generated)(
+        message, ticket = await database_call(answer_record_generated)(
             job=job, result=result, stats=stats, ttft_ms=stats.ttft_ms, total_ms=stats.total_ms
         )
         frame = final_frame(

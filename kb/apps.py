@@ -5,3 +5,21 @@ class KbConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "kb"
     verbose_name = "Knowledge base"
+
+    def ready(self) -> None:
+        from django.db import transaction
+        from django.db.models.signals import post_delete, post_save
+
+        from kb.models import FaqEntry, Product, Promotion, Store, SynonymRule
+        from kb.selectors import store_version_forget
+
+        def forget(sender: type, instance: object, **kwargs: object) -> None:
+            store_id = instance.pk if isinstance(instance, Store) else getattr(instance, "store_id", None)
+            if store_id is not None:
+                # Now, and again once committed: a read in between must not keep the old version.
+                store_version_forget(store_id=store_id)
+                transaction.on_commit(lambda: store_version_forget(store_id=store_id))
+
+        for model in (Store, FaqEntry, Product, Promotion, SynonymRule):
+            post_save.connect(forget, sender=model, weak=False, dispatch_uid=f"kb-version-{model.__name__}")
+            post_delete.connect(forget, sender=model, weak=False, dispatch_uid=f"kb-version-{model.__name__}-delete")

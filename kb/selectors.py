@@ -40,8 +40,34 @@ _snapshots: dict[int, tuple[str, float, StoreSnapshot]] = {}
 _snapshots_lock = threading.Lock()
 
 
+# Reading the version is five queries, more than the rest of a template answer costs, and every
+# answer needs it: it is kept this long. An edit saved in this process forgets it at once
+# (`store_version_forget`, on every save and delete of the store's rows); other processes see an edit,
+# and a promotion's window opening or closing, within this time.
+_VERSION_TTL = 2.0
+_versions: dict[int, tuple[str, float]] = {}
+
+
+def store_version_forget(*, store_id: int) -> None:
+    with _snapshots_lock:
+        _versions.pop(store_id, None)
+
+
 def store_version(*, store: Store) -> str:
-    """Changes whenever the store's knowledge base is edited (a few aggregate queries, no rows)."""
+    """Changes whenever the store's knowledge base is edited; read again after _VERSION_TTL seconds."""
+    now = time.monotonic()
+    with _snapshots_lock:
+        known = _versions.get(store.pk)
+    if known is not None and now - known[1] < _VERSION_TTL:
+        return known[0]
+    version = _store_version_read(store=store)
+    with _snapshots_lock:
+        _versions[store.pk] = (version, now)
+    return version
+
+
+def _store_version_read(*, store: Store) -> str:
+    """The version from the rows (a few aggregate queries, no rows)."""
     parts: list[object] = [store.pk, store.updated_at.isoformat()]
     for related in (store.faqs, store.products, store.promotions, store.synonyms):
         agg = related.aggregate(n=Count("id"), last=Max("updated_at"))

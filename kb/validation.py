@@ -6,6 +6,7 @@ entrance only adds its own framing (a form field error, `"field: message"` in JS
 """
 
 import json
+import re
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,6 +32,22 @@ def value_shown(value: Any) -> str:
         return "an array"
     text = str(value) if isinstance(value, Decimal) else json.dumps(value, ensure_ascii=False)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+# --- free text -------------------------------------------------------------------------------------
+
+# C0 and C1 control characters, DEL included, except the tab and the line feed a message may hold.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def text_clean(value: str) -> str:
+    """Text as it can always be stored and shown: a lone surrogate (what a broken paste leaves) becomes
+    U+FFFD, line ends become "\\n", NUL and the other control characters but tab and line feed are
+    dropped. UTF-8 cannot encode a lone surrogate and PostgreSQL refuses NUL, so either would otherwise
+    fail the write instead of saving the message."""
+    text = value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return _CONTROL.sub("", text)
 
 
 # --- lists of strings --------------------------------------------------------------------------------

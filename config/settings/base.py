@@ -1,5 +1,6 @@
 """Settings shared by every environment; everything that differs comes from the environment."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -25,6 +26,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "axes",
     "channels",
     "rest_framework",
     "rest_framework.authtoken",
@@ -48,6 +50,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -83,6 +87,17 @@ else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Back-office sign-in lockout (django-axes): after AXES_FAILURE_LIMIT failed sign-ins from one address,
+# that address may not sign in for AXES_COOLOFF_TIME. Counted in the database, or on Redis when scaled
+# (AXES_HANDLER below).
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "config.lockout.login_locked_out"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -124,8 +139,11 @@ if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     # A task not acknowledged this long (its worker died) is delivered again; task time limits stay below it.
     CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {"visibility_timeout": 3600}
+    AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1000}}}
+    CHANNEL_LAYERS = {
+        "default": {"BACKEND": "config.channel_layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1000}}
+    }
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     # kombu's filesystem transport needs no server: the embedded mode stays "nothing to install".
     CELERY_BROKER_URL = "filesystem://"
@@ -150,11 +168,16 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "config.pagination.BoundedLimitOffsetPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "config.exceptions.json_exception_handler",
-    "DEFAULT_THROTTLE_RATES": {"anon": "60/min", "user": "1200/min"},
+    "DEFAULT_THROTTLE_CLASSES": ["config.throttling.AddressRateThrottle", "config.throttling.UserRateThrottle"],
 }
+# API calls per client address (anonymous) and per user (signed in), e.g. "60/min"; empty: no limit.
+API_THROTTLE_ANON = env.str("API_THROTTLE_ANON", default="60/min")
+API_THROTTLE_USER = env.str("API_THROTTLE_USER", default="1200/min")
+# The largest page any API list answers (`?limit=`); a bigger limit is refused with a 400.
+API_MAX_PAGE_SIZE = env.int("API_MAX_PAGE_SIZE", default=100)
 SPECTACULAR_SETTINGS = {
     "TITLE": "ShopDesk API",
     "DESCRIPTION": "Knowledge base and conversation log of a self-hosted shop customer-service desk.",
@@ -236,3 +259,11 @@ EMAIL_TIMEOUT = 10
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="shopdesk@localhost")
 # Seconds after which the demo store's carts get their first reminder (0: its real settings apply).
 REMINDER_DEMO_DELAY_SECONDS = env.int("REMINDER_DEMO_DELAY_SECONDS", default=0)
+# The same on the shared cache (Redis when scaled), across tabs and servers: per visitor, and per client
+# address, which many shoppers may share (an office, a carrier's NAT). 0 turns a limit off.
+CHAT_VISITOR_RATE_MESSAGES = env.int("CHAT_VISITOR_RATE_MESSAGES", default=12)
+CHAT_ADDRESS_RATE_MESSAGES = env.int("CHAT_ADDRESS_RATE_MESSAGES", default=40)
+# New chat connections per CHAT_CONNECT_WINDOW seconds: per visitor token (tabs, reloads) and per address.
+CHAT_VISITOR_RATE_CONNECTIONS = env.int("CHAT_VISITOR_RATE_CONNECTIONS", default=20)
+CHAT_ADDRESS_RATE_CONNECTIONS = env.int("CHAT_ADDRESS_RATE_CONNECTIONS", default=60)
+CHAT_CONNECT_WINDOW = 60.0

@@ -7,12 +7,11 @@ import uuid
 from dataclasses import asdict
 from typing import Any
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 
 from config.exceptions import ApplicationError
 from conversations import realtime, selectors
-from conversations.consumers.frames import FrameConsumer
+from conversations.consumers.frames import FrameConsumer, database_call
 from conversations.engine_bridge import engine_application
 from conversations.models import HandoffTicket
 from conversations.services import agents
@@ -61,7 +60,7 @@ async def _agent_away_later(user_id: int) -> None:
     """After the grace period (a reload is not leaving), hand an absent agent's chats back to the queue."""
     await asyncio.sleep(settings.CHAT_AGENT_AWAY_SECONDS)
     try:
-        await database_sync_to_async(agents.agent_away)(user_id=user_id)
+        await database_call(agents.agent_away)(user_id=user_id)
     except Exception:
         logger.exception("could not release the conversations of agent %s", user_id)
 
@@ -81,7 +80,7 @@ class AgentConsumer(FrameConsumer):
         if self.user is None or not self.user.is_authenticated:
             await self.close(code=4401)
             return
-        store_ids = await database_sync_to_async(_agent_access)(self.user)
+        store_ids = await database_call(_agent_access)(self.user)
         if not store_ids:
             await self.close(code=4403)
             return
@@ -93,10 +92,10 @@ class AgentConsumer(FrameConsumer):
         # Groups first, then the state: nothing created in between is missed.
         await self._join_stores(store_ids)
         await self.channel_layer.group_add(self.draft_group, self.channel_name)
-        session = await database_sync_to_async(_agent_hello)(self.user)
+        session = await database_call(_agent_hello)(self.user)
         for conversation_id, store_id in session["watch"].items():
             await self._watch_conversation(conversation_id, store_id)
-        await database_sync_to_async(agents.agent_presence_enter)(user=self.user, channel_name=self.channel_name)
+        await database_call(agents.agent_presence_enter)(user=self.user, channel_name=self.channel_name)
         await ensure_embedded_worker(engine_application)
         self._presence = asyncio.ensure_future(self._refresh_presence())
         await self.accept()
@@ -111,7 +110,7 @@ class AgentConsumer(FrameConsumer):
             await self.channel_layer.group_discard(group, self.channel_name)
         for job_id in list(self.drafts):
             await self.channel_layer.send(settings.ENGINE_CHANNEL, {"type": "engine.cancel", "job_id": job_id})
-        await database_sync_to_async(agents.agent_presence_leave)(channel_name=self.channel_name)
+        await database_call(agents.agent_presence_leave)(channel_name=self.channel_name)
         task = asyncio.ensure_future(_agent_away_later(self.user.pk))
         _away_tasks.add(task)  # the loop keeps only a weak reference to a task
         task.add_done_callback(_away_tasks.discard)
@@ -119,7 +118,7 @@ class AgentConsumer(FrameConsumer):
     async def _refresh_presence(self) -> None:
         while True:
             await asyncio.sleep(settings.CHAT_AGENT_PRESENCE_REFRESH_SECONDS)
-            await database_sync_to_async(agents.agent_presence_touch)(channel_name=self.channel_name)
+            await database_call(agents.agent_presence_touch)(channel_name=self.channel_name)
 
     async def _join_stores(self, store_ids: set[int]) -> None:
         for store_id in self.store_ids - store_ids:
@@ -135,7 +134,7 @@ class AgentConsumer(FrameConsumer):
         """Re-read the agent's stores (always before an action, every few seconds for events); close when none."""
         if not now and time.monotonic() - self._access_at < settings.CHAT_AGENT_ACCESS_REFRESH_SECONDS:
             return bool(self.store_ids)
-        store_ids = await database_sync_to_async(_agent_access)(self.user)
+        store_ids = await database_call(_agent_access)(self.user)
         self._access_at = time.monotonic()
         await self._join_stores(store_ids)
         if not store_ids:
@@ -168,12 +167,10 @@ class AgentConsumer(FrameConsumer):
             return
         try:
             if kind == "claim":
-                ticket = await database_sync_to_async(agents.ticket_claim)(
-                    ticket_id=content.get("ticket"), agent=self.user
-                )
+                ticket = await database_call(agents.ticket_claim)(ticket_id=content.get("ticket"), agent=self.user)
                 await self._ack("claim", ticket.conversation_id)
             elif kind == "reply":
-                message = await database_sync_to_async(agents.message_create_agent)(
+                message = await database_call(agents.message_create_agent)(
                     conversation_id=conversation,
                     agent=self.user,
                     text=content.get("text"),
@@ -181,14 +178,10 @@ class AgentConsumer(FrameConsumer):
                 )
                 await self._ack("reply", conversation, client_id=content.get("client_id"), message_id=message.pk)
             elif kind == "release":
-                await database_sync_to_async(agents.conversation_hand_back)(
-                    conversation_id=conversation, agent=self.user
-                )
+                await database_call(agents.conversation_hand_back)(conversation_id=conversation, agent=self.user)
                 await self._ack("release", conversation)
             elif kind == "close":
-                await database_sync_to_async(agents.conversation_close_by_agent)(
-                    conversation_id=conversation, agent=self.user
-                )
+                await database_call(agents.conversation_close_by_agent)(conversation_id=conversation, agent=self.user)
                 await self._ack("close", conversation)
             elif kind == "suggest":
                 await self._suggest(conversation)
@@ -207,7 +200,7 @@ class AgentConsumer(FrameConsumer):
 
     async def _suggest(self, conversation_id: Any) -> None:
         job_id = uuid.uuid4().hex
-        suggestions = await database_sync_to_async(agents.reply_suggestions)(
+        suggestions = await database_call(agents.reply_suggestions)(
             conversation_id=conversation_id, agent=self.user, job_id=job_id
         )
         await self.send_json(
@@ -251,7 +244,7 @@ class AgentConsumer(FrameConsumer):
     async def agents_ticket(self, event: dict[str, Any]) -> None:
         if not await self._has_access(now=True):
             return
-        found = await database_sync_to_async(_agent_ticket)(self.user, int(event["ticket_id"]))
+        found = await database_call(_agent_ticket)(self.user, int(event["ticket_id"]))
         if found is None:
             return  # not (or no longer) one of this agent's stores
         ticket, store_id = found
@@ -316,7 +309,7 @@ class AgentConsumer(FrameConsumer):
     async def _send_recorded(self, conversation_id: Any, message_id: Any) -> None:
         if not isinstance(message_id, int) or not await self._may_see(conversation_id):
             return
-        message = await database_sync_to_async(_agent_message)(self.user, message_id)
+        message = await database_call(_agent_message)(self.user, message_id)
         if message is not None:
             await self.send_json({"type": "message", "conversation": conversation_id, "message": message})
 

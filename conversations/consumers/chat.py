@@ -9,13 +9,14 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
-from channels.db import database_sync_to_async
+from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from config.exceptions import ApplicationError
 from conversations import realtime, selectors
-from conversations.consumers.frames import FrameConsumer
+from conversations.consumers.frames import FrameConsumer, database_call, frame_client_id, frame_id
 from conversations.engine_bridge import engine_application
+from conversations.limits import Limit, limit_hit
 from conversations.models import Conversation, Message
 from conversations.services import answers, handoff, messages, widget
 from engine.embedded import ensure_embedded_worker
@@ -27,6 +28,14 @@ _TEXTS = {
     "identity_refused": {
         "zh": "身份校验未通过，已按匿名访客为您服务。",
         "en": "Your sign-in could not be verified; you are chatting as a guest.",
+    },
+    "rate_limited": {
+        "zh": "您发送得太快了，请稍等几秒，未发送的消息会自动重发。",
+        "en": "You are sending too fast; unsent messages will be sent again in a few seconds.",
+    },
+    "connections_limited": {
+        "zh": "连接过于频繁，请稍后再试，我们会自动重新连接。",
+        "en": "Too many connections right now; we will reconnect in a moment.",
     },
 }
 
@@ -40,6 +49,27 @@ class _Opened:
     conversation: Conversation
     identity_refused: bool
     hello: dict[str, Any]
+
+
+def _connect_checks(address: str, visitor_token: str) -> list[tuple[Limit, str]]:
+    window = settings.CHAT_CONNECT_WINDOW
+    checks = [(Limit("address-connections", settings.CHAT_ADDRESS_RATE_CONNECTIONS, window), address)]
+    if visitor_token:
+        checks.append((Limit("visitor-connections", settings.CHAT_VISITOR_RATE_CONNECTIONS, window), visitor_token))
+    return checks
+
+
+def _message_checks(address: str, visitor_id: int) -> list[tuple[Limit, str]]:
+    window = settings.CHAT_RATE_WINDOW
+    return [
+        (Limit("visitor-messages", settings.CHAT_VISITOR_RATE_MESSAGES, window), str(visitor_id)),
+        (Limit("address-messages", settings.CHAT_ADDRESS_RATE_MESSAGES, window), address),
+    ]
+
+
+# The cache may be Redis: counted on a worker thread, never on the event loop, and never queued behind
+# the database calls.
+_limit_hit = sync_to_async(limit_hit, thread_sensitive=False)
 
 
 def _open_session(
@@ -109,8 +139,15 @@ class ChatConsumer(FrameConsumer):
         self.lang = "en" if query["lang"] == "en" else "zh"
         conversation_id = int(query["conversation"]) if query["conversation"].isdigit() else None
         headers = dict(self.scope.get("headers", []))
+        self.address = str((self.scope.get("client") or ["unknown"])[0])
+        if await _limit_hit(checks=_connect_checks(self.address, query["visitor"])) is not None:
+            # Accepted only to say why: a refused handshake tells the browser nothing.
+            await self.accept()
+            await self._error(_text(self.lang, "connections_limited"), code="rate_limited")
+            await self.close(code=4429)
+            return
         try:
-            session = await database_sync_to_async(_open_session)(
+            session = await database_call(_open_session)(
                 self.scope["url_route"]["kwargs"]["store"], query, conversation_id, headers
             )
         except ApplicationError:
@@ -170,7 +207,7 @@ class ChatConsumer(FrameConsumer):
         if not isinstance(sku, str) or len(sku) > 64:
             await self._error("A view frame needs a product SKU as a string of at most 64 characters.")
             return
-        known = await database_sync_to_async(widget.conversation_view_product)(conversation=self.conversation, sku=sku)
+        known = await database_call(widget.conversation_view_product)(conversation=self.conversation, sku=sku)
         await self.send_json({"type": "view_saved", "product": sku if known else ""})
 
     def _flooding(self) -> bool:
@@ -185,19 +222,21 @@ class ChatConsumer(FrameConsumer):
 
     async def _on_message(self, content: dict[str, Any]) -> None:
         text, client_id = content.get("text"), content.get("client_id")
-        if not isinstance(text, str) or (client_id is not None and not isinstance(client_id, str)):
-            await self._error("A message needs a text (and optionally a client_id) as strings.")
+        if client_id is not None and not frame_client_id(client_id):
+            await self._error("client_id must be 1 to 64 printable characters.")
             return
-        if client_id is not None and not 0 < len(client_id) <= 64:
-            await self._error("client_id must be 1 to 64 characters.")
+        if not isinstance(text, str):
+            await self._error("A message needs its text as a string.", client_id=client_id)
             return
-        if self._flooding():
-            await self._error("您发送得太快了，请稍等几秒再发。", code="rate_limited", client_id=client_id)
+        product = content.get("product")
+        if product is not None and (not isinstance(product, str) or len(product) > 64):
+            await self._error("A message's product is an SKU string of at most 64 characters.", client_id=client_id)
+            return
+        if self._flooding() or await _limit_hit(checks=_message_checks(self.address, self.conversation.visitor_id)):
+            await self._error(_text(self.lang, "rate_limited"), code="rate_limited", client_id=client_id)
             return
         try:
-            question, created, answered = await database_sync_to_async(_save_question)(
-                self.conversation, text, client_id
-            )
+            question, created, answered = await database_call(_save_question)(self.conversation, text, client_id)
         except ApplicationError as exc:
             await self._error(exc.message, code="invalid_message", client_id=client_id)
             return
@@ -206,11 +245,13 @@ class ChatConsumer(FrameConsumer):
         )
         if answered or (not created and self._pending):
             return
+        if product:  # the page this message was typed on (another tab may be on another product)
+            await database_call(widget.conversation_view_product)(conversation=self.conversation, sku=product)
         await self._ask_engine(question)
 
     async def _ask_engine(self, question: Message, *, retry: bool = False) -> None:
         job_id = uuid.uuid4().hex
-        prepared = await database_sync_to_async(answers.answer_prepare)(
+        prepared = await database_call(answers.answer_prepare)(
             conversation=self.conversation, question=question, job_id=job_id
         )
         if prepared.decision is None:
@@ -243,18 +284,21 @@ class ChatConsumer(FrameConsumer):
             )
 
     async def _on_sync(self, content: dict[str, Any]) -> None:
-        after = content.get("after")
-        after = after if isinstance(after, int) and after >= 0 else 0
-        found = await database_sync_to_async(selectors.message_list_after)(conversation=self.conversation, after=after)
+        after = frame_id(content.get("after", 0))
+        if after is None:
+            await self._error("sync needs `after`: the id of the last message seen (a whole number, 0 for all).")
+            return
+        found = await database_call(selectors.message_list_after)(conversation=self.conversation, after=after)
         await self.send_json({"type": "sync", "messages": [realtime.message_frame(m) for m in found]})
 
     async def _on_feedback(self, content: dict[str, Any]) -> None:
-        message_id, value, comment = content.get("message_id"), content.get("value"), content.get("comment") or ""
-        if not isinstance(message_id, int) or not isinstance(value, str) or not isinstance(comment, str):
+        message_id = frame_id(content.get("message_id"))
+        value, comment = content.get("value"), content.get("comment") or ""
+        if message_id is None or not isinstance(value, str) or not isinstance(comment, str):
             await self._error("Feedback needs a message_id (number), a value and optionally a comment (strings).")
             return
         try:
-            message = await database_sync_to_async(widget.message_feedback_set)(
+            message = await database_call(widget.message_feedback_set)(
                 conversation=self.conversation, message_id=message_id, value=value, comment=comment
             )
         except ApplicationError as exc:
@@ -268,9 +312,7 @@ class ChatConsumer(FrameConsumer):
             await self._error("A rating's comment is a string.")
             return
         try:
-            csat = await database_sync_to_async(widget.csat_submit)(
-                conversation=self.conversation, score=score, comment=comment
-            )
+            csat = await database_call(widget.csat_submit)(conversation=self.conversation, score=score, comment=comment)
         except ApplicationError as exc:
             await self._error(exc.message, code="invalid_csat")
             return
@@ -278,9 +320,7 @@ class ChatConsumer(FrameConsumer):
 
     async def _on_handoff(self) -> None:
         try:
-            _ticket, reply = await database_sync_to_async(handoff.conversation_request_human)(
-                conversation=self.conversation
-            )
+            _ticket, reply = await database_call(handoff.conversation_request_human)(conversation=self.conversation)
         except ApplicationError as exc:
             await self._error(exc.message, code="invalid_handoff")
             return
@@ -292,17 +332,17 @@ class ChatConsumer(FrameConsumer):
         await self._forward_answer(realtime.final_frame(reply, job_id=reply.job_id, answer_to=None, handoff=True))
 
     async def _on_close(self) -> None:
-        await database_sync_to_async(self.conversation.refresh_from_db)(fields=["status", "outcome", "closed_at"])
+        await database_call(self.conversation.refresh_from_db)(fields=["status", "outcome", "closed_at"])
         if self.conversation.status == Conversation.Status.CLOSED:
             await self._send_status()
             return
         try:
-            await database_sync_to_async(widget.conversation_close_by_shopper)(conversation=self.conversation)
+            await database_call(widget.conversation_close_by_shopper)(conversation=self.conversation)
         except ApplicationError as exc:
             await self._error(exc.message, code="invalid_close")
 
     async def _send_status(self) -> None:
-        await self.send_json(await database_sync_to_async(_status_frame)(self.conversation))
+        await self.send_json(await database_call(_status_frame)(self.conversation))
 
     async def _on_contact(self, content: dict[str, Any]) -> None:
         value = content.get("value")
@@ -310,9 +350,7 @@ class ChatConsumer(FrameConsumer):
             await self._error("A contact is a string: a phone number, WeChat id or e-mail.", code="invalid_contact")
             return
         try:
-            ticket = await database_sync_to_async(handoff.ticket_contact_set)(
-                conversation=self.conversation, value=value
-            )
+            ticket = await database_call(handoff.ticket_contact_set)(conversation=self.conversation, value=value)
         except ApplicationError as exc:
             await self._error(exc.message, code="invalid_contact")
             return
@@ -386,7 +424,7 @@ class ChatConsumer(FrameConsumer):
 
     async def _record_lost(self, job_id: str, job: _PendingJob) -> None:
         text = job.text or AnswerStream.FAILED_TEXT
-        message = await database_sync_to_async(messages.message_create_bot)(
+        message = await database_call(messages.message_create_bot)(
             conversation_id=self.conversation.pk,
             job_id=job_id,
             text=text,

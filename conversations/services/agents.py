@@ -24,6 +24,7 @@ from engine.knowledge import StoreSnapshot
 from engine.pipeline import decide, related_entries
 from kb.models import FaqEntry, Store
 from kb.selectors import store_list_for_user, store_snapshot
+from kb.validation import text_clean
 
 logger = logging.getLogger(__name__)
 
@@ -161,13 +162,13 @@ def message_create_agent(*, conversation_id: Any, agent: Any, text: Any, client_
     """The agent's reply to the shopper, recorded with role agent; re-sending a client id returns the first copy."""
     if not isinstance(text, str) or (client_id is not None and not isinstance(client_id, str)):
         raise ApplicationError("回复需要文本（以及可选的 client_id），都是字符串。")
-    text = text.strip()
+    text = text_clean(text).strip()
     if not text:
         raise ApplicationError("回复是空的。")
     if len(text) > settings.CHAT_MAX_MESSAGE_CHARS:
         raise ApplicationError(f"回复太长了（{len(text)} 字，最多 {settings.CHAT_MAX_MESSAGE_CHARS} 字）。")
-    if client_id is not None and not 0 < len(client_id) <= 64:
-        raise ApplicationError("client_id 须为 1 到 64 个字符。")
+    if client_id is not None and not (0 < len(client_id) <= 64 and client_id.isprintable()):
+        raise ApplicationError("client_id 须为 1 到 64 个可打印字符。")
     with transaction.atomic():
         conversation = _agent_conversation(agent=agent, conversation_id=conversation_id, lock=True)
         if client_id:

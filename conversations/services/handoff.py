@@ -15,6 +15,7 @@ from conversations.services.messages import conversation_answers_cancel, message
 from engine.pipeline import DEFAULT_HANDOFF, related_entries
 from kb.models import Store
 from kb.selectors import store_snapshot
+from kb.validation import text_clean
 
 logger = logging.getLogger(__name__)
 
@@ -124,7 +125,7 @@ def ticket_contact_set(*, conversation: Conversation, value: str, found: bool = 
     taken out of a message, kept as it is)."""
     if not isinstance(value, str) or len(value) > 200:
         raise ApplicationError("请留下手机号、微信号或邮箱（最多 200 个字符）。")
-    contact = value if found else contact_find(value, form=True)
+    contact = value if found else contact_find(text_clean(value), form=True)
     if contact is None:
         raise ApplicationError("这看起来不像手机号、微信号或邮箱，请再检查一下。")
     with transaction.atomic():

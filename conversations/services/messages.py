@@ -11,11 +11,12 @@ from conversations import realtime
 from conversations.models import Conversation, Message
 from conversations.selectors import answer_in_flight_key, conversation_jobs_key, customer_message_by_client_id
 from engine.generate import engine_job_key
+from kb.validation import text_clean
 
 
 def message_create_customer(*, conversation: Conversation, text: str, client_id: str | None = None) -> Message:
-    """Record a shopper's message; re-sending the same client id returns the first copy."""
-    text = text.strip()
+    """Record a shopper's message (cleaned, see `text_clean`); re-sending the same client id returns the first copy."""
+    text = text_clean(text).strip()
     if not text:
         raise ApplicationError("The message is empty.")
     if len(text) > settings.CHAT_MAX_MESSAGE_CHARS:

@@ -3,6 +3,7 @@
 import hashlib
 import hmac
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -13,6 +14,7 @@ from conversations.models import CSAT, Conversation, Message, Visitor
 from conversations.services.handoff import conversation_close, conversation_outcome_on_close
 from kb.models import Product, Store
 from kb.selectors import store_get_by_slug
+from kb.validation import text_clean
 from kb.widget import store_origin_allowed
 
 
@@ -147,12 +149,12 @@ def message_feedback_set(*, conversation: Conversation, message_id: int, value: 
     if message is None:
         raise ApplicationError("Only the bot's answers in this conversation can be rated.")
     message.feedback = value
-    message.feedback_comment = comment.strip()
+    message.feedback_comment = text_clean(comment).strip()
     message.save(update_fields=["feedback", "feedback_comment", "updated_at"])
     return message
 
 
-def csat_submit(*, conversation: Conversation, score: int, comment: str = "") -> CSAT:
+def csat_submit(*, conversation: Conversation, score: Any, comment: str = "") -> CSAT:
     """The shopper's 1-5 satisfaction rating; one per conversation."""
     if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
         raise ApplicationError("The rating is a whole number from 1 to 5.")
@@ -160,7 +162,7 @@ def csat_submit(*, conversation: Conversation, score: int, comment: str = "") ->
         raise ApplicationError(f"The comment is too long (at most {settings.CHAT_MAX_MESSAGE_CHARS} characters).")
     try:
         with transaction.atomic():
-            return CSAT.objects.create(conversation=conversation, score=score, comment=comment.strip())
+            return CSAT.objects.create(conversation=conversation, score=score, comment=text_clean(comment).strip())
     except IntegrityError:
         raise ApplicationError("This conversation has already been rated.") from None
 

@@ -6,13 +6,14 @@ from django.contrib.auth import authenticate
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.authtoken.models import Token
+from rest_framework.exceptions import Throttled
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
 from config.exceptions import ApplicationError
+from config.throttling import AddressRateThrottle
 
 
 class TokenObtainApi(APIView):
@@ -20,7 +21,7 @@ class TokenObtainApi(APIView):
 
     authentication_classes = ()
     permission_classes = (AllowAny,)
-    throttle_classes = (AnonRateThrottle,)
+    throttle_classes = (AddressRateThrottle,)
 
     class InputSerializer(serializers.Serializer[Any]):
         username = serializers.CharField()
@@ -40,6 +41,8 @@ class TokenObtainApi(APIView):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         user = authenticate(request=request, **serializer.validated_data)
+        if user is None and getattr(request, "axes_locked_out", False):
+            raise Throttled(detail="Too many failed sign-ins from your address; try again later.")
         if user is None:
             raise ApplicationError("Wrong username or password.")
         if not getattr(user, "is_staff", False):

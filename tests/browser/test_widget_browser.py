@@ -2,6 +2,7 @@
 
 import contextlib
 import http.server
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -374,3 +375,45 @@ def test_store_admin_previews_the_theme_live_and_shows_the_snippet(server, shopp
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.locator("#shopdesk-widget-embed").screenshot(path=str(SCREENSHOTS / "admin-preview.png"))
     assert shopper.dialogs == [] and shopper.errors == []
+
+
+def test_a_message_the_server_never_takes_is_given_up_not_resent_for_ever(server, shopper):
+    """A server that fails on a message (it closes the socket instead of answering) is not sent it after
+    every reconnect for ever: after a few re-sends the widget shows it as not sent and stops."""
+    sent = []
+
+    def fake_server(ws) -> None:
+        hello = {"type": "hello", "visitor": "v-1", "conversation": 1, "status": "bot", "store": {}, "messages": []}
+        ws.send(json.dumps(hello))
+
+        def on_message(raw) -> None:
+            frame = json.loads(raw)
+            if frame.get("type") == "message":
+                sent.append(frame["client_id"])
+                ws.close(code=1011, reason="")
+
+        ws.on_message(on_message)
+
+    shopper.page.route_web_socket("**/ws/chat/**", fake_server)
+    page = open_widget(shopper, server)
+    say(page, "有现货吗？")
+    failed = widget(page).locator(".sd-msg.sd-failed", has_text="未发送")
+    failed.wait_for(timeout=60_000)
+    resends = len(sent)
+    page.wait_for_timeout(4000)  # a few more reconnects: the message is not sent again
+    assert len(sent) == resends == 6 and len(set(sent)) == 1  # the first send and 5 re-sends
+    assert page.evaluate("() => Object.keys(localStorage).filter(k => k.endsWith(':outbox'))") == []
+    assert shopper.errors == []
+
+
+def test_a_broken_paste_is_stored_cleaned_and_answered(server, shopper):
+    page = open_widget(shopper, server)
+    box = widget(page).locator(".sd-input")
+    # A lone surrogate, as a broken paste leaves it (Playwright itself cannot carry one).
+    box.evaluate("(input) => { input.value = '什么时候发货' + String.fromCharCode(0xD800) + '\\u0000？'; }")
+    box.press("Enter")
+    answer = bot_bubbles(page).nth(0)
+    answer.and_(page.locator("[data-final]")).wait_for(timeout=60_000)
+    assert widget(page).locator(".sd-msg.sd-pending, .sd-msg.sd-failed").count() == 0
+    assert wait_for(lambda: Message.objects.filter(role="customer").count() == 1)
+    assert Message.objects.get(role="customer").text == "什么时候发货\ufffd？"

@@ -86,3 +86,18 @@ def test_anonymous_gets_json_refusal() -> None:
         response = APIClient().get(url)
         assert response.status_code in (401, 403)
         assert response.json()["message"]
+
+
+@pytest.mark.parametrize("query", ["limit=9223372036854775808", "limit=1000", "limit=x", "offset=-3"])
+def test_a_bad_or_huge_page_of_conversations_is_a_clear_400(api: APIClient, query: str) -> None:
+    response = api.get(f"/api/conversations/?{query}")
+    assert response.status_code == 400
+    assert "must be a whole number from" in response.json()["message"]
+
+
+def test_no_page_of_conversations_is_larger_than_the_largest_page_size(api: APIClient) -> None:
+    shop_a = StoreFactory(slug="shop-a")
+    ConversationFactory.create_batch(105, store=shop_a)
+    body = api.get("/api/conversations/?limit=100").json()
+    assert len(body["results"]) == 100 and body["count"] == 105 and body["next"]
+    assert len(api.get("/api/conversations/").json()["results"]) == 50

@@ -1,13 +1,19 @@
 """The chat websocket with a scripted fake engine runtime (the real model is in tests/engine)."""
 
+import asyncio
 import json
+import threading
+import uuid
+from types import SimpleNamespace
 
 import pytest
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.layers import channel_layers
 from channels.testing import WebsocketCommunicator
 from django.test import override_settings
 
+from conversations import limits
 from conversations.models import Conversation, Message
 from engine import service
 from engine.worker import FAILED_TEXT
@@ -162,6 +168,25 @@ async def test_a_resend_from_a_new_connection_while_the_answer_streams_is_not_an
         (json.dumps({"type": "message", "text": "   "}), "invalid_message"),
         (json.dumps({"type": "message", "text": "长" * 2500, "client_id": "big"}), "invalid_message"),
         ("x" * 100_000, "bad_frame"),
+        ("[" * 10_000 + "]" * 10_000, "bad_frame"),
+        ('{"type": "message", "text": ' * 10_000 + '"hi"' + "}" * 10_000, "bad_frame"),
+        ('{"type": "message", "text": "hi", "client_id": "n", "x": NaN}', "bad_frame"),
+        ('{"type": "sync", "after": Infinity}', "bad_frame"),
+        ('{"type": "sync", "after": -Infinity}', "bad_frame"),
+        (json.dumps({"type": "sync", "after": "abc"}), "bad_frame"),
+        (json.dumps({"type": "sync", "after": -1}), "bad_frame"),
+        (json.dumps({"type": "sync", "after": True}), "bad_frame"),
+        (json.dumps({"type": "sync", "after": 2**70}), "bad_frame"),
+        (json.dumps({"type": "message", "text": ["hi"], "client_id": "l"}), "bad_frame"),
+        (json.dumps({"type": "message", "text": "hi", "client_id": 7}), "bad_frame"),
+        (json.dumps({"type": "message", "text": "hi", "client_id": "a\x00b"}), "bad_frame"),
+        (json.dumps({"type": "message", "text": "hi", "client_id": "\ud800"}), "bad_frame"),
+        (json.dumps({"type": "message", "text": "\x00\x01\u0085", "client_id": "ctl"}), "invalid_message"),
+        (json.dumps({"type": "feedback", "message_id": 2**70, "value": "up"}), "bad_frame"),
+        (json.dumps({"type": "feedback", "message_id": True, "value": "up"}), "bad_frame"),
+        (json.dumps({"type": "csat", "score": 2**70}), "invalid_csat"),
+        (json.dumps({"type": ["message"]}), "bad_frame"),
+        (json.dumps({"type": "contact", "value": {"phone": 1}}), "invalid_contact"),
     ],
 )
 async def test_bad_frames_get_a_clear_error_and_the_chat_keeps_working(store, raw, code):
@@ -176,6 +201,43 @@ async def test_bad_frames_get_a_clear_error_and_the_chat_keeps_working(store, ra
         await communicator.disconnect()
     assert frames[-1]["text"] == ANSWER
     assert await database_sync_to_async(messages)() == [("customer", QUESTION), ("bot", ANSWER)]
+
+
+async def test_a_refused_message_says_which_one_so_the_widget_stops_resending_it(store):
+    communicator, _ = await connect()
+    try:
+        await communicator.send_json_to({"type": "message", "text": ["not", "text"], "client_id": "w-1"})
+        error = await communicator.receive_json_from(timeout=5)
+    finally:
+        await communicator.disconnect()
+    assert (error["type"], error["code"], error["client_id"]) == ("error", "bad_frame", "w-1")
+    assert await database_sync_to_async(messages)() == []
+
+
+@pytest.mark.parametrize(
+    ("sent", "stored"),
+    [
+        ("有现货吗\ud800", "有现货吗\ufffd"),  # a lone surrogate from a broken paste
+        ("\udc00尺码\ud83d", "\ufffd尺码\ufffd"),
+        ("有\x00现\x07货\x1b吗\x7f\x85\x9f", "有现货吗"),  # NUL and other control characters
+        ("第一行\r\n第二行\r第三行\t完", "第一行\n第二行\n第三行\t完"),
+        ("表情😀不变", "表情😀不变"),
+    ],
+)
+async def test_text_is_cleaned_before_it_is_saved_and_the_answer_follows(store, sent, stored):
+    communicator, _ = await connect()
+    try:
+        # json.dumps escapes the surrogate as a browser's JSON.stringify does: "\ud800" in the frame.
+        await communicator.send_to(text_data=json.dumps({"type": "message", "text": sent, "client_id": "p"}))
+        frames = await until(communicator, "final")
+        await communicator.send_json_to({"type": "sync", "after": 0})
+        sync = (await until(communicator, "sync"))[-1]
+    finally:
+        await communicator.disconnect()
+    assert frames[0]["type"] == "ack" and frames[0]["client_id"] == "p"
+    assert frames[-1]["type"] == "final" and frames[-1]["error"] == ""
+    assert sync["messages"][0]["text"] == stored
+    assert await database_sync_to_async(messages)() == [("customer", stored), ("bot", frames[-1]["text"])]
 
 
 @override_settings(CHAT_RATE_MESSAGES=3)
@@ -306,5 +368,154 @@ async def test_the_product_in_view_comes_with_the_connection_and_a_view_frame(st
         await communicator.send_json_to({"type": "view", "product": 42})
         error = await until(communicator, "error")
         assert "SKU" in error[-1]["message"]
+        # A message says the page it was typed on: a second tab on another product asks about that one.
+        await communicator.send_json_to({"type": "message", "text": "有现货吗", "client_id": "v3", "product": "TS-1"})
+        frames = await until(communicator, "final")
+        assert "纯棉T恤" in frames[-1]["text"]
     finally:
+        await communicator.disconnect()
+
+
+@pytest.fixture
+def one_window(monkeypatch):
+    """The limits' clock stands still: a test's burst never straddles the edge of a fixed window."""
+    monkeypatch.setattr(limits, "time", SimpleNamespace(time=lambda: 1_800_000_000.0))
+
+
+async def open_from(path: str, address: str) -> WebsocketCommunicator:
+    """A connection as if from this client address (what daphne puts in the scope)."""
+    from config.asgi import application
+
+    communicator = WebsocketCommunicator(application, path, headers=HEADERS)
+    communicator.scope["client"] = [address, 40000]
+    connected, _ = await communicator.connect()
+    assert connected
+    return communicator
+
+
+async def send_and_collect(tab: WebsocketCommunicator, text: str, client_id: str) -> dict:
+    """The ack or the refusal of one message (answers to earlier messages are skipped)."""
+    await tab.send_json_to({"type": "message", "text": text, "client_id": client_id})
+    while True:
+        frame = await tab.receive_json_from(timeout=10)
+        if frame.get("client_id") == client_id and frame["type"] in ("ack", "error"):
+            return frame
+
+
+def customer_texts() -> list[str]:
+    return list(Message.objects.filter(role="customer").order_by("pk").values_list("text", flat=True))
+
+
+async def flood_from_three_tabs() -> list[dict]:
+    first, hello = await connect()
+    tabs = [first]
+    try:
+        for _ in range(2):
+            tabs.append((await connect(f"/ws/chat/shop/?visitor={hello['visitor']}"))[0])
+        return [await send_and_collect(tabs[i % 3], f"问题{i}", f"t{i}") for i in range(6)]
+    finally:
+        for tab in tabs:
+            await tab.disconnect()
+
+
+@override_settings(CHAT_RATE_MESSAGES=100, CHAT_VISITOR_RATE_MESSAGES=4)
+async def test_one_visitor_flooding_from_several_tabs_is_limited_and_keeps_what_was_accepted(one_window, store):
+    replies = await flood_from_three_tabs()
+    assert [r["type"] for r in replies] == ["ack"] * 4 + ["error"] * 2
+    assert {r["code"] for r in replies[4:]} == {"rate_limited"}
+    assert replies[4]["message"] == "您发送得太快了，请稍等几秒，未发送的消息会自动重发。"
+    assert await database_sync_to_async(customer_texts)() == [f"问题{i}" for i in range(4)]
+
+
+@pytest.mark.redis
+async def test_the_visitor_limit_is_shared_through_redis(one_window, store, settings):
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:6379/0",
+            "KEY_PREFIX": f"test-limits-{uuid.uuid4().hex}",
+        }
+    }
+    settings.CHAT_RATE_MESSAGES, settings.CHAT_VISITOR_RATE_MESSAGES = 100, 4
+    # Its own key prefix, and no clear(): that would empty the whole Redis database. The counts expire.
+    replies = await flood_from_three_tabs()
+    assert [r["type"] for r in replies] == ["ack"] * 4 + ["error"] * 2
+    assert await database_sync_to_async(customer_texts)() == [f"问题{i}" for i in range(4)]
+
+
+@override_settings(CHAT_RATE_MESSAGES=100, CHAT_VISITOR_RATE_MESSAGES=100, CHAT_ADDRESS_RATE_MESSAGES=3)
+async def test_new_visitors_flooding_from_one_address_are_limited_and_other_addresses_are_not(one_window, store):
+    tabs = [await open_from("/ws/chat/shop/?lang=en", "10.0.0.7") for _ in range(4)]
+    elsewhere = await open_from("/ws/chat/shop/", "10.0.0.8")
+    try:
+        for tab in [*tabs, elsewhere]:
+            assert (await tab.receive_json_from(timeout=5))["type"] == "hello"
+        replies = [await send_and_collect(tab, f"问题{i}", f"a{i}") for i, tab in enumerate(tabs)]
+        other = await send_and_collect(elsewhere, "别处的问题", "b0")
+    finally:
+        for tab in [*tabs, elsewhere]:
+            await tab.disconnect()
+    assert [r["type"] for r in replies] == ["ack", "ack", "ack", "error"]
+    assert replies[3]["code"] == "rate_limited" and replies[3]["message"].startswith("You are sending too fast")
+    assert other["type"] == "ack"
+    assert await database_sync_to_async(customer_texts)() == ["问题0", "问题1", "问题2", "别处的问题"]
+
+
+@override_settings(CHAT_ADDRESS_RATE_CONNECTIONS=3)
+async def test_a_burst_of_new_connections_from_one_address_is_told_to_wait(one_window, store):
+    opened = [await open_from("/ws/chat/shop/", "10.0.0.9") for _ in range(3)]
+    refused = await open_from("/ws/chat/shop/", "10.0.0.9")
+    elsewhere = await open_from("/ws/chat/shop/", "10.0.0.10")
+    try:
+        for tab in [*opened, elsewhere]:
+            assert (await tab.receive_json_from(timeout=5))["type"] == "hello"
+        error = await refused.receive_json_from(timeout=5)
+        closed = await refused.receive_output(timeout=5)
+    finally:
+        for tab in [*opened, refused, elsewhere]:
+            await tab.disconnect()
+    assert error["type"] == "error" and error["code"] == "rate_limited"
+    assert error["message"] == "连接过于频繁，请稍后再试，我们会自动重新连接。"
+    assert closed == {"type": "websocket.close", "code": 4429}
+    # Refused before anything was written: no visitor, no conversation for it.
+    assert await database_sync_to_async(Conversation.objects.count)() == 4
+
+
+@override_settings(CHAT_VISITOR_RATE_CONNECTIONS=2, CHAT_ADDRESS_RATE_CONNECTIONS=100)
+async def test_one_visitor_reopening_tabs_too_fast_is_told_to_wait(one_window, store):
+    first, hello = await connect()  # a new visitor: no token yet
+    tabs = [first, *[(await connect(f"/ws/chat/shop/?visitor={hello['visitor']}"))[0] for _ in range(2)]]
+    third = await open_from(f"/ws/chat/shop/?visitor={hello['visitor']}&lang=en", "unknown")
+    try:
+        error = await third.receive_json_from(timeout=5)
+    finally:
+        for tab in (*tabs, third):
+            await tab.disconnect()
+    assert error["code"] == "rate_limited" and error["message"].startswith("Too many connections")
+
+
+async def test_frames_and_events_are_not_held_up_by_database_work_of_other_sockets(store):
+    """Every frame and event used to wait for asgiref's one thread-sensitive thread, where all the
+    database work of the process queues: a busy database held up every shopper's pong and answer."""
+    communicator, hello = await connect()
+    started, release = threading.Event(), threading.Event()
+
+    def busy() -> None:
+        started.set()
+        release.wait(30)
+
+    blocker = asyncio.ensure_future(sync_to_async(busy, thread_sensitive=True)())
+    try:
+        await asyncio.get_running_loop().run_in_executor(None, started.wait, 10)
+        await communicator.send_json_to({"type": "ping"})
+        assert (await communicator.receive_json_from(timeout=5))["type"] == "pong"
+        frame = {"type": "delta", "job": "j", "answer_to": 1, "text": "好的"}
+        await channel_layers["default"].group_send(
+            f"conversation.{hello['conversation']}",
+            {"type": "conversation.forward", "conversation_id": hello["conversation"], "frame": frame},
+        )
+        assert await communicator.receive_json_from(timeout=5) == frame
+    finally:
+        release.set()
+        await blocker
         await communicator.disconnect()

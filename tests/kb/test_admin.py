@@ -1,6 +1,7 @@
 import html
 import io
 import json
+import uuid
 from decimal import Decimal
 
 import pytest
@@ -416,3 +417,42 @@ def test_product_xlsx_export_holds_only_the_users_stores_rows(alpha_client, alph
     assert response.status_code == 200
     rows = list(load_workbook(io.BytesIO(response.content)).active.iter_rows(values_only=True))
     assert rows == [("store", "sku", "attributes"), ("alpha", "A-1", '{"颜色": "黑"}')]
+
+
+@pytest.fixture(params=["database", pytest.param("redis", marks=pytest.mark.redis)])
+def lockout_counted_in(request, settings):
+    """Where failed sign-ins are counted: the database (embedded), or Redis (scaled mode)."""
+    if request.param == "redis":
+        settings.CACHES = {
+            "default": {
+                "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                "LOCATION": "redis://127.0.0.1:6379/0",
+                "KEY_PREFIX": f"test-lockout-{uuid.uuid4().hex}",  # never clear(): it would empty the database
+            }
+        }
+        settings.AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"
+    return request.param
+
+
+def test_back_office_sign_in_locks_an_address_after_repeated_failures(client, settings, lockout_counted_in):
+    get_user_model().objects.create_superuser("boss", "boss@example.com", "a-long-test-password")
+    url = reverse("admin:login")
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        wrong = client.post(url, {"username": "boss", "password": "guess"}, REMOTE_ADDR="10.4.0.1")
+        assert wrong.status_code == 200 and not wrong.wsgi_request.user.is_authenticated
+    locked = client.post(url, {"username": "boss", "password": "guess"}, REMOTE_ADDR="10.4.0.1")
+    assert locked.status_code == 429
+    assert f"已被暂时锁定 {settings.AXES_COOLOFF_TIME.seconds // 60} 分钟" in locked.content.decode()
+    # The right password does not get in from there either, until the lockout ends.
+    right = client.post(url, {"username": "boss", "password": "a-long-test-password"}, REMOTE_ADDR="10.4.0.1")
+    assert right.status_code == 429 and "_auth_user_id" not in client.session
+    # Another address signs in as usual.
+    other = client.post(url, {"username": "boss", "password": "a-long-test-password"}, REMOTE_ADDR="10.4.0.2")
+    assert other.status_code == 302 and client.session["_auth_user_id"]
+
+
+def test_the_lockout_page_speaks_english_to_an_english_browser(client, settings):
+    url = reverse("admin:login")
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        locked = client.post(url, {"username": "x", "password": "y"}, REMOTE_ADDR="10.4.0.3", HTTP_ACCEPT_LANGUAGE="en")
+    assert locked.status_code == 429 and "Too many failed sign-ins (5)" in locked.content.decode()

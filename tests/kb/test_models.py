@@ -7,7 +7,7 @@ from rest_framework.test import APIClient
 from engine.knowledge import snapshot_from_file
 from kb.models import Promotion
 from kb.selectors import promotion_list_active, store_snapshot
-from tests.kb.factories import PromotionFactory, StaffUserFactory, StoreFactory
+from tests.kb.factories import FaqEntryFactory, PromotionFactory, StaffUserFactory, StoreFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -70,3 +70,15 @@ def test_a_promotion_outside_its_window_is_inactive_everywhere():
         ],
     }
     assert [p.title for p in snapshot_from_file(data).promotions] == ["进行中的满减"]
+
+
+def test_the_snapshot_sees_an_edit_at_once_although_its_version_is_kept_a_moment():
+    store = StoreFactory()
+    first = store_snapshot(store=store)
+    faq = FaqEntryFactory(store=store, question="支持货到付款吗?", answer="支持。")
+    assert [f.question for f in store_snapshot(store=store).faqs] == ["支持货到付款吗?"]
+    faq.answer = "不支持货到付款。"
+    faq.save()
+    assert [f.answer for f in store_snapshot(store=store).faqs] == ["不支持货到付款。"]
+    faq.delete()
+    assert store_snapshot(store=store).faqs == () and first.faqs == ()

@@ -21,6 +21,7 @@
   var SERVER = BASE.origin;
   var CSS_URL = new URL("widget.css", BASE).href;
   var MAX_CHARS = 2000;
+  var MAX_RESENDS = 5;
 
   var I18N = {
     zh: {
@@ -558,24 +559,41 @@
       }
     };
 
+    /* A message carries the product page it was typed on: two tabs on two products each ask about their own. */
+    Chat.prototype.messageFrame = function (item) {
+      var frame = { type: "message", text: item.text, client_id: item.client_id };
+      if (item.product) frame.product = item.product;
+      return frame;
+    };
+
     Chat.prototype.send = function (text) {
       if (this.status === "closed" || this.blocked) return false;
-      var item = { client_id: C.newClientId("w-"), text: text };
+      var item = { client_id: C.newClientId("w-"), text: text, product: this.opts.product || "" };
       var items = this.outbox();
       items.push(item);
       this.saveOutbox(items);
       this.customerBubble(text, item.client_id, null, true);
       this.view.showNotice("");
       if (!this.socket.ws) this.open();
-      this.frame({ type: "message", text: text, client_id: item.client_id });
+      this.frame(this.messageFrame(item));
       return true;
     };
 
-    Chat.prototype.flushOutbox = function () {
+    /* After a reconnect (`reconnected`), a message re-sent MAX_RESENDS times without an answer is one the
+     * server cannot take (it fails before it can refuse it): it is shown as not sent instead of being
+     * re-sent after every reconnect for ever. */
+    Chat.prototype.flushOutbox = function (reconnected) {
       var self = this;
-      this.outbox().forEach(function (item) {
-        self.frame({ type: "message", text: item.text, client_id: item.client_id });
+      var items = this.outbox();
+      items.forEach(function (item) {
+        if (reconnected) item.tries = (item.tries || 0) + 1;
+        if (item.tries > MAX_RESENDS) {
+          self.markFailed(item.client_id);
+          return;
+        }
+        self.frame(self.messageFrame(item));
       });
+      this.saveOutbox(items.filter(function (item) { return !(item.tries > MAX_RESENDS); }));
     };
 
     Chat.prototype.dropFromOutbox = function (clientId) {
@@ -608,7 +626,7 @@
       this.view.showNotice("");
       // Anything we missed while away (the hello holds only the latest 50), then what is still unsent.
       this.frame({ type: "sync", after: this.lastSeen });
-      this.flushOutbox();
+      this.flushOutbox(true);
     };
 
     Chat.prototype.on_sync = function (f) {
@@ -659,7 +677,6 @@
 
     Chat.prototype.on_error = function (f) {
       var self = this;
-      var node = f.client_id && this.view.byClient[f.client_id];
       if (f.code === "invalid_contact") {
         // The typed value stays in the field so the shopper can correct it.
         this.showContactError(f.message || this.t.contactInvalid);
@@ -672,13 +689,20 @@
         this.floodTimer = setTimeout(function () { self.flushOutbox(); }, 5000);
         return;
       }
-      if (node) {
+      if (f.client_id) this.markFailed(f.client_id);
+      this.view.showNotice(f.message || "", "error");
+    };
+
+    /* The server refused this message (or cannot take it): it stays on screen marked not sent, and is
+     * never sent again by itself. */
+    Chat.prototype.markFailed = function (clientId) {
+      var node = this.view.byClient[clientId];
+      if (node && !node.classList.contains("sd-failed")) {
         node.classList.remove("sd-pending");
         node.classList.add("sd-failed");
         node.appendChild(el("div", "sd-meta", this.t.failed));
-        this.dropFromOutbox(f.client_id);
       }
-      this.view.showNotice(f.message || "", "error");
+      this.dropFromOutbox(clientId);
     };
 
     Chat.prototype.on_status = function (f) {

@@ -117,3 +117,42 @@ def test_anonymous_and_bad_tokens_are_refused_with_json(url: str) -> None:
     response = bad.get(url)
     assert response.status_code in (401, 403)
     assert response.json()["message"]
+
+
+@pytest.mark.parametrize("url", ["/api/stores/", "/api/products/", "/api/promotions/", "/api/faqs/", "/api/synonyms/"])
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("limit=9223372036854775808", "limit"),  # 2^63: SQLite answered it with a server error
+        ("limit=99999999999999999999999", "limit"),
+        ("limit=101", "limit"),
+        ("limit=0", "limit"),
+        ("limit=-5", "limit"),
+        ("limit=abc", "limit"),
+        ("limit=1.5", "limit"),
+        ("limit=%D9%A1", "limit"),  # an Arabic-Indic one
+        ("offset=-1", "offset"),
+        ("offset=9223372036854775808", "offset"),
+        ("offset=x", "offset"),
+    ],
+)
+def test_a_bad_or_huge_page_is_a_clear_400(api: APIClient, url: str, query: str, field: str) -> None:
+    response = api.get(f"{url}?{query}")
+    assert response.status_code == 400
+    assert response.json()["message"].startswith(f"{field}: {field} must be a whole number from")
+
+
+def test_pages_are_at_most_the_largest_page_size_and_walk_every_row(api: APIClient, store: Store, settings) -> None:
+    settings.API_MAX_PAGE_SIZE = 3
+    made = {ProductFactory(store=store).pk for _ in range(7)}
+    assert api.get("/api/products/?limit=4").status_code == 400
+    seen, offset = [], 0
+    while True:
+        body = api.get(f"/api/products/?limit=3&offset={offset}").json()
+        assert len(body["results"]) <= 3 and body["count"] == 7
+        seen += [row["id"] for row in body["results"]]
+        if body["next"] is None:
+            break
+        offset += 3
+    assert sorted(seen) == sorted(made)
+    assert results(api.get("/api/products/?offset=9223372036854775807")) == []

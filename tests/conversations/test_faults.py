@@ -1,0 +1,189 @@
+"""Faults in the scaled mode, with the real services: PostgreSQL, Redis, daphne processes.
+
+Each test runs its own daphne and its own redis-server (a free port, nothing saved to disk), so it
+can kill and restart them without touching anything else; the client speaks the widget's protocol
+(`conversations.load.WebSocket`): keep the visitor token, re-sync after a reconnect, re-send what was
+not acknowledged. `make test` runs them in its PostgreSQL pass (`-m fault` alone picks them).
+"""
+
+import asyncio
+import io
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+
+from conversations.load import WebSocket
+from conversations.models import Message
+from tests.browser.conftest import Server, _database_url, _free_port
+
+pytestmark = [
+    pytest.mark.fault,
+    pytest.mark.postgres,
+    pytest.mark.redis,
+    pytest.mark.django_db(transaction=True),
+]
+
+
+class Redis:
+    """A private redis-server: stop() kills it (-9), start() brings it back empty on the same port."""
+
+    def __init__(self) -> None:
+        self.port = _free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 10
+        while subprocess.run(["redis-cli", "-p", str(self.port), "ping"], capture_output=True).stdout != b"PONG\n":
+            assert time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(10)
+
+
+@pytest.fixture
+def scaled(tmp_path) -> Iterator[tuple[Server, Redis]]:
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the scaled mode runs on PostgreSQL: set DATABASE_URL")
+    call_command("load_demo", stdout=io.StringIO())
+    redis = Redis()
+    redis.start()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DATABASE_URL": _database_url(),
+        "REDIS_URL": f"redis://127.0.0.1:{redis.port}/0",
+    }
+    server = Server(env, tmp_path / "daphne.log")
+    server.start()
+    try:
+        yield server, redis
+    finally:
+        server.stop()
+        redis.stop()
+
+
+class Shopper:
+    """What the widget does: one visitor token, an outbox of unacknowledged messages, sync on reconnect."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.visitor = ""
+        self.socket: WebSocket | None = None
+        self.outbox: dict[str, str] = {}
+        self.acked: set[str] = set()
+
+    async def connect(self) -> dict[str, Any]:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                path = f"/ws/chat/demo/?visitor={self.visitor}"
+                self.socket = await WebSocket.connect(
+                    "127.0.0.1", self.port, path, origin=f"http://127.0.0.1:{self.port}", source=None
+                )
+                hello = await asyncio.wait_for(self.socket.receive_json(), 10)
+                if hello is not None and hello["type"] == "hello":
+                    break
+            except (TimeoutError, OSError, asyncio.IncompleteReadError):
+                pass
+            assert time.monotonic() < deadline, "could not reconnect"
+            await asyncio.sleep(0.5)
+        self.visitor = hello["visitor"]
+        self.socket.send_json({"type": "sync", "after": 0})
+        for client_id, text in self.outbox.items():
+            self.socket.send_json({"type": "message", "text": text, "client_id": client_id})
+        return hello
+
+    def send(self, client_id: str, text: str) -> None:
+        self.outbox[client_id] = text
+        assert self.socket is not None
+        self.socket.send_json({"type": "message", "text": text, "client_id": client_id})
+
+    async def until_answered(self, client_id: str) -> None:
+        """Read frames until this message is acknowledged and answered: a final frame to it, or (answered
+        before the fault, its final frame lost with the old connection) a bot message after it in the sync."""
+        question = None
+        history: list[dict[str, Any]] = []
+        assert self.socket is not None
+        while True:
+            frame = await asyncio.wait_for(self.socket.receive_json(), 30)
+            assert frame is not None, "the server closed the connection"
+            if frame["type"] == "ack":
+                self.acked.add(frame["client_id"])
+                self.outbox.pop(frame["client_id"], None)
+                if frame["client_id"] == client_id:
+                    question = frame["message_id"]
+            history += frame.get("messages", []) if frame["type"] == "sync" else []
+            if question is not None and frame["type"] == "final" and frame["answer_to"] == question:
+                return
+            if question is not None and any(m["role"] == "bot" and m["id"] > question for m in history):
+                return
+
+    async def close(self) -> None:
+        if self.socket is not None:
+            await self.socket.close()
+
+
+def customer_messages() -> list[str]:
+    return list(Message.objects.filter(role="customer").order_by("pk").values_list("client_id", flat=True))
+
+
+async def _chat_through(fault, server: Server) -> list[str]:
+    shopper = Shopper(server.port)
+    try:
+        first = await shopper.connect()
+        shopper.send("c1", "你好")
+        await shopper.until_answered("c1")
+        shopper.send("c2", "什么时候发货？")
+        await asyncio.sleep(0.05)
+        await asyncio.get_running_loop().run_in_executor(None, fault)
+        again = await shopper.connect()
+        await shopper.until_answered("c2")
+        shopper.send("c3", "有什么优惠活动？")
+        await shopper.until_answered("c3")
+    finally:
+        await shopper.close()
+    assert again["conversation"] == first["conversation"]
+    assert shopper.acked == {"c1", "c2", "c3"} and shopper.outbox == {}
+    return shopper.acked
+
+
+async def test_daphne_killed_mid_chat_loses_and_doubles_nothing(scaled):
+    """kill -9 of the server while a message is on its way: the shopper reconnects to the restarted
+    server, re-syncs from the database and re-sends; every message is stored once and answered."""
+    server, _redis = scaled
+
+    def restart_server() -> None:
+        server.stop()
+        server.start()
+
+    await _chat_through(restart_server, server)
+    assert await asyncio.to_thread(customer_messages) == ["c1", "c2", "c3"]
+
+
+async def test_redis_restarted_mid_chat_loses_and_doubles_nothing(scaled):
+    """Redis (channel layer, cache) killed and started again empty while the shopper chats: the
+    socket drops or carries on, the shopper reconnects and re-sends; nothing acknowledged is lost or
+    stored twice, and the chat goes on."""
+    server, redis = scaled
+
+    def restart_redis() -> None:
+        redis.stop()
+        redis.start()
+
+    await _chat_through(restart_redis, server)
+    assert await asyncio.to_thread(customer_messages) == ["c1", "c2", "c3"]
