@@ -119,7 +119,7 @@ def ticket_frame(ticket: HandoffTicket, *, messages: list[Message] | None = None
         "store": store.slug,
         "store_name": store.name,
         "reason": ticket.reason,
-        "reason_label": HandoffTicket.Reason(ticket.reason).label,
+        "reason_label": str(HandoffTicket.Reason(ticket.reason).label),
         "status": ticket.status,
         "agent": ticket.agent.get_username() if ticket.agent_id and ticket.agent else None,
         "contact": ticket.contact,

@@ -5,8 +5,10 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
+from conversations.console_texts import console_texts
 from kb.models import Product, Store
 from kb.selectors import store_get_by_slug, store_list_for_user
 from kb.widget import store_origin_allowed, store_widget_config
@@ -18,7 +20,7 @@ DEMO_SKU = "TS-001"
 def _store_or_404(slug: str) -> Store:
     store = store_get_by_slug(slug=slug)
     if store is None:
-        raise Http404("No such store.")
+        raise Http404(_("No such store."))
     return store
 
 
@@ -78,6 +80,7 @@ def agent_console(request: HttpRequest) -> HttpResponse:
         "username": request.user.get_username(),
         "stores": [{"slug": store.slug, "name": store.name} for store in stores],
         "max_chars": settings.CHAT_MAX_MESSAGE_CHARS,
+        "strings": console_texts(),
     }
     context = {
         "agent": request.user,

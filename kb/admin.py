@@ -9,6 +9,8 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db.models import ForeignKey, ManyToManyField, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from import_export.admin import ImportExportModelAdmin
 from import_export.formats.base_formats import CSV, XLSX
 
@@ -105,7 +107,7 @@ class StoreAdminForm(forms.ModelForm):
         if theme in (None, ""):
             return {}
         if not isinstance(theme, dict):
-            raise ValidationError('Enter a JSON object, e.g. {"color": "#e4393c", "position": "right"}.')
+            raise ValidationError(_("Choose a colour and a position for the chat button."))
         return theme
 
 
@@ -163,7 +165,7 @@ class StoreAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
     fieldsets = (
         (None, {"fields": ("slug", "name", "staff")}),
         (
-            "Assistant",
+            gettext_lazy("Assistant"),
             {
                 "fields": (
                     "assistant_name",
@@ -177,9 +179,9 @@ class StoreAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
                 )
             },
         ),
-        ("Human agents", {"fields": ("handoff_message", "offline_message", "business_hours")}),
-        ("Chat widget", {"fields": ("theme", "allowed_origins")}),
-        ("Retrieval", {"fields": ("relevance_threshold", "retrieval_top_k")}),
+        (gettext_lazy("Human agents"), {"fields": ("handoff_message", "offline_message", "business_hours")}),
+        (gettext_lazy("Chat widget"), {"fields": ("theme", "allowed_origins")}),
+        (gettext_lazy("Answer matching"), {"fields": ("relevance_threshold", "retrieval_top_k")}),
     )
 
     def get_readonly_fields(self, request: HttpRequest, obj: Store | None = None) -> tuple[str, ...]:
@@ -217,11 +219,14 @@ def import_problems(result: Any) -> list[str]:
     """One line per problem of an import result: the file's, then each bad row with its number and field."""
     problems = [str(error.error) for error in result.base_errors]
     for number, errors in result.row_errors():
-        problems += [f"row {number}: {error.error}" for error in errors]
+        problems += [_("row %(number)s: %(error)s") % {"number": number, "error": error.error} for error in errors]
     for row in result.invalid_rows:
         for field, field_errors in row.error_dict.items():
-            where = f"row {row.number}" if field == NON_FIELD_ERRORS else f"row {row.number}, {field}"
-            problems.append(f"{where}: {' '.join(field_errors)}")
+            values = {"number": row.number, "field": field, "error": " ".join(field_errors)}
+            if field == NON_FIELD_ERRORS:
+                problems.append(_("row %(number)s: %(error)s") % values)
+            else:
+                problems.append(_("row %(number)s, %(field)s: %(error)s") % values)
     return problems
 
 
@@ -247,8 +252,10 @@ class StoreScopedImportExportAdmin(StoreScopedAdminMixin, ImportExportModelAdmin
     def process_result(self, result: Any, request: HttpRequest) -> HttpResponse:
         if result.has_errors() or result.has_validation_errors():
             problems = import_problems(result)
-            shown = "; ".join(problems[:10]) + (f"; and {len(problems) - 10} more" if len(problems) > 10 else "")
-            messages.error(request, f"Nothing was imported: {shown}")
+            shown = "; ".join(problems[:10])
+            if len(problems) > 10:
+                shown += _("; and %(count)s more") % {"count": len(problems) - 10}
+            messages.error(request, _("Nothing was imported: %(problems)s") % {"problems": shown})
             app_label, model_name = self.get_model_info()
             return HttpResponseRedirect(reverse(f"{self.admin_site.name}:{app_label}_{model_name}_import"))
         response: HttpResponse = super().process_result(result, request)
@@ -284,8 +291,8 @@ class PromotionAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
     list_select_related = ("store",)
     fieldsets = (
         (None, {"fields": ("store", "title", "kind", "description")}),
-        ("Terms", {"fields": ("threshold", "amount", "multiplier", "gift", "member_only")}),
-        ("When", {"fields": ("enabled", "starts_at", "ends_at")}),
+        (gettext_lazy("Terms"), {"fields": ("threshold", "amount", "multiplier", "gift", "member_only")}),
+        (gettext_lazy("When"), {"fields": ("enabled", "starts_at", "ends_at")}),
     )
 
 
@@ -295,3 +302,9 @@ class SynonymRuleAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
     list_filter = (store_filter,)
     search_fields = ("phrase", "replacement")
     list_select_related = ("store",)
+
+
+# The back office's name in its header, page titles and index (Django's own texts are translated by Django).
+admin.site.site_header = gettext_lazy("ShopDesk back office")
+admin.site.site_title = gettext_lazy("ShopDesk back office")
+admin.site.index_title = gettext_lazy("Shop management")

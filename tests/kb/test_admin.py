@@ -324,7 +324,7 @@ def test_confirm_step_also_imports_nothing_when_a_row_is_bad(alpha_client, alpha
     assert not FaqEntry.objects.exists()
     assert response.redirect_chain[-1][0] == reverse("admin:kb_faqentry_import")
     [message] = [str(m) for m in response.context["messages"]]
-    assert message.startswith("Nothing was imported: row 2")
+    assert message.startswith("没有导入任何数据：第 2 行")
 
 
 def test_faq_csv_export_holds_only_the_users_stores_rows_and_round_trips_chinese(alpha_client, alpha, beta):

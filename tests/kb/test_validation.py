@@ -1,4 +1,7 @@
-"""One rule per setting: the admin, the API and the knowledge-base file refuse a value alike, with the same words."""
+"""One rule per setting: the admin, the API and the knowledge-base file refuse a value alike, with the same words.
+
+The words are compared in English (the browser's language here); tests/test_translations.py checks the Chinese.
+"""
 
 import json
 from typing import Any
@@ -6,6 +9,7 @@ from typing import Any
 import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
+from django.utils import translation
 from rest_framework.test import APIClient
 
 from kb.kb_file import kb_file_validate
@@ -14,6 +18,13 @@ from kb.services import store_import
 from tests.kb.factories import StaffUserFactory, StoreFactory
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _english():
+    with translation.override("en"):
+        yield
+
 
 NOT_AN_ORIGIN = (
     '"{}" is not an origin; write scheme, host and optional port only, like "https://shop.example.com" (no path)'
@@ -27,13 +38,14 @@ def store() -> Store:
 
 @pytest.fixture
 def admin_client(client):
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
     client.force_login(get_user_model().objects.create_superuser("root", "root@example.com", "pw-for-tests-123"))
     return client
 
 
 @pytest.fixture
 def api(store: Store) -> APIClient:
-    client = APIClient()
+    client = APIClient(HTTP_ACCEPT_LANGUAGE="en")
     client.force_login(StaffUserFactory(stores=[store]))
     return client
 

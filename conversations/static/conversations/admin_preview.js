@@ -17,7 +17,7 @@
       welcome: value("id_welcome"),
       quick_questions: Array.isArray(questions) ? questions : [],
       theme: theme && typeof theme === "object" && !Array.isArray(theme) ? theme : {},
-      sample: "**示例回答** / sample answer"
+      sample: "**" + ((document.getElementById("shopdesk-preview") || {}).dataset || {}).sample + "**"
     };
   }
 

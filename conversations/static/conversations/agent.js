@@ -67,6 +67,9 @@
     days: "{n} 天前",
     visitor: "访客 #{id}"
   };
+  // The texts in the page's language, from the server (conversations/console_texts.py); the table above
+  // is what shows when a key is missing there.
+  Object.keys(CONFIG.strings || {}).forEach(function (key) { T[key] = CONFIG.strings[key]; });
 
   var state = {
     me: CONFIG.username || "",
@@ -648,7 +651,7 @@
     var takeOver = t.status === "claimed" && !isMine(t);
     dom.claim.hidden = t.status !== "open" && !takeOver;
     dom.claim.disabled = claiming || !socket.ready;
-    dom.claim.textContent = claiming ? T.claiming : takeOver ? T.takeOver : "认领";
+    dom.claim.textContent = claiming ? T.claiming : takeOver ? T.takeOver : T.claim || "认领";
     var replying = canReply(t);
     dom.release.hidden = !replying;
     dom.close.hidden = !replying;
