@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING, Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
-from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.db.models import ForeignKey, ManyToManyField, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy
 from import_export.admin import ImportExportModelAdmin
 from import_export.formats.base_formats import CSV, XLSX
 
-from kb.hours import HoursError, hours_clean
+from kb.form_fields import AttributesField, LinesField, ThemeField, WeekHoursField
 from kb.models import STORE_BOT_SETTINGS, FaqEntry, Product, Promotion, Store, SynonymRule
 from kb.resources import FaqEntryResource, ProductResource
 from kb.selectors import store_list_for_user
@@ -25,10 +25,7 @@ from kb.validation import (
     FAQ_KEYWORDS,
     PROMOTION_KIND_FIELDS,
     QUICK_QUESTIONS,
-    InvalidValue,
-    ListRule,
     promotion_errors,
-    string_list_clean,
 )
 from kb.widget import store_widget_snippet
 
@@ -72,43 +69,60 @@ class StoreScopedAdminMixin(_AdminBase):
 store_filter = ("store", admin.RelatedOnlyFieldListFilter)
 
 
-def _json_list(value: Any, rule: ListRule) -> list[str]:
-    """A JSON-list form field checked by the rule the API and the KB file use too; blank is no items."""
-    try:
-        return string_list_clean([] if value in (None, "") else value, rule=rule)
-    except InvalidValue as exc:
-        raise ValidationError(str(exc)) from None
+def _typed_field(form: forms.ModelForm, name: str, field: forms.Field) -> None:
+    """Puts `field` in place of the model's JSON field `name`, keeping its label and help text."""
+    if name in form.fields:
+        field.label = form.fields[name].label
+        field.help_text = form.fields[name].help_text
+        form.fields[name] = field
+
+
+# Besides line breaks, "|" separates items everywhere (as in the spreadsheet columns); keywords and
+# origins are short, so commas and "、" separate them too.
+_PIPE = "|"
+_SHORT_ITEMS = "|、，,;；"
 
 
 class StoreAdminForm(forms.ModelForm):
-    """Keeps the JSON settings in the shapes the widget and the engine read."""
+    """The store's list and mapping settings as lines, a weekday editor and a colour picker; stored as JSON."""
 
     class Meta:
         model = Store
         fields = ("slug", "name", "staff", *STORE_BOT_SETTINGS)
 
-    def clean_quick_questions(self) -> list[str]:
-        return _json_list(self.cleaned_data.get("quick_questions"), QUICK_QUESTIONS)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        questions = _("When do you ship?\nCan I return it?")
+        _typed_field(self, "quick_questions", LinesField(rule=QUICK_QUESTIONS, example=questions, separators=_PIPE))
+        phrases = _("guaranteed\nfull refund")
+        _typed_field(self, "blocked_phrases", LinesField(rule=BLOCKED_PHRASES, example=phrases, separators=_PIPE))
+        origins = "https://shop.example.com\nhttps://m.shop.example.com"
+        _typed_field(
+            self, "allowed_origins", LinesField(rule=ALLOWED_ORIGINS, example=origins, separators=_SHORT_ITEMS)
+        )
+        _typed_field(self, "business_hours", WeekHoursField())
+        _typed_field(self, "theme", ThemeField())
 
-    def clean_blocked_phrases(self) -> list[str]:
-        return _json_list(self.cleaned_data.get("blocked_phrases"), BLOCKED_PHRASES)
 
-    def clean_allowed_origins(self) -> list[str]:
-        return _json_list(self.cleaned_data.get("allowed_origins"), ALLOWED_ORIGINS)
+class ProductAdminForm(forms.ModelForm):
+    class Meta:
+        model = Product
+        fields = (
+            "store",
+            "sku",
+            "name",
+            "price",
+            "stock",
+            "description",
+            "attributes",
+            "size_guide",
+            "shipping_note",
+            "is_active",
+        )
 
-    def clean_business_hours(self) -> dict[str, list[str]]:
-        try:
-            return hours_clean(self.cleaned_data.get("business_hours"))
-        except HoursError as exc:
-            raise ValidationError(str(exc)) from None
-
-    def clean_theme(self) -> dict[str, Any]:
-        theme = self.cleaned_data.get("theme")
-        if theme in (None, ""):
-            return {}
-        if not isinstance(theme, dict):
-            raise ValidationError(_("Choose a colour and a position for the chat button."))
-        return theme
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _typed_field(self, "attributes", AttributesField())
 
 
 class FaqEntryAdminForm(forms.ModelForm):
@@ -116,11 +130,12 @@ class FaqEntryAdminForm(forms.ModelForm):
         model = FaqEntry
         fields = ("store", "question", "answer", "keywords", "alt_questions", "mode", "category", "enabled")
 
-    def clean_keywords(self) -> list[str]:
-        return _json_list(self.cleaned_data.get("keywords"), FAQ_KEYWORDS)
-
-    def clean_alt_questions(self) -> list[str]:
-        return _json_list(self.cleaned_data.get("alt_questions"), FAQ_ALT_QUESTIONS)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        keywords = _("ship\nhow many days")
+        _typed_field(self, "keywords", LinesField(rule=FAQ_KEYWORDS, example=keywords, separators=_SHORT_ITEMS))
+        questions = _("When will my order ship?\nHow soon do you send it?")
+        _typed_field(self, "alt_questions", LinesField(rule=FAQ_ALT_QUESTIONS, example=questions, separators=_PIPE))
 
 
 class PromotionAdminForm(forms.ModelForm):
@@ -264,6 +279,7 @@ class StoreScopedImportExportAdmin(StoreScopedAdminMixin, ImportExportModelAdmin
 
 @admin.register(Product)
 class ProductAdmin(StoreScopedImportExportAdmin):
+    form = ProductAdminForm
     resource_classes = [ProductResource]
     list_display = ("sku", "name", "store", "price", "stock", "is_active", "updated_at")
     list_filter = (store_filter, "is_active")
