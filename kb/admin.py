@@ -2,21 +2,23 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import tablib
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
-from django.core.exceptions import NON_FIELD_ERRORS
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied
 from django.db.models import ForeignKey, ManyToManyField, QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.urls import reverse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import path, reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from import_export.admin import ImportExportModelAdmin
-from import_export.formats.base_formats import CSV, XLSX
+from import_export.formats.base_formats import XLSX
+from import_export.forms import ConfirmImportForm, ImportForm
 
 from kb.form_fields import AttributesField, LinesField, ThemeField, WeekHoursField
 from kb.models import STORE_BOT_SETTINGS, FaqEntry, Product, Promotion, Store, SynonymRule
-from kb.resources import FaqEntryResource, ProductResource
+from kb.resources import FaqEntryResource, ProductResource, SpreadsheetCSV, UnreadableFile
 from kb.selectors import store_list_for_user
 from kb.validation import (
     ALLOWED_ORIGINS,
@@ -230,14 +232,14 @@ class StoreAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
         return _is_superuser(request.user)
 
 
-def import_problems(result: Any) -> list[str]:
+def import_problems(result: Any, model: type[Any]) -> list[str]:
     """One line per problem of an import result: the file's, then each bad row with its number and field."""
     problems = [str(error.error) for error in result.base_errors]
     for number, errors in result.row_errors():
         problems += [_("row %(number)s: %(error)s") % {"number": number, "error": error.error} for error in errors]
     for row in result.invalid_rows:
         for field, field_errors in row.error_dict.items():
-            values = {"number": row.number, "field": field, "error": " ".join(field_errors)}
+            values = {"number": row.number, "field": _field_title(model, field), "error": " ".join(field_errors)}
             if field == NON_FIELD_ERRORS:
                 problems.append(_("row %(number)s: %(error)s") % values)
             else:
@@ -245,19 +247,133 @@ def import_problems(result: Any) -> list[str]:
     return problems
 
 
-class StoreScopedImportExportAdmin(StoreScopedAdminMixin, ImportExportModelAdmin):
-    """CSV/XLSX import with preview and confirm, all-or-nothing, for the user's stores only."""
+def _field_title(model: type[Any], name: str) -> str:
+    try:
+        return str(model._meta.get_field(name).verbose_name)
+    except Exception:  # not a model field (a resource-only column)
+        return name
 
-    # The BOM lets Excel open exported Chinese text as UTF-8; import reads utf-8-sig too.
-    to_encoding = "utf-8-sig"
+
+class StoreImportForm(ImportForm):
+    """The import page: the file, its format, and the store whose rows the file holds."""
+
+    store = forms.ModelChoiceField(
+        queryset=Store.objects.none(),
+        required=False,
+        label=gettext_lazy("Store"),
+        empty_label=gettext_lazy("(as the file's store column says)"),
+        help_text=gettext_lazy("Rows with an empty store column, or a file without one, go to this store."),
+    )
+
+
+class StoreConfirmImportForm(ConfirmImportForm):
+    store = forms.ModelChoiceField(queryset=Store.objects.all(), required=False, widget=forms.HiddenInput())
+
+
+class StoreScopedImportExportAdmin(StoreScopedAdminMixin, ImportExportModelAdmin):
+    """CSV/XLSX import with preview and confirm, all-or-nothing, for the user's stores only.
+
+    CSV files are read as Excel saves them (UTF-8 with or without BOM, GBK/GB18030) and written as
+    UTF-8 with a BOM; each model offers a template to fill in (import_template_view).
+    """
+
     import_error_display = ("message",)
+    import_template_name = "admin/kb/import.html"
+    import_form_class = StoreImportForm
+    confirm_form_class = StoreConfirmImportForm
 
     @property
     def formats(self) -> list[type[Any]]:
-        return [CSV, XLSX]
+        return [SpreadsheetCSV, XLSX]
+
+    def get_urls(self) -> list[Any]:
+        app_label, model_name = self.get_model_info()
+        template = path(
+            "import/template.<str:extension>",
+            self.admin_site.admin_view(self.import_template_view),
+            name=f"{app_label}_{model_name}_import_template",
+        )
+        return [template, *super().get_urls()]
+
+    def import_template_view(self, request: HttpRequest, extension: str) -> HttpResponse:
+        """An empty spreadsheet with this model's columns, headed in the user's language, and one example row."""
+        if not self.has_import_permission(request):
+            raise PermissionDenied
+        formats: dict[str, Any] = {"csv": SpreadsheetCSV, "xlsx": XLSX}
+        if extension not in formats:
+            raise Http404
+        resource = self.get_import_resource_classes(request)[0](user=request.user)
+        titles = {key: title for key, title in resource.column_titles().items() if key != "store"}
+        dataset = tablib.Dataset(headers=list(titles.values()))
+        dataset.append([resource.template_example.get(key, "") for key in titles])
+        file_format = formats[extension]()
+        response = HttpResponse(file_format.export_data(dataset), content_type=file_format.get_content_type())
+        response["Content-Disposition"] = f'attachment; filename="{self.get_model_info()[1]}-template.{extension}"'
+        return response
+
+    def get_import_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context: dict[str, Any] = super().get_import_context_data(**kwargs)
+        app_label, model_name = self.get_model_info()
+        name = f"{self.admin_site.name}:{app_label}_{model_name}_import_template"
+        context["template_urls"] = {ext: reverse(name, args=[ext]) for ext in ("csv", "xlsx")}
+        resource = self.resource_classes[0]()
+        context["column_titles"] = resource.column_titles()
+        context["choice_columns"] = [
+            (resource.column_titles()[field.column_name], field.widget.allowed())
+            for field in resource.get_import_fields()
+            if hasattr(field.widget, "allowed")
+        ]
+        return context
+
+    def import_action(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        """Adds the bad rows with each problem named by its column's title, shown inline (not on hover)."""
+        response: HttpResponse = super().import_action(request, **kwargs)
+        context = getattr(response, "context_data", None)
+        result = context.get("result") if context else None
+        if context is not None and result is not None:
+            context["invalid_rows"] = [
+                (
+                    row.number,
+                    [
+                        ("" if field == NON_FIELD_ERRORS else _field_title(self.model, field), error)
+                        for field, errors in row.error_dict.items()
+                        for error in errors
+                    ],
+                    row.values,
+                )
+                for row in result.invalid_rows
+            ]
+        return response
+
+    def get_import_form_initial(self, request: HttpRequest) -> dict[str, Any]:
+        initial: dict[str, Any] = super().get_import_form_initial(request)
+        first = store_list_for_user(user=request.user).first()
+        return {**initial, "store": first.pk if first else None}
+
+    def create_import_form(self, request: HttpRequest) -> Any:
+        form = super().create_import_form(request)
+        form.fields["store"].queryset = store_list_for_user(user=request.user)
+        return form
+
+    def get_confirm_form_initial(self, request: HttpRequest, import_form: Any) -> dict[str, Any]:
+        initial: dict[str, Any] = super().get_confirm_form_initial(request, import_form)
+        store = import_form.cleaned_data.get("store") if import_form is not None else None
+        return {**initial, "store": store.pk if store else ""}
+
+    def add_data_read_fail_error_to_form(self, form: Any, e: Exception) -> None:
+        if isinstance(e, UnreadableFile):
+            form.add_error("import_file", str(e))
+        else:
+            form.add_error(
+                "import_file",
+                _("The file could not be read as %(format)s; check the file type chosen below it.")
+                % {"format": form.cleaned_data.get("format", "")},
+            )
 
     def get_resource_kwargs(self, request: HttpRequest, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        return {**super().get_resource_kwargs(request, *args, **kwargs), "user": request.user}
+        form = kwargs.get("form")
+        store = getattr(form, "cleaned_data", {}).get("store") if form is not None else None
+        return {**super().get_resource_kwargs(request, *args, **kwargs), "user": request.user, "store": store}
 
     def get_import_data_kwargs(self, **kwargs: Any) -> dict[str, Any]:
         # By default the confirm step skips rows that fail validation and saves the rest; the file
@@ -266,7 +382,7 @@ class StoreScopedImportExportAdmin(StoreScopedAdminMixin, ImportExportModelAdmin
 
     def process_result(self, result: Any, request: HttpRequest) -> HttpResponse:
         if result.has_errors() or result.has_validation_errors():
-            problems = import_problems(result)
+            problems = import_problems(result, self.model)
             shown = "; ".join(problems[:10])
             if len(problems) > 10:
                 shown += _("; and %(count)s more") % {"count": len(problems) - 10}

@@ -263,13 +263,18 @@ def test_reimport_updates_by_store_and_question(alpha_client, alpha):
 
 
 @pytest.mark.parametrize(
-    ("bad_row", "field"),
+    ("bad_row", "field", "shown"),
     [
-        ("alpha,可以退货吗?,七天无理由退货。,退货,sometimes", "mode"),
-        ("alpha,可以退货吗?,,退货,direct", "answer"),
+        (
+            "alpha,可以退货吗?,七天无理由退货。,退货,sometimes",
+            "mode",
+            "回答方式</strong>：“sometimes”不可用，只能填写：direct（直接回答：命中关键词时原样回复）、"
+            "reference（参考资料：供模型组织回答）",
+        ),
+        ("alpha,可以退货吗?,,退货,direct", "answer", "答案</strong>：此字段不能为空。"),
     ],
 )
-def test_faq_csv_with_a_bad_row_shows_the_row_and_writes_nothing(alpha_client, alpha, bad_row, field):
+def test_faq_csv_with_a_bad_row_shows_the_row_and_writes_nothing(alpha_client, alpha, bad_row, field, shown):
     existing = FaqEntryFactory(store=alpha, question="在吗?")
     content = csv_bytes(
         "store,question,answer,keywords,mode", "alpha,什么时候发货?,48小时内发货。,发货,direct", bad_row
@@ -282,7 +287,8 @@ def test_faq_csv_with_a_bad_row_shows_the_row_and_writes_nothing(alpha_client, a
     assert "confirm_form" not in preview.context
     html = preview.content.decode()
     assert "validation-error-field-label" in html
-    assert f'<span class="validation-error-field-label">{field}</span>' in html
+    # The problem is shown inline in the user's language, with the values allowed.
+    assert f'<strong class="validation-error-field-label">{shown}' in html
     assert list(FaqEntry.objects.all()) == [existing]
 
 
@@ -294,8 +300,8 @@ def test_faq_row_for_a_store_that_is_not_yours_is_refused(alpha_client, alpha, b
 
     preview = upload(alpha_client, "faqentry", content, "faq.csv")
 
-    assert row_errors(preview) == [(2, f'Store "{slug}" is not one of your stores (yours: alpha).')]
-    assert "is not one of your stores" in preview.content.decode()
+    assert row_errors(preview) == [(2, f"店铺“{slug}”不是您的店铺（您的店铺：alpha）。")]
+    assert "不是您的店铺" in preview.content.decode()
     assert "confirm_form" not in preview.context
     assert not FaqEntry.objects.exists()
 
@@ -397,7 +403,7 @@ def test_xlsx_product_import_creates_and_updates_by_sku(alpha_client, alpha):
 def test_xlsx_product_with_bad_attributes_or_price_names_the_field(alpha_client, alpha):
     content = _xlsx(
         PRODUCT_HEADER,
-        ["alpha", "TS-001", "纯棉T恤", 79.9, 120, "颜色=白色", True],
+        ["alpha", "TS-001", "纯棉T恤", 79.9, 120, "白色", True],
         ["alpha", "JK-002", "防风夹克", -1, 8, "", True],
     )
 
