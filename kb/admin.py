@@ -6,9 +6,10 @@ import tablib
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
-from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.db.models import ForeignKey, ManyToManyField, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -20,6 +21,7 @@ from kb.form_fields import AttributesField, LinesField, ThemeField, WeekHoursFie
 from kb.models import STORE_BOT_SETTINGS, FaqEntry, Product, Promotion, Store, SynonymRule
 from kb.resources import FaqEntryResource, ProductResource, SpreadsheetCSV, UnreadableFile
 from kb.selectors import store_list_for_user
+from kb.services import store_staff_add
 from kb.validation import (
     ALLOWED_ORIGINS,
     BLOCKED_PHRASES,
@@ -104,6 +106,24 @@ class StoreAdminForm(forms.ModelForm):
         )
         _typed_field(self, "business_hours", WeekHoursField())
         _typed_field(self, "theme", ThemeField())
+
+
+class AddStaffForm(forms.Form):
+    username = forms.CharField(
+        label=gettext_lazy("Username"),
+        max_length=150,
+        help_text=gettext_lazy("An existing account is added as it is; a new name creates an account."),
+    )
+    password = forms.CharField(
+        label=gettext_lazy("Password (new accounts only)"),
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+    )
+    email = forms.EmailField(label=gettext_lazy("E-mail (optional)"), required=False)
+
+    def clean_username(self) -> str:
+        return str(self.cleaned_data["username"]).strip()
 
 
 class ProductAdminForm(forms.ModelForm):
@@ -217,6 +237,47 @@ class StoreAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
             extra_context["widget_chat_url"] = f"{base_url}{reverse('chat-page', args=[store.slug])}"
             extra_context["widget_secret"] = store.widget_secret
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def get_urls(self) -> list[Any]:
+        add_staff = path(
+            "<path:object_id>/add-staff/",
+            self.admin_site.admin_view(self.add_staff_view),
+            name="kb_store_add_staff",
+        )
+        return [add_staff, *super().get_urls()]
+
+    def add_staff_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Creates or links a user as a staff member of this store, with the staff flag and permissions."""
+        if not _is_superuser(request.user):
+            raise PermissionDenied
+        store = self.get_object(request, object_id)
+        if store is None:
+            raise Http404
+        form = AddStaffForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                user, created = store_staff_add(store=store, **form.cleaned_data)
+            except ValidationError as exc:
+                for field, errors in exc.message_dict.items():
+                    for error in errors:
+                        form.add_error(field, error)
+            else:
+                values = {"username": user.get_username(), "store": store.name}
+                if created:
+                    message = _("Account “%(username)s” was created and added to the staff of %(store)s.")
+                else:
+                    message = _("Account “%(username)s” was added to the staff of %(store)s.")
+                messages.success(request, message % values)
+                return HttpResponseRedirect(reverse("admin:kb_store_change", args=[store.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Add staff member to %(store)s") % {"store": store.name},
+            "form": form,
+            "store": store,
+            "opts": self.model._meta,
+            "original": store,
+        }
+        return TemplateResponse(request, "admin/kb/store/add_staff.html", context)
 
     def formfield_for_manytomany(
         self, db_field: ManyToManyField[Any, Any], request: HttpRequest, **kwargs: Any
@@ -440,3 +501,37 @@ class SynonymRuleAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
 admin.site.site_header = gettext_lazy("ShopDesk back office")
 admin.site.site_title = gettext_lazy("ShopDesk back office")
 admin.site.index_title = gettext_lazy("Shop management")
+
+
+# Sections that are not shop work (users and groups, API tokens, scheduled-task settings): only
+# superusers see them on the index or open them, whatever permissions a staff member was given.
+TECHNICAL_APPS = ("auth", "authtoken", "django_celery_beat")
+
+
+class SuperuserOnlyAdminMixin(_AdminBase):
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return _is_superuser(request.user) and super().has_module_permission(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _is_superuser(request.user) and super().has_view_permission(request, obj)
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return _is_superuser(request.user) and super().has_add_permission(request, *args)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _is_superuser(request.user) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _is_superuser(request.user) and super().has_delete_permission(request, obj)
+
+
+def technical_sections_for_superusers(site: admin.AdminSite) -> None:
+    """Re-registers every model of TECHNICAL_APPS with its own admin class made superuser-only.
+
+    Called once the admin modules of all apps are loaded (kb.apps.KbConfig.ready).
+    """
+    for model, model_admin in list(site._registry.items()):
+        if model._meta.app_label in TECHNICAL_APPS and not isinstance(model_admin, SuperuserOnlyAdminMixin):
+            admin_class = type(model_admin)
+            site.unregister(model)
+            site.register(model, type(admin_class.__name__, (SuperuserOnlyAdminMixin, admin_class), {}))

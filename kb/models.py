@@ -106,7 +106,11 @@ class Store(TimeStampedModel):
         verbose_name=_("staff"),
         related_name="stores",
         blank=True,
-        help_text=_("People who work for this store: they see its data and its chats in the agent console."),
+        help_text=_(
+            "People who work for this store: they see its data and its chats in the agent console. "
+            "To add someone, use “Add staff member” at the top of this page; only accounts with staff status "
+            "are listed here."
+        ),
     )
 
     class Meta:
