@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
 from django.utils.translation import gettext_lazy as _
 
 
@@ -7,10 +8,9 @@ class KbConfig(AppConfig):
     name = "kb"
     verbose_name = _("Shop knowledge")
 
-    def ready(self) -> None:
-        # After django.contrib.admin's ready(): every app's admin module is registered by now.
-        from django.contrib import admin
 
-        from kb.admin import technical_sections_for_superusers
+class ShopDeskAdminConfig(admin_apps.AdminConfig):
+    """django.contrib.admin with the back office's own site (kb/admin_site.py) as `admin.site`."""
 
-        technical_sections_for_superusers(admin.site)
+    default = False  # named in INSTALLED_APPS instead of django.contrib.admin; kb's own config is KbConfig
+    default_site = "kb.admin_site.ShopDeskAdminSite"

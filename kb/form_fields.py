@@ -180,7 +180,7 @@ class WeekHoursWidget(NamedMultiWidget):
 
     def __init__(self) -> None:
         widgets: dict[str, forms.Widget | type[forms.Widget]] = {
-            day: forms.TextInput(attrs={"size": 30, "placeholder": "09:00-18:00"}) for day in DAYS
+            day: forms.TextInput(attrs={"size": 30, "placeholder": gettext_lazy("closed")}) for day in DAYS
         }
         super().__init__(widgets)
 

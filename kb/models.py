@@ -62,7 +62,8 @@ class Store(TimeStampedModel):
         default=dict,
         blank=True,
         help_text=_(
-            "When people answer chats; days without hours are closed; no day at all: whenever an agent is online."
+            "When people answer chats, e.g. 09:00-18:00 (several periods separated by commas); a day left empty "
+            "is closed; all days empty: whenever an agent is online."
         ),
     )
     disclaimer = models.TextField(

@@ -236,6 +236,11 @@ class StoreScopedResource(resources.ModelResource):
             titles[field.column_name] = str(getattr(model_field, "verbose_name", field.column_name))
         return titles
 
+    def get_diff_headers(self) -> list[str]:
+        """The preview's column headings: the fields' names in the user's language."""
+        titles = self.column_titles()
+        return [titles.get(field.column_name, field.column_name) for field in self.get_import_fields()]
+
     def before_import(self, dataset: tablib.Dataset, **kwargs: Any) -> None:
         """Headers in Chinese or English become the column keys; a file without a store column gets the
         store picked on the import page."""

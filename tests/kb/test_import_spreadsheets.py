@@ -62,6 +62,7 @@ def test_a_csv_in_any_excel_encoding_with_chinese_headers_imports_into_the_chose
 
     preview = _upload(clerk_client, "faqentry", content, "常见问题.csv", alpha)
     assert "什么时候发货？" in preview.content.decode()
+    assert preview.context["result"].diff_headers[:4] == ["店铺", "问题", "答案", "关键词"]
     assert not FaqEntry.objects.exists(), "the preview writes nothing"
     done = _confirm(clerk_client, "faqentry", preview)
 
