@@ -67,4 +67,14 @@ def console_texts() -> dict[str, Any]:
         "hours": _("{n} h ago"),
         "days": _("{n} days ago"),
         "visitor": _("Visitor #{id}"),
+        "waited": _("waiting {time}"),
+        "durMinutes": _("{n} min"),
+        "durHours": _("{n} h"),
+        "durDays": _("{n} days"),
+        "queueMore": _("{n} older tickets are not listed; close stale tickets to clear them."),
+        "confirmCloseStale": _(
+            "End the chats of every ticket nobody claimed for more than {hours} hours? The shoppers are asked to rate."
+        ),
+        "closedStale": _("{n} stale chats were ended."),
+        "closeStaleFailed": _("Stale tickets could not be closed; try again."),
     }

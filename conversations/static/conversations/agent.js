@@ -83,8 +83,11 @@
     suggestions: {}, // conversation id -> {after, items, draft, drafting, done, error}
     drafts: {}, // conversation id -> reply typed but not sent
     busy: {}, // "claim:<ticket>", "release:<conversation>", "close:<conversation>" -> true until answered
-    hellos: 0
+    hellos: 0,
+    hidden: {}, // store slug -> {open, claimed}: tickets the database has that the hello did not carry
+    oldestLoaded: null // created_at (ms) of the oldest ticket the hello carried
   };
+  var STALE_MS = (CONFIG.stale_hours || 24) * 3600 * 1000;
 
   var dom = {
     connection: byId("agent-connection"),
@@ -92,6 +95,9 @@
     queueEmpty: byId("agent-queue-empty"),
     openCount: byId("agent-open-count"),
     claimedCount: byId("agent-claimed-count"),
+    storeFilter: byId("agent-store-filter"),
+    queueMore: byId("agent-queue-more"),
+    closeStale: byId("agent-close-stale"),
     placeholder: byId("agent-placeholder"),
     detail: byId("agent-detail"),
     title: byId("agent-conv-title"),
@@ -142,6 +148,16 @@
     if (minutes < 60) return fill(T.minutes, { n: minutes });
     if (minutes < 24 * 60) return fill(T.hours, { n: Math.floor(minutes / 60) });
     return fill(T.days, { n: Math.floor(minutes / 1440) });
+  }
+
+  /* How long a waiting ticket has waited ("已等待 5 分钟"); when a claimed one came in. */
+  function ageOf(t) {
+    if (t.status !== "open") return age(t.created_at);
+    var minutes = Math.max(0, Math.floor((Date.now() - Date.parse(t.created_at)) / 60000));
+    var time = minutes < 60 ? fill(T.durMinutes, { n: minutes })
+      : minutes < 24 * 60 ? fill(T.durHours, { n: Math.floor(minutes / 60) })
+      : fill(T.durDays, { n: Math.floor(minutes / 1440) });
+    return fill(T.waited, { time: time });
   }
 
   function tag(kind, label) {
@@ -275,6 +291,7 @@
       if (!state.tickets[id]) delete state.fresh[id];
     });
     if (state.selected !== null && !state.tickets[state.selected]) state.selected = null;
+    rememberHidden(f.counts || {});
 
     settlePending();
     setConnected(true);
@@ -286,6 +303,7 @@
     var t = f.ticket;
     if (!t || t.id === undefined) return;
     var previous = state.tickets[t.id];
+    if (!previous) countHiddenGone(t);
     var added = storeTicket(t, previous);
     if (t.status !== "open") delete state.busy["claim:" + t.id];
     if (!previous && t.status === "open" && state.selected !== t.id) state.fresh[t.id] = true;
@@ -528,31 +546,86 @@
 
   // --- rendering: the queue -----------------------------------------------------------------------------
 
-  function queueRank(t) {
-    if (t.status === "open") return 0;
-    return t.agent === state.me ? 1 : 2;
+  function isStale(t) {
+    return t.status === "open" && Date.now() - Date.parse(t.created_at) > STALE_MS;
   }
 
-  /* Open tickets first, the longest waiting on top; then this agent's, then the colleagues'. */
+  function queueRank(t) {
+    if (t.status === "open") return isStale(t) ? 1 : 0;
+    return t.agent === state.me ? 2 : 3;
+  }
+
+  /* Waiting tickets first, the longest waiting on top, so a new request is never buried under stale
+   * ones (those come after, newest first); then this agent's claimed tickets, then the colleagues'. */
   function queueOrder(a, b) {
-    return queueRank(a) - queueRank(b) || Date.parse(a.created_at) - Date.parse(b.created_at) || a.id - b.id;
+    var rank = queueRank(a) - queueRank(b);
+    if (rank) return rank;
+    var older = Date.parse(a.created_at) - Date.parse(b.created_at);
+    return (queueRank(a) === 1 ? -older : older) || a.id - b.id;
+  }
+
+  function shownStore(slug) {
+    return !dom.storeFilter || !dom.storeFilter.value || dom.storeFilter.value === slug;
   }
 
   function activeTickets() {
     return Object.keys(state.tickets)
       .map(function (id) { return state.tickets[id]; })
-      .filter(function (t) { return t.status === "open" || t.status === "claimed"; })
+      .filter(function (t) { return (t.status === "open" || t.status === "claimed") && shownStore(t.store); })
       .sort(queueOrder);
+  }
+
+  /* What the database counted at the hello beyond the tickets it carried (the hello holds the newest). */
+  function rememberHidden(counts) {
+    state.hidden = {};
+    state.oldestLoaded = null;
+    var loaded = {};
+    Object.keys(state.tickets).forEach(function (id) {
+      var t = state.tickets[id];
+      var per = loaded[t.store] || (loaded[t.store] = { open: 0, claimed: 0 });
+      if (per[t.status] !== undefined) per[t.status] += 1;
+      var at = Date.parse(t.created_at);
+      if (state.oldestLoaded === null || at < state.oldestLoaded) state.oldestLoaded = at;
+    });
+    Object.keys(counts).forEach(function (slug) {
+      var per = loaded[slug] || { open: 0, claimed: 0 };
+      state.hidden[slug] = {
+        open: Math.max(0, (counts[slug].open || 0) - per.open),
+        claimed: Math.max(0, (counts[slug].claimed || 0) - per.claimed)
+      };
+    });
+  }
+
+  /* A ticket older than everything the hello carried was one of the hidden ones: it no longer counts
+   * there (it changed, and now shows in the queue or left it). */
+  function countHiddenGone(t) {
+    var hidden = state.hidden[t.store];
+    if (!hidden || state.oldestLoaded === null || Date.parse(t.created_at) >= state.oldestLoaded) return;
+    if (hidden.open > 0) hidden.open -= 1;
+    else if (hidden.claimed > 0) hidden.claimed -= 1;
+  }
+
+  function hiddenCount(status) {
+    return Object.keys(state.hidden).reduce(function (sum, slug) {
+      return sum + (shownStore(slug) ? state.hidden[slug][status] : 0);
+    }, 0);
   }
 
   function renderQueue() {
     var tickets = activeTickets();
-    var open = tickets.filter(function (t) { return t.status === "open"; }).length;
+    var listedOpen = tickets.filter(function (t) { return t.status === "open"; }).length;
+    var more = hiddenCount("open") + hiddenCount("claimed");
+    var open = listedOpen + hiddenCount("open");
     dom.queue.textContent = "";
     tickets.forEach(function (t) { dom.queue.appendChild(queueItem(t)); });
     dom.queueEmpty.hidden = tickets.length > 0;
     dom.openCount.textContent = String(open);
-    dom.claimedCount.textContent = String(tickets.length - open);
+    dom.claimedCount.textContent = String(tickets.length - listedOpen + hiddenCount("claimed"));
+    if (dom.queueMore) {
+      dom.queueMore.hidden = more === 0;
+      dom.queueMore.textContent = more ? fill(T.queueMore, { n: more }) : "";
+    }
+    if (dom.closeStale) dom.closeStale.hidden = !(more > 0 || tickets.some(isStale));
     document.title = (open ? "(" + open + ") " : "") + BASE_TITLE;
   }
 
@@ -572,8 +645,9 @@
     top.appendChild(el("span", "ad-ticket-store", t.store_name || t.store));
     var badge = el("span", "ad-badge ad-badge-" + t.status, T.ticket[t.status] || t.status);
     top.appendChild(badge);
-    var since = el("span", "ad-age", age(t.created_at));
+    var since = el("span", "ad-age" + (isStale(t) ? " ad-stale" : ""), ageOf(t));
     since.setAttribute("data-since", t.created_at || "");
+    since.setAttribute("data-status", t.status);
     top.appendChild(since);
     body.appendChild(top);
 
@@ -592,7 +666,7 @@
 
   function refreshAges() {
     Array.prototype.forEach.call(dom.queue.querySelectorAll(".ad-age[data-since]"), function (node) {
-      node.textContent = age(node.getAttribute("data-since"));
+      node.textContent = ageOf({ created_at: node.getAttribute("data-since"), status: node.getAttribute("data-status") });
     });
     var ticket = selectedTicket();
     if (ticket) dom.created.textContent = clock(ticket.created_at) + " · " + age(ticket.created_at);
@@ -956,6 +1030,39 @@
     var t = selectedTicket();
     if (t) state.drafts[t.conversation] = dom.input.value;
   });
+
+  if (dom.storeFilter) dom.storeFilter.addEventListener("change", renderQueue);
+
+  function queueNotice(text) {
+    var node = byId("agent-queue-notice");
+    if (!node) return;
+    node.textContent = text;
+    node.hidden = !text;
+  }
+
+  /* 关闭超时工单: the server ends those chats; their tickets leave the queue through the socket. */
+  if (dom.closeStale) {
+    dom.closeStale.addEventListener("click", function () {
+      if (!window.confirm(fill(T.confirmCloseStale, { hours: CONFIG.stale_hours || 24 }))) return;
+      var token = document.querySelector("input[name=csrfmiddlewaretoken]");
+      var body = new URLSearchParams();
+      if (dom.storeFilter && dom.storeFilter.value) body.set("store", dom.storeFilter.value);
+      dom.closeStale.disabled = true;
+      fetch(CONFIG.close_stale_url, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "X-CSRFToken": token ? token.value : "" },
+        body: body
+      }).then(function (response) {
+        return response.json().then(function (data) {
+          if (!response.ok) throw new Error(data.error || String(response.status));
+          queueNotice(fill(T.closedStale, { n: data.closed }));
+        });
+      }).catch(function () {
+        queueNotice(T.closeStaleFailed);
+      }).then(function () { dom.closeStale.disabled = false; });
+    });
+  }
 
   window.addEventListener("online", function () { socket.reconnectNow(); });
   setInterval(refreshAges, 30000);
