@@ -240,6 +240,7 @@
       }
       var titles = el("div", "sd-titles");
       this.title = el("div", "sd-title", theme.title || config.name || t.open);
+      this.title.title = this.title.textContent;
       this.status = el("div", "sd-status", t.connecting);
       this.status.setAttribute("aria-live", "polite");
       titles.appendChild(this.title);
@@ -457,6 +458,13 @@
         view.status.textContent = this.t.blocked;
         view.composer.hidden = true;
         view.chips.hidden = true;
+        // Nothing that cannot work is offered; the shop owner learns in the console what to allow.
+        view.handoffButton.hidden = true;
+        view.endButton.hidden = true;
+        if (window.console) {
+          console.warn("ShopDesk: this page's origin " + window.location.origin + " may not use the chat of store \"" +
+            this.slug + "\"; add it to the store's allowed origins (允许嵌入的网站) in the back office.");
+        }
         this.blocked = true;
         return;
       }
@@ -687,6 +695,7 @@
       this.view.composer.hidden = closed;
       this.view.chips.hidden = closed;
       this.view.handoffButton.hidden = this.status !== "bot";
+      this.view.endButton.hidden = closed;
       if (closed) this.showCsat();
       this.updateAvailability(info || {});
     };
