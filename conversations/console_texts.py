@@ -77,4 +77,5 @@ def console_texts() -> dict[str, Any]:
         ),
         "closedStale": _("{n} stale chats were ended."),
         "closeStaleFailed": _("Stale tickets could not be closed; try again."),
+        "notifyTitle": _("A shopper of {store} is waiting"),
     }

@@ -265,6 +265,51 @@
     document.body.classList.toggle("ad-offline", !connected);
   }
 
+  // --- alerts: a short tone, and a desktop notification while the console is not in front ---------------
+
+  /* The browser's permission is asked once, on the agent's first click (browsers want a gesture). */
+  function askNotificationPermission() {
+    if (!("Notification" in window) || Notification.permission !== "default") return;
+    try {
+      if (window.localStorage.getItem("shopdesk:notifications-asked")) return;
+      window.localStorage.setItem("shopdesk:notifications-asked", "1");
+    } catch (e) { /* private mode: ask anyway */ }
+    Notification.requestPermission();
+  }
+
+  function tone() {
+    var Context = window.AudioContext || window.webkitAudioContext;
+    if (!Context) return;
+    try {
+      var audio = tone.context || (tone.context = new Context());
+      var oscillator = audio.createOscillator();
+      var gain = audio.createGain();
+      oscillator.frequency.value = 880;
+      gain.gain.value = 0.08;
+      oscillator.connect(gain);
+      gain.connect(audio.destination);
+      oscillator.start();
+      oscillator.stop(audio.currentTime + 0.2);
+    } catch (e) { /* no sound device: the title and the queue still show it */ }
+  }
+
+  function alertAgent(ticket, text) {
+    tone();
+    if (!("Notification" in window) || Notification.permission !== "granted") return;
+    if (!document.hidden && document.hasFocus()) return;
+    var note = new Notification(fill(T.notifyTitle, { store: ticket.store_name || ticket.store }), {
+      body: text || "",
+      tag: "shopdesk-ticket-" + ticket.id
+    });
+    note.onclick = function () {
+      window.focus();
+      select(ticket.id);
+      note.close();
+    };
+  }
+
+  document.addEventListener("click", askNotificationPermission, { once: true });
+
   // --- frames from the server -------------------------------------------------------------------------
 
   var handlers = {};
@@ -307,6 +352,7 @@
     var added = storeTicket(t, previous);
     if (t.status !== "open") delete state.busy["claim:" + t.id];
     if (!previous && t.status === "open" && state.selected !== t.id) state.fresh[t.id] = true;
+    if (!previous && t.status === "open" && shownStore(t.store)) alertAgent(t, reasonLabel(t));
     if (t.status === "resolved") {
       delete state.fresh[t.id];
       // A resolved ticket leaves the queue; the one on screen stays readable until another is chosen.
@@ -345,6 +391,7 @@
     added.forEach(function (m) {
       if (m.role === "bot") delete state.typing[ticket.conversation];
       if (m.role === "customer" && !selected && ticket.status !== "resolved") state.fresh[ticket.id] = true;
+      if (m.role === "customer" && isMine(ticket) && (!selected || document.hidden)) alertAgent(ticket, m.text);
       adoptPending(m);
       if (m.id < shownUpTo && !view.byId[m.id]) outOfOrder = true;
     });
