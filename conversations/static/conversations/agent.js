@@ -153,7 +153,8 @@
   /* How long a waiting ticket has waited ("已等待 5 分钟"); when a claimed one came in. */
   function ageOf(t) {
     if (t.status !== "open") return age(t.created_at);
-    var minutes = Math.max(0, Math.floor((Date.now() - Date.parse(t.created_at)) / 60000));
+    var minutes = Math.floor((Date.now() - Date.parse(t.created_at)) / 60000);
+    if (!(minutes >= 1)) return T.justNow;
     var time = minutes < 60 ? fill(T.durMinutes, { n: minutes })
       : minutes < 24 * 60 ? fill(T.durHours, { n: Math.floor(minutes / 60) })
       : fill(T.durDays, { n: Math.floor(minutes / 1440) });
