@@ -3,6 +3,7 @@
 import hashlib
 import hmac
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -14,6 +15,9 @@ from conversations.services.handoff import conversation_close, conversation_outc
 from kb.models import Store
 from kb.selectors import store_get_by_slug
 from kb.widget import store_origin_allowed
+
+# How long after it ended a chat is still shown to a shopper who reloads the page.
+CLOSED_CHAT_KEPT = timedelta(days=1)
 
 
 def visitor_create(*, store: Store, customer_id: str = "") -> Visitor:
@@ -39,6 +43,14 @@ def chat_session_open(
     conversation = None
     if conversation_id is not None:
         conversation = open_conversations.filter(pk=conversation_id).first()
+        if conversation is None:
+            # A chat that ended lately comes back as it ended (its last messages, the rating prompt, "start a
+            # new chat") when the page reloads, instead of an empty chat.
+            conversation = visitor.conversations.filter(
+                pk=conversation_id,
+                status=Conversation.Status.CLOSED,
+                closed_at__gte=timezone.now() - CLOSED_CHAT_KEPT,
+            ).first()
     conversation = conversation or open_conversations.first() or conversation_start(store=store, visitor=visitor)
     return visitor, conversation
 

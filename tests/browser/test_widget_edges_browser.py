@@ -7,7 +7,7 @@ import pytest
 from conversations.models import Conversation
 from kb.models import Store
 from tests.browser.conftest import screenshot
-from tests.browser.test_widget_browser import open_widget, other_site, widget
+from tests.browser.test_widget_browser import open_widget, other_site, say, widget
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -73,3 +73,30 @@ def test_an_ended_chat_offers_no_end_button(server, shopper):
 
     assert not panel.locator(".sd-end").is_visible()
     screenshot(page, "widget-edge-ended.png")
+
+
+def test_a_reload_after_the_chat_ended_keeps_it_and_offers_a_new_one(server, shopper):
+    page = open_widget(shopper, server)
+    panel = widget(page)
+    say(page, "转人工")
+    panel.locator(".sd-status", has_text="正在为您转接人工客服").wait_for()
+    page.evaluate("window.confirm = () => true")
+    panel.locator(".sd-end").click()
+    panel.locator(".sd-csat").wait_for()
+
+    page.reload()
+    panel = widget(page)
+    panel.locator(".sd-status", has_text="对话已结束").wait_for()
+    assert panel.locator(".sd-msg.sd-me", has_text="转人工").is_visible(), "the last messages are kept"
+    assert panel.locator(".sd-csat .sd-star").count() == 5, "the rating prompt is back"
+    assert not panel.locator(".sd-end").is_visible() and not panel.locator(".sd-input").is_visible()
+    screenshot(page, "widget-edge-reloaded-after-end.png")
+
+    panel.locator(".sd-new").click()
+    panel.locator(".sd-status", has_text="智能客服").wait_for()
+    assert panel.locator(".sd-input").is_visible()
+    assert panel.locator(".sd-msg.sd-me").count() == 0
+    page.reload()
+    widget(page).locator(".sd-status", has_text="智能客服").wait_for()
+    assert Conversation.objects.count() == 2
+    assert Conversation.objects.filter(status="closed").count() == 1

@@ -490,6 +490,9 @@
         if (token) params.set("visitor", token);
       }
       params.set("lang", this.lang);
+      // The chat on screen, also when it has ended: a reload shows it as it ended, not an empty chat.
+      var conversation = this.store.get("conversation");
+      if (conversation) params.set("conversation", conversation);
       return SERVER.replace(/^http/, "ws") + "/ws/chat/" + encodeURIComponent(this.slug) + "/?" + params.toString();
     };
 
@@ -595,6 +598,7 @@
       if (!this.verifiedMode && f.visitor) this.store.set("visitor", f.visitor);
       if (this.conversation && this.conversation !== f.conversation) this.resetList();
       this.conversation = f.conversation;
+      this.store.set("conversation", String(f.conversation));
       if (f.store) {
         if (f.store.quick_questions) this.view.setQuickQuestions(f.store.quick_questions);
       }
@@ -604,6 +608,7 @@
       Array.prototype.slice.call(list.querySelectorAll(".sd-pending")).forEach(function (n) { list.appendChild(n); });
       this.contact = "";
       this.setStatus(f.status, f);
+      if (f.status === "closed" && f.rated) this.on_csat_saved();
       this.view.showNotice("");
       // Anything we missed while away (the hello holds only the latest 50), then what is still unsent.
       this.frame({ type: "sync", after: this.lastSeen });
@@ -937,6 +942,7 @@
     Chat.prototype.restart = function () {
       this.resetList();
       this.conversation = null;
+      this.store.set("conversation", null);
       this.status = "bot";
       this.socket.reopen();
     };
