@@ -216,10 +216,22 @@ class WeekHoursField(forms.MultiValueField):
     def compress(self, data_list: list[str]) -> dict[str, list[str]]:
         hours: dict[str, list[str]] = {}
         for day, text in zip(DAYS, data_list or [""] * len(DAYS), strict=True):
-            text = (text or "").replace("：", ":").strip()
-            ranges = [self._DASHES.sub("-", part) for part in self._RANGES.split(self._DASHES.sub("-", text)) if part]
-            if ranges:
-                hours[day] = ranges
+            typed = (text or "").strip()
+            normal = typed.replace("：", ":")
+            ranges = [self._DASHES.sub("-", part) for part in self._RANGES.split(self._DASHES.sub("-", normal)) if part]
+            if not ranges:
+                continue
+            try:
+                hours_clean({day: ranges})
+            except HoursError:
+                raise ValidationError(
+                    _(
+                        "%(day)s: “%(text)s” is not a time like 09:00-18:00; write each open period like that, "
+                        "several separated by commas."
+                    )
+                    % {"day": WEEKDAY_NAMES[day], "text": typed}
+                ) from None
+            hours[day] = ranges
         return self._checked(hours)
 
     def _checked(self, hours: dict[str, Any]) -> dict[str, list[str]]:

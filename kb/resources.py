@@ -194,6 +194,13 @@ class YesNoWidget(widgets.BooleanWidget):
         super().__init__(**kwargs)
         self.default = default
 
+    def allowed(self) -> str:
+        return (
+            _("1 or 是 (yes), 0 or 否 (no); empty: yes")
+            if self.default
+            else _("1 or 是 (yes), 0 or 否 (no); empty: no")
+        )
+
     def clean(self, value: Any, row: Any = None, **kwargs: Any) -> bool:
         if isinstance(value, bool):
             return value

@@ -114,8 +114,7 @@ def test_business_hours_are_typed_per_weekday_in_either_width(boss, store):
 
 def test_a_wrong_time_is_refused_with_the_format_to_use(boss, store):
     [message] = _errors(_post_store(boss, store, business_hours_tue="早上9点"), "business_hours")
-    assert "tue：'早上9点' 不是有效的时间段" in message
-    assert "09:00-18:00" in message
+    assert message == "周二：“早上9点”不是 09:00-18:00 这样的时间，请按这个格式填写每个营业时段，多个时段用逗号隔开。"
 
 
 def test_the_theme_colour_comes_from_the_picker_and_is_checked(boss, store):

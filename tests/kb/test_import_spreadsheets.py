@@ -102,6 +102,7 @@ def test_the_import_page_preselects_the_users_store_and_offers_templates(clerk_c
     body = page.content.decode()
     assert reverse("admin:kb_faqentry_import_template", args=["xlsx"]) in body
     assert "“回答方式”可以填写：direct（直接回答：命中关键词时原样回复）" in body
+    assert "“启用”可以填写：1 或“是”，0 或“否”；不填表示“是”" in body
 
     refused = _upload(clerk_client, "faqentry", FAQ_ROWS.encode(), "faq.csv", beta)
     assert "store" in refused.context["form"].errors
