@@ -8,6 +8,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from config.exceptions import ApplicationError
 from conversations.models import CSAT, Conversation, Message, Visitor
@@ -136,12 +137,14 @@ def widget_session_open(
 def message_feedback_set(*, conversation: Conversation, message_id: int, value: str, comment: str = "") -> Message:
     """Thumbs up or down on one of the bot's answers in this conversation; a later vote replaces it."""
     if value not in Message.Feedback.values:
-        raise ApplicationError('Feedback is "up" or "down".')
+        raise ApplicationError(_('Feedback is "up" or "down".'))
     if len(comment) > settings.CHAT_MAX_MESSAGE_CHARS:
-        raise ApplicationError(f"The comment is too long (at most {settings.CHAT_MAX_MESSAGE_CHARS} characters).")
+        raise ApplicationError(
+            _("The comment is too long (at most %(max)s characters).") % {"max": settings.CHAT_MAX_MESSAGE_CHARS}
+        )
     message = conversation.messages.filter(pk=message_id, role=Message.Role.BOT).first()
     if message is None:
-        raise ApplicationError("Only the bot's answers in this conversation can be rated.")
+        raise ApplicationError(_("Only the bot's answers in this conversation can be rated."))
     message.feedback = value
     message.feedback_comment = comment.strip()
     message.save(update_fields=["feedback", "feedback_comment", "updated_at"])
@@ -151,14 +154,16 @@ def message_feedback_set(*, conversation: Conversation, message_id: int, value: 
 def csat_submit(*, conversation: Conversation, score: int, comment: str = "") -> CSAT:
     """The shopper's 1-5 satisfaction rating; one per conversation."""
     if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
-        raise ApplicationError("The rating is a whole number from 1 to 5.")
+        raise ApplicationError(_("The rating is a whole number from 1 to 5."))
     if len(comment) > settings.CHAT_MAX_MESSAGE_CHARS:
-        raise ApplicationError(f"The comment is too long (at most {settings.CHAT_MAX_MESSAGE_CHARS} characters).")
+        raise ApplicationError(
+            _("The comment is too long (at most %(max)s characters).") % {"max": settings.CHAT_MAX_MESSAGE_CHARS}
+        )
     try:
         with transaction.atomic():
             return CSAT.objects.create(conversation=conversation, score=score, comment=comment.strip())
     except IntegrityError:
-        raise ApplicationError("This conversation has already been rated.") from None
+        raise ApplicationError(_("This conversation has already been rated.")) from None
 
 
 def conversation_close_by_shopper(*, conversation: Conversation) -> Conversation:
