@@ -16,10 +16,10 @@ else:
     _AdminBase = object
 
 # Shop work, in this order on the index; every other app comes after them.
-SHOP_APPS = ("kb", "conversations")
-# Not shop work (users and groups, API tokens, scheduled-task settings): superusers only, whatever
-# permissions a staff member was given.
-TECHNICAL_APPS = ("auth", "authtoken", "django_celery_beat")
+SHOP_APPS = ("kb", "conversations", "campaigns")
+# Not shop work (users and groups, API tokens, scheduled-task settings, sign-in lockouts): superusers
+# only, whatever permissions a staff member was given.
+TECHNICAL_APPS = ("auth", "authtoken", "django_celery_beat", "axes")
 
 
 def _is_superuser(request: HttpRequest) -> bool:
