@@ -8,7 +8,7 @@ PORT ?= 8000
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/test
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint bench load setup install install-dev model db clean chromium
+.PHONY: run test lint bench load setup install install-dev model db clean chromium messages
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -76,6 +76,13 @@ chromium:
 test: model install-dev lint chromium
 	$(VENV)/bin/pytest
 	DATABASE_URL=$(PG_TEST_URL) EXPECT_DB_VENDOR=postgresql $(VENV)/bin/pytest -m "not model and not browser" -q
+
+# Texts: extract what is marked for translation into each app's catalogue (<app>/locale/zh_Hans), then
+# compile the .mo files. Both are committed, so running the project needs no GNU gettext; this does.
+messages: install
+	@command -v xgettext >/dev/null || (apt-get update && apt-get install -y gettext)
+	for app in kb conversations; do (cd $$app && ../$(PY) ../manage.py makemessages -l zh_Hans --no-obsolete --add-location=file); done
+	for app in kb conversations; do (cd $$app && ../$(PY) ../manage.py compilemessages -l zh_Hans); done
 
 bench: setup
 	$(PY) manage.py bench_engine

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.utils import flatten
+from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from conversations.models import CSAT, Conversation, HandoffTicket, Message, Visitor
+from conversations.services.agents import conversations_close_for_tickets
 from kb.admin import StoreScopedAdminMixin
 
 if TYPE_CHECKING:
@@ -80,12 +84,19 @@ class HandoffTicketAdmin(StoreScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelA
     list_filter = (("conversation__store", admin.RelatedOnlyFieldListFilter), "status", "reason")
     search_fields = ("contact", "conversation__visitor__customer_id")
     list_select_related = ("conversation__store", "agent")
+    actions = ("close_chats",)
     fields = (
         ("conversation", "reason", "status"),
         ("agent", "contact"),
         "matched",
         ("created_at", "claimed_at", "resolved_at"),
     )
+
+    @admin.action(description=gettext_lazy("End the chats of the selected tickets"), permissions=["view"])
+    def close_chats(self, request: HttpRequest, queryset: QuerySet[HandoffTicket]) -> None:
+        """Bulk close, e.g. of stale tickets (filter by status 待接入 and sort by date first)."""
+        closed = conversations_close_for_tickets(tickets=queryset)
+        messages.success(request, _("%(count)s chats were ended.") % {"count": closed})
 
 
 @admin.register(CSAT)

@@ -3,6 +3,7 @@ import secrets
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from kb.models import Store, TimeStampedModel
 
@@ -14,13 +15,17 @@ def _new_visitor_token() -> str:
 class Visitor(TimeStampedModel):
     """A shopper as the widget knows them: an anonymous token, or the shop's verified customer id."""
 
-    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="visitors")
-    token = models.CharField(max_length=64, unique=True, default=_new_visitor_token, editable=False)
-    customer_id = models.CharField(max_length=128, blank=True, help_text="Set only when the shop verified it.")
-    display_name = models.CharField(max_length=100, blank=True)
-    last_seen_at = models.DateTimeField(null=True, blank=True)
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="visitors", verbose_name=_("store"))
+    token = models.CharField(_("token"), max_length=64, unique=True, default=_new_visitor_token, editable=False)
+    customer_id = models.CharField(
+        _("customer id"), max_length=128, blank=True, help_text=_("Set only when the shop verified it.")
+    )
+    display_name = models.CharField(_("display name"), max_length=100, blank=True)
+    last_seen_at = models.DateTimeField(_("last seen at"), null=True, blank=True)
 
     class Meta:
+        verbose_name = _("visitor")
+        verbose_name_plural = _("visitors")
         constraints = [
             models.UniqueConstraint(
                 fields=["store", "customer_id"], condition=~Q(customer_id=""), name="visitor_unique_customer_per_store"
@@ -33,31 +38,37 @@ class Visitor(TimeStampedModel):
 
 class Conversation(TimeStampedModel):
     class Status(models.TextChoices):
-        BOT = "bot", "Bot answering"
-        WAITING = "waiting", "Waiting for a human"
-        HUMAN = "human", "Human answering"
-        CLOSED = "closed", "Closed"
+        BOT = "bot", _("Bot answering")
+        WAITING = "waiting", _("Waiting for an agent")
+        HUMAN = "human", _("Agent answering")
+        CLOSED = "closed", _("Chat ended")
 
     class Outcome(models.TextChoices):
-        BOT_RESOLVED = "bot_resolved", "Resolved by the bot"
-        HANDED_OFF = "handed_off", "Handed off to a human"
-        ABANDONED = "abandoned", "Abandoned"
+        BOT_RESOLVED = "bot_resolved", _("Resolved by the bot")
+        HANDED_OFF = "handed_off", _("Handed off to an agent")
+        ABANDONED = "abandoned", _("Abandoned")
 
-    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="conversations")
-    visitor = models.ForeignKey(Visitor, on_delete=models.CASCADE, related_name="conversations")
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.BOT, db_index=True)
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="conversations", verbose_name=_("store"))
+    visitor = models.ForeignKey(
+        Visitor, on_delete=models.CASCADE, related_name="conversations", verbose_name=_("visitor")
+    )
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.BOT, db_index=True)
     # A single nullable column can hold one outcome only; the constraints below make a closed
     # conversation carry exactly one and an open one none.
-    outcome = models.CharField(max_length=20, choices=Outcome.choices, null=True, blank=True)  # noqa: DJ001
-    closed_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(  # noqa: DJ001
+        _("outcome"), max_length=20, choices=Outcome.choices, null=True, blank=True
+    )
+    closed_at = models.DateTimeField(_("ended at"), null=True, blank=True)
     # The product page the shopper is on (its SKU), as the widget last said: "这件" and bare questions
     # are about it.
-    product_sku = models.CharField(max_length=64, blank=True, default="")
+    product_sku = models.CharField(_("product in view"), max_length=64, blank=True, default="")
     # When the shopper last moved to another product page: what was said before is about the page they left.
-    product_viewed_at = models.DateTimeField(null=True, blank=True)
+    product_viewed_at = models.DateTimeField(_("product viewed at"), null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
+        verbose_name = _("conversation")
+        verbose_name_plural = _("conversations")
         constraints = [
             models.CheckConstraint(
                 condition=Q(outcome__isnull=True) | Q(outcome__in=["bot_resolved", "handed_off", "abandoned"]),
@@ -76,52 +87,62 @@ class Conversation(TimeStampedModel):
 
 class Message(TimeStampedModel):
     class Role(models.TextChoices):
-        CUSTOMER = "customer", "Customer"
-        BOT = "bot", "Bot"
-        AGENT = "agent", "Agent"
-        SYSTEM = "system", "System"
+        CUSTOMER = "customer", _("Shopper")
+        BOT = "bot", _("Bot")
+        AGENT = "agent", _("Agent")
+        SYSTEM = "system", _("System")
 
     class Source(models.TextChoices):
-        FAQ = "faq", "FAQ keyword"
-        LLM = "llm", "Model"
-        TEMPLATE = "template", "Template"
-        GUARDRAIL = "guardrail", "Guardrail"
-        HANDOFF = "handoff", "Handoff"
-        AGENT = "agent", "Agent"
+        FAQ = "faq", _("FAQ keyword")
+        LLM = "llm", _("Model")
+        TEMPLATE = "template", _("Template")
+        GUARDRAIL = "guardrail", _("Safety rule")
+        HANDOFF = "handoff", _("Handoff")
+        AGENT = "agent", _("Agent")
 
     class Feedback(models.TextChoices):
-        UP = "up", "Thumbs up"
-        DOWN = "down", "Thumbs down"
+        UP = "up", _("Thumbs up")
+        DOWN = "down", _("Thumbs down")
 
-    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
-    role = models.CharField(max_length=10, choices=Role.choices)
-    text = models.TextField(blank=True)
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="messages", verbose_name=_("conversation")
+    )
+    role = models.CharField(_("role"), max_length=10, choices=Role.choices)
+    text = models.TextField(_("text"), blank=True)
     # A shopper's turn as the model saw it (with its reference snippets): later turns repeat it
     # word for word, so the engine's KV cache for the conversation stays valid.
-    prompt = models.TextField(blank=True, editable=False)
+    prompt = models.TextField(_("prompt"), blank=True, editable=False)
     # NULL, not "", for "no client id": the unique constraint must not make all of those collide.
     # Shoppers' and agents' ids live apart (the constraint includes the role): a shopper cannot pick an
     # id that swallows an agent's reply.
     client_id = models.CharField(  # noqa: DJ001
-        max_length=64, null=True, blank=True, help_text="Client-chosen id; re-sends dedupe."
+        _("client id"), max_length=64, null=True, blank=True, help_text=_("Client-chosen id; re-sends dedupe.")
     )
     # The generation job a bot answer belongs to: the engine and the watchdog record it once, and a
     # widget that missed the job's final frame matches the recorded message up by it.
-    job_id = models.CharField(max_length=64, null=True, blank=True, editable=False)  # noqa: DJ001
-    source = models.CharField(max_length=10, choices=Source.choices, blank=True)
-    partial = models.BooleanField(default=False, help_text="Generation stopped before the answer was complete.")
-    matched = models.JSONField(default=list, blank=True, help_text="Knowledge-base entries the answer used.")
-    flags = models.JSONField(default=list, blank=True)
-    ttft_ms = models.PositiveIntegerField(null=True, blank=True)
-    total_ms = models.PositiveIntegerField(null=True, blank=True)
-    prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
-    completion_tokens = models.PositiveIntegerField(null=True, blank=True)
-    agent = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
-    feedback = models.CharField(max_length=4, choices=Feedback.choices, blank=True)
-    feedback_comment = models.TextField(blank=True)
+    job_id = models.CharField(_("job id"), max_length=64, null=True, blank=True, editable=False)  # noqa: DJ001
+    source = models.CharField(_("source"), max_length=10, choices=Source.choices, blank=True)
+    partial = models.BooleanField(
+        _("incomplete"), default=False, help_text=_("Generation stopped before the answer was complete.")
+    )
+    matched = models.JSONField(
+        _("matched knowledge"), default=list, blank=True, help_text=_("Knowledge-base entries the answer used.")
+    )
+    flags = models.JSONField(_("flags"), default=list, blank=True)
+    ttft_ms = models.PositiveIntegerField(_("first token (ms)"), null=True, blank=True)
+    total_ms = models.PositiveIntegerField(_("total time (ms)"), null=True, blank=True)
+    prompt_tokens = models.PositiveIntegerField(_("prompt tokens"), null=True, blank=True)
+    completion_tokens = models.PositiveIntegerField(_("answer tokens"), null=True, blank=True)
+    agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, verbose_name=_("agent")
+    )
+    feedback = models.CharField(_("feedback"), max_length=4, choices=Feedback.choices, blank=True)
+    feedback_comment = models.TextField(_("feedback comment"), blank=True)
 
     class Meta:
         ordering = ["id"]
+        verbose_name = _("message")
+        verbose_name_plural = _("messages")
         constraints = [
             models.UniqueConstraint(
                 fields=["conversation", "role", "client_id"],
@@ -147,31 +168,39 @@ class HandoffTicketQuerySet(models.QuerySet["HandoffTicket"]):
 
 class HandoffTicket(TimeStampedModel):
     class Reason(models.TextChoices):
-        SHOPPER_ASKED = "shopper_asked", "Shopper asked for a human"
-        BOT_UNSURE = "bot_unsure", "Bot was not sure"
-        COMPLAINT = "complaint", "Complaint"
-        GUARDRAIL = "guardrail", "Guardrail tripped"
+        SHOPPER_ASKED = "shopper_asked", _("Shopper asked for an agent")
+        BOT_UNSURE = "bot_unsure", _("Bot could not answer")
+        COMPLAINT = "complaint", _("Complaint")
+        GUARDRAIL = "guardrail", _("Safety rule tripped")
 
     class Status(models.TextChoices):
-        OPEN = "open", "Open"
-        CLAIMED = "claimed", "Claimed"
-        RESOLVED = "resolved", "Resolved"
+        OPEN = "open", _("Waiting")
+        CLAIMED = "claimed", _("In progress")
+        RESOLVED = "resolved", _("Resolved")
 
     OPEN_STATUSES = (Status.OPEN, Status.CLAIMED)
 
-    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="tickets")
-    reason = models.CharField(max_length=20, choices=Reason.choices)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN, db_index=True)
-    agent = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
-    contact = models.CharField(max_length=200, blank=True, help_text="Phone, WeChat id or e-mail left by the shopper.")
-    matched = models.JSONField(default=list, blank=True)
-    claimed_at = models.DateTimeField(null=True, blank=True)
-    resolved_at = models.DateTimeField(null=True, blank=True)
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="tickets", verbose_name=_("conversation")
+    )
+    reason = models.CharField(_("reason"), max_length=20, choices=Reason.choices)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.OPEN, db_index=True)
+    agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, verbose_name=_("agent")
+    )
+    contact = models.CharField(
+        _("contact"), max_length=200, blank=True, help_text=_("Phone, WeChat id or e-mail left by the shopper.")
+    )
+    matched = models.JSONField(_("matched knowledge"), default=list, blank=True)
+    claimed_at = models.DateTimeField(_("claimed at"), null=True, blank=True)
+    resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
 
     objects = HandoffTicketQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]
+        verbose_name = _("handoff ticket")
+        verbose_name_plural = _("handoff tickets")
         constraints = [
             models.UniqueConstraint(
                 fields=["conversation"],
@@ -185,12 +214,15 @@ class HandoffTicket(TimeStampedModel):
 
 
 class CSAT(TimeStampedModel):
-    conversation = models.OneToOneField(Conversation, on_delete=models.CASCADE, related_name="csat")
-    score = models.PositiveSmallIntegerField()
-    comment = models.TextField(blank=True)
+    conversation = models.OneToOneField(
+        Conversation, on_delete=models.CASCADE, related_name="csat", verbose_name=_("conversation")
+    )
+    score = models.PositiveSmallIntegerField(_("score"))
+    comment = models.TextField(_("comment"), blank=True)
 
     class Meta:
-        verbose_name = "CSAT rating"
+        verbose_name = _("satisfaction rating")
+        verbose_name_plural = _("satisfaction ratings")
         constraints = [
             models.CheckConstraint(condition=Q(score__gte=1, score__lte=5), name="csat_score_1_to_5"),
         ]
@@ -202,10 +234,16 @@ class CSAT(TimeStampedModel):
 class AgentPresence(models.Model):
     """One open agent console (a websocket); an agent with a fresh row is online for their stores."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="presences")
-    channel_name = models.CharField(max_length=200, unique=True)
-    connected_at = models.DateTimeField(auto_now_add=True)
-    last_seen_at = models.DateTimeField(db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="presences", verbose_name=_("user")
+    )
+    channel_name = models.CharField(_("channel"), max_length=200, unique=True)
+    connected_at = models.DateTimeField(_("connected at"), auto_now_add=True)
+    last_seen_at = models.DateTimeField(_("last seen at"), db_index=True)
+
+    class Meta:
+        verbose_name = _("agent presence")
+        verbose_name_plural = _("agent presences")
 
     def __str__(self) -> str:
         return f"{self.user} on {self.channel_name}"

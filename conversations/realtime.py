@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import transaction
 
 from conversations.models import Conversation, HandoffTicket, Message
+from kb.models import Product
 from kb.widget import store_widget_config
 
 logger = logging.getLogger(__name__)
@@ -119,7 +120,7 @@ def ticket_frame(ticket: HandoffTicket, *, messages: list[Message] | None = None
         "store": store.slug,
         "store_name": store.name,
         "reason": ticket.reason,
-        "reason_label": HandoffTicket.Reason(ticket.reason).label,
+        "reason_label": str(HandoffTicket.Reason(ticket.reason).label),
         "status": ticket.status,
         "agent": ticket.agent.get_username() if ticket.agent_id and ticket.agent else None,
         "contact": ticket.contact,
@@ -128,8 +129,21 @@ def ticket_frame(ticket: HandoffTicket, *, messages: list[Message] | None = None
         "claimed_at": ticket.claimed_at.isoformat() if ticket.claimed_at else None,
         "conversation_status": conversation.status,
         "visitor": {"id": visitor.pk, "customer_id": visitor.customer_id, "display_name": visitor.display_name},
+        "product": _product_in_view(conversation),
         "messages": [agent_message_frame(m) for m in messages],
     }
+
+
+def _product_in_view(conversation: Conversation) -> dict[str, str] | None:
+    """The product page the shopper was on when they asked (what "这件" means), or None."""
+    if not conversation.product_sku:
+        return None
+    name = (
+        Product.objects.filter(store_id=conversation.store_id, sku=conversation.product_sku)
+        .values_list("name", flat=True)
+        .first()
+    )
+    return {"sku": conversation.product_sku, "name": name or conversation.product_sku}
 
 
 def _send(group: str, event: dict[str, Any]) -> None:

@@ -50,6 +50,28 @@ def ticket_list_for_agent(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet
     )
 
 
+def ticket_counts_for_agent(*, user: AbstractBaseUser | AnonymousUser) -> dict[str, dict[str, int]]:
+    """Open and claimed tickets of the user's stores, counted in the database, by store slug."""
+    counts = {slug: {"open": 0, "claimed": 0} for slug in store_list_for_user(user=user).values_list("slug", flat=True)}
+    rows = (
+        HandoffTicket.objects.still_open()
+        .filter(conversation__store__in=store_list_for_user(user=user))
+        .order_by()
+        .values("conversation__store__slug", "status")
+        .annotate(n=Count("pk"))
+    )
+    for row in rows:
+        counts[row["conversation__store__slug"]][row["status"]] = row["n"]
+    return counts
+
+
+def ticket_list_stale(*, stores: QuerySet[Store], waiting_since: Any) -> QuerySet[HandoffTicket]:
+    """Tickets nobody claimed that have waited since before `waiting_since`, longest waiting first."""
+    return HandoffTicket.objects.filter(
+        status=HandoffTicket.Status.OPEN, created_at__lt=waiting_since, conversation__store__in=stores
+    ).order_by("created_at")
+
+
 def ticket_get_for_agent(*, user: AbstractBaseUser | AnonymousUser, ticket_id: int) -> HandoffTicket | None:
     """One ticket of the user's stores, whatever its status; None for another store's."""
     return (

@@ -5,8 +5,11 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
-from django.views.decorators.http import require_GET
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
 
+from conversations.console_texts import console_texts
+from conversations.services.agents import tickets_close_stale
 from kb.models import Product, Store
 from kb.selectors import store_get_by_slug, store_list_for_user
 from kb.widget import store_origin_allowed, store_widget_config
@@ -18,7 +21,7 @@ DEMO_SKU = "TS-001"
 def _store_or_404(slug: str) -> Store:
     store = store_get_by_slug(slug=slug)
     if store is None:
-        raise Http404("No such store.")
+        raise Http404(_("No such store."))
     return store
 
 
@@ -84,6 +87,9 @@ def agent_console(request: HttpRequest) -> HttpResponse:
         "username": request.user.get_username(),
         "stores": [{"slug": store.slug, "name": store.name} for store in stores],
         "max_chars": settings.CHAT_MAX_MESSAGE_CHARS,
+        "strings": console_texts(),
+        "stale_hours": settings.CHAT_TICKET_STALE_HOURS,
+        "close_stale_url": reverse("agent-close-stale"),
     }
     context = {
         "agent": request.user,
@@ -92,3 +98,17 @@ def agent_console(request: HttpRequest) -> HttpResponse:
         "logout_url": reverse("admin:logout"),
     }
     return render(request, "conversations/agent_console.html", context)
+
+
+@require_POST
+@login_required(login_url="admin:login")
+def agent_close_stale(request: HttpRequest) -> JsonResponse:
+    """The console's 关闭超时工单: ends the chats of tickets of the agent's stores (or the one `store`) that
+    nobody claimed for CHAT_TICKET_STALE_HOURS. Consoles see the tickets go over their websocket."""
+    stores = store_list_for_user(user=request.user)
+    slug = request.POST.get("store") or ""
+    if slug:
+        stores = stores.filter(slug=slug)
+    if not stores.exists():
+        return JsonResponse({"error": _("No such store.")}, status=404)
+    return JsonResponse({"closed": tickets_close_stale(stores=stores)})

@@ -7,4 +7,5 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("chat/<slug:store>/", views.chat_page, name="chat-page"),
     path("chat/<slug:store>/config.json", views.chat_config, name="chat-config"),
     path("agent/", views.agent_console, name="agent-console"),
+    path("agent/close-stale/", views.agent_close_stale, name="agent-close-stale"),
 ]

@@ -12,6 +12,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DAY_NAMES_ZH = ("周一", "周二", "周三", "周四", "周五", "周六", "周日")
@@ -41,10 +42,10 @@ def parse_hours(value: Any) -> dict[str, list[Span]]:
     if value in (None, ""):
         return {}
     if not isinstance(value, dict):
-        raise HoursError('Business hours are a JSON object like {"mon": ["09:00-18:00"]}.')
+        raise HoursError(_('Business hours are a JSON object like {"mon": ["09:00-18:00"]}.'))
     unknown = [key for key in value if key not in DAYS]
     if unknown:
-        raise HoursError(f"Unknown weekday {unknown[0]!r}; use {', '.join(DAYS)}.")
+        raise HoursError(_("Unknown weekday %(day)r; use %(days)s.") % {"day": unknown[0], "days": ", ".join(DAYS)})
     hours: dict[str, list[Span]] = {}
     for day in DAYS:
         if day not in value:
@@ -53,20 +54,20 @@ def parse_hours(value: Any) -> dict[str, list[Span]]:
         if isinstance(ranges, str):
             ranges = [ranges]
         if not isinstance(ranges, list) or not all(isinstance(r, str) for r in ranges):
-            raise HoursError(f'{day}: a list of ranges like ["09:00-18:00"].')
+            raise HoursError(_('%(day)s: a list of ranges like ["09:00-18:00"].') % {"day": day})
         if not ranges:
-            raise HoursError(f"{day}: give at least one range, or leave the day out (closed).")
+            raise HoursError(_("%(day)s: give at least one range, or leave the day out (closed).") % {"day": day})
         spans = []
         for text in ranges:
             match = _RANGE.match(text)
             if match is None:
-                raise HoursError(f'{day}: {text!r} is not a range like "09:00-18:00".')
+                raise HoursError(_('%(day)s: %(text)r is not a range like "09:00-18:00".') % {"day": day, "text": text})
             h1, m1, h2, m2 = (int(g) for g in match.groups())
             if h2 == 24 and m2:
-                raise HoursError(f"{day}: {text!r} ends after 24:00.")
+                raise HoursError(_("%(day)s: %(text)r ends after 24:00.") % {"day": day, "text": text})
             end = None if h2 == 24 else time(h2, m2)
             if end == time(h1, m1):
-                raise HoursError(f"{day}: {text!r} is empty.")
+                raise HoursError(_("%(day)s: %(text)r is empty.") % {"day": day, "text": text})
             spans.append(Span(start=time(h1, m1), end=end))
         hours[day] = spans
     return hours

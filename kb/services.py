@@ -2,9 +2,13 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import models, transaction
 from django.db.models import F
+from django.utils.translation import gettext as _
 
 from kb.kb_file import ROW_SECTIONS, STORE, KbRow, Section, kb_file_validate, kb_row_export
 from kb.kb_file_json import KbFileError
@@ -148,3 +152,42 @@ def store_export(*, store: Store) -> dict[str, Any]:
 def faq_entry_count_hit(*, faq_id: int) -> None:
     """An FAQ entry answered a shopper: its hit count goes up (staff see which entries earn their keep)."""
     FaqEntry.objects.filter(pk=faq_id).update(hit_count=F("hit_count") + 1)
+
+
+# The group every store staff member is in: the permissions to run a shop in the back office and
+# answer its chats (which rows they see is still limited to their stores).
+STAFF_GROUP = "store staff"
+STAFF_APPS = ("kb", "conversations")
+
+
+def staff_group_get() -> Group:
+    group, _created = Group.objects.get_or_create(name=STAFF_GROUP)
+    group.permissions.add(*Permission.objects.filter(content_type__app_label__in=STAFF_APPS))
+    return group
+
+
+@transaction.atomic
+def store_staff_add(*, store: Store, username: str, password: str = "", email: str = "") -> tuple[Any, bool]:
+    """Makes `username` a staff member of `store`: an existing user is linked, a new one created with
+    `password`. Either way they get the staff flag (back-office login) and the store staff group.
+
+    Returns the user and whether they were created; ValidationError (by field) when the password is
+    missing or too weak for a new user.
+    """
+    user_model = get_user_model()
+    user = user_model.objects.filter(username=username).first()
+    created = user is None
+    if user is None:
+        if not password:
+            raise ValidationError({"password": _("A new account needs a password.")})
+        user = user_model(username=username, email=email)
+        try:
+            validate_password(password, user)
+        except ValidationError as exc:
+            raise ValidationError({"password": exc.messages}) from None
+        user.set_password(password)
+    user.is_staff = True
+    user.save()
+    user.groups.add(staff_group_get())
+    store.staff.add(user)
+    return user, created

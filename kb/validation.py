@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
+from django.utils.translation import gettext as _
 
 from kb.models import Promotion
 
@@ -71,18 +72,18 @@ FAQ_ALT_QUESTIONS = ListRule(max_chars=300)
 def string_list_clean(value: Any, *, rule: ListRule) -> list[str]:
     """The strings with blanks around them dropped; an empty item is refused, it would match every question."""
     if not isinstance(value, list):
-        raise InvalidValue(f"expected an array of strings, got {value_shown(value)}")
+        raise InvalidValue(_("expected an array of strings, got %(value)s") % {"value": value_shown(value)})
     if rule.max_items is not None and len(value) > rule.max_items:
-        raise InvalidValue(f"at most {rule.max_items} items, got {len(value)}")
+        raise InvalidValue(_("at most %(max)s items, got %(count)s") % {"max": rule.max_items, "count": len(value)})
     cleaned = []
     for i, item in enumerate(value):
         if not isinstance(item, str):
-            raise InvalidValue(f"item {i} is {value_shown(item)}, expected a string")
+            raise InvalidValue(_("item %(n)s is %(value)s, expected a string") % {"n": i, "value": value_shown(item)})
         text = item.strip()
         if not text:
-            raise InvalidValue(f"item {i} is an empty string")
+            raise InvalidValue(_("item %(n)s is an empty string") % {"n": i})
         if rule.max_chars is not None and len(text) > rule.max_chars:
-            raise InvalidValue(f"item {i} is longer than {rule.max_chars} characters")
+            raise InvalidValue(_("item %(n)s is longer than %(max)s characters") % {"n": i, "max": rule.max_chars})
         cleaned.append(origin_clean(text) if rule.origins else text)
     return cleaned
 
@@ -112,8 +113,11 @@ def origin_clean(value: str) -> str:
         well_formed = False
     if not well_formed or parts.path or parts.query or parts.fragment or "@" in parts.netloc:
         raise InvalidValue(
-            f'"{value}" is not an origin; write scheme, host and optional port only, '
-            'like "https://shop.example.com" (no path)'
+            _(
+                '"%(value)s" is not an origin; write scheme, host and optional port only, '
+                'like "https://shop.example.com" (no path)'
+            )
+            % {"value": value}
         )
     return origin
 
@@ -151,13 +155,14 @@ def promotion_errors(
     values = {"amount": amount, "multiplier": multiplier, "gift": gift}
     for name in PROMOTION_KIND_FIELDS:
         if name != used and name in given and values[name] not in (None, ""):
-            errors[name] = f'a {kind} promotion does not use "{name}"; leave it out'
+            message = _('a %(kind)s promotion does not use "%(field)s"; leave it out')
+            errors[name] = message % {"kind": kind, "field": name}
     if kind == Promotion.Kind.THRESHOLD_OFF and not (amount is not None and amount > 0):
-        errors["amount"] = 'a threshold_off promotion needs an amount greater than 0, like "50"'
+        errors["amount"] = _('a threshold_off promotion needs an amount greater than 0, like "50"')
     if kind == Promotion.Kind.MULTIPLIER and not (multiplier is not None and 0 < multiplier < 1):
-        errors["multiplier"] = 'a multiplier promotion needs a factor between 0 and 1, like "0.95" for 95折'
+        errors["multiplier"] = _('a multiplier promotion needs a factor between 0 and 1, like "0.95" for 95折')
     if kind == Promotion.Kind.GIFT and not (gift or "").strip():
-        errors["gift"] = 'a gift promotion needs the gift, like "精美小礼品"'
+        errors["gift"] = _('a gift promotion needs the gift, like "精美小礼品"')
     if starts_at and ends_at and ends_at <= starts_at:
-        errors["ends_at"] = "must be after starts_at"
+        errors["ends_at"] = _("must be after starts_at")
     return errors

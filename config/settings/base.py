@@ -19,7 +19,7 @@ CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
+    "kb.apps.ShopDeskAdminConfig",  # django.contrib.admin with the back office's site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -242,6 +242,9 @@ CHAT_AGENT_ACCESS_REFRESH_SECONDS = 5.0
 # An agent whose last console has been closed this long is gone: their chats go back to the queue.
 CHAT_AGENT_AWAY_SECONDS = env.float("CHAT_AGENT_AWAY_SECONDS", default=60.0)
 CHAT_HISTORY_TURNS = 6
+# A ticket nobody claimed for this long is stale: the console offers to close such chats in bulk
+# (`manage.py close_stale_tickets` does the same, e.g. from cron).
+CHAT_TICKET_STALE_HOURS = env.float("CHAT_TICKET_STALE_HOURS", default=24.0)
 # Flood control per connection: at most this many shopper messages in CHAT_RATE_WINDOW seconds.
 CHAT_RATE_MESSAGES = env.int("CHAT_RATE_MESSAGES", default=8)
 CHAT_RATE_WINDOW = 10.0

@@ -39,6 +39,8 @@ def _agent_hello(user: Any) -> dict[str, Any]:
             "agent": {"id": user.pk, "username": user.get_username(), "name": realtime.agent_display_name(user)},
             "stores": [{"slug": store.slug, "name": store.name} for store in stores],
             "tickets": [realtime.ticket_frame(ticket) for ticket in tickets],
+            # The database's numbers: more tickets may be open than the hello carries.
+            "counts": selectors.ticket_counts_for_agent(user=user),
         },
     }
 

@@ -15,7 +15,12 @@ from django.utils import timezone
 from config.exceptions import ApplicationError
 from conversations import realtime
 from conversations.models import AgentPresence, Conversation, HandoffTicket, Message
-from conversations.selectors import agent_is_online, conversation_chat_context, handoff_status_extra
+from conversations.selectors import (
+    agent_is_online,
+    conversation_chat_context,
+    handoff_status_extra,
+    ticket_list_stale,
+)
 from conversations.services.answers import answer_job_build
 from conversations.services.handoff import conversation_close, conversation_outcome_on_close
 from conversations.services.messages import conversation_answers_cancel, message_create_system
@@ -223,6 +228,30 @@ def conversation_close_by_agent(*, conversation_id: Any, agent: Any) -> Conversa
             raise ApplicationError(f"这个对话正由{agent_name_of(claimed)}处理。")
         outcome = conversation_outcome_on_close(conversation=conversation)
         return conversation_close(conversation=conversation, outcome=outcome)
+
+
+def conversations_close_for_tickets(*, tickets: QuerySet[HandoffTicket], limit: int = 500) -> int:
+    """Ends the chats of these still-open tickets (as an agent's 结束对话 would, with one outcome each) and
+    returns how many were closed; at most `limit` per call. Consoles see the tickets leave at once."""
+    conversation_ids = list(
+        tickets.filter(status__in=HandoffTicket.OPEN_STATUSES).values_list("conversation_id", flat=True)[:limit]
+    )
+    closed = 0
+    for conversation in Conversation.objects.filter(pk__in=conversation_ids).exclude(status=Conversation.Status.CLOSED):
+        conversation_close(conversation=conversation, outcome=conversation_outcome_on_close(conversation=conversation))
+        closed += 1
+    if closed:
+        logger.info("closed %s conversations of open tickets", closed)
+    return closed
+
+
+def tickets_close_stale(*, stores: QuerySet[Store], waiting_longer_than: timedelta | None = None) -> int:
+    """Ends the chats whose tickets waited unclaimed longer than `waiting_longer_than` (default: the
+    CHAT_TICKET_STALE_HOURS setting): the shopper is long gone, and the queue keeps only live requests."""
+    if waiting_longer_than is None:
+        waiting_longer_than = timedelta(hours=settings.CHAT_TICKET_STALE_HOURS)
+    stale = ticket_list_stale(stores=stores, waiting_since=timezone.now() - waiting_longer_than)
+    return conversations_close_for_tickets(tickets=stale)
 
 
 @dataclass(frozen=True)

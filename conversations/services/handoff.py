@@ -5,6 +5,7 @@ import uuid
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from config.exceptions import ApplicationError
 from conversations import realtime
@@ -35,7 +36,7 @@ def conversation_hand_off(
     with transaction.atomic():
         locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
         if locked.status == Conversation.Status.CLOSED:
-            raise ApplicationError("This conversation is closed.")
+            raise ApplicationError(_("This conversation has ended; start a new chat."))
         open_ticket = ticket_open_for(conversation=locked)
         if open_ticket:
             return open_ticket
@@ -131,7 +132,7 @@ def ticket_contact_set(*, conversation: Conversation, value: str, found: bool = 
     with transaction.atomic():
         ticket = HandoffTicket.objects.select_for_update().still_open().filter(conversation=conversation).first()
         if ticket is None:
-            raise ApplicationError("There is no open request for a human in this conversation.")
+            raise ApplicationError(_("There is no open request for an agent in this conversation."))
         ticket.contact = contact
         ticket.save(update_fields=["contact", "updated_at"])
         realtime.push_ticket(ticket, store_id=conversation.store_id)

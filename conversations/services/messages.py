@@ -5,6 +5,7 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
 
 from config.exceptions import ApplicationError
 from conversations import realtime
@@ -18,13 +19,14 @@ def message_create_customer(*, conversation: Conversation, text: str, client_id:
     """Record a shopper's message (cleaned, see `text_clean`); re-sending the same client id returns the first copy."""
     text = text_clean(text).strip()
     if not text:
-        raise ApplicationError("The message is empty.")
+        raise ApplicationError(_("The message is empty."))
     if len(text) > settings.CHAT_MAX_MESSAGE_CHARS:
         raise ApplicationError(
-            f"The message is too long ({len(text)} characters, at most {settings.CHAT_MAX_MESSAGE_CHARS})."
+            _("The message is too long (%(count)s characters, at most %(max)s).")
+            % {"count": len(text), "max": settings.CHAT_MAX_MESSAGE_CHARS}
         )
     if conversation.status == Conversation.Status.CLOSED:
-        raise ApplicationError("This conversation is closed.")
+        raise ApplicationError(_("This conversation has ended; start a new chat."))
     existing = customer_message_by_client_id(conversation=conversation, client_id=client_id)
     if existing is not None:
         return existing

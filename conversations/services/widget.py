@@ -3,11 +3,13 @@
 import hashlib
 import hmac
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from config.exceptions import ApplicationError
 from conversations.models import CSAT, Conversation, Message, Visitor
@@ -16,6 +18,9 @@ from kb.models import Product, Store
 from kb.selectors import store_get_by_slug
 from kb.validation import text_clean
 from kb.widget import store_origin_allowed
+
+# How long after it ended a chat is still shown to a shopper who reloads the page.
+CLOSED_CHAT_KEPT = timedelta(days=1)
 
 
 def visitor_create(*, store: Store, customer_id: str = "") -> Visitor:
@@ -57,6 +62,14 @@ def chat_session_open(
     conversation = None
     if conversation_id is not None:
         conversation = open_conversations.filter(pk=conversation_id).first()
+        if conversation is None:
+            # A chat that ended lately comes back as it ended (its last messages, the rating prompt, "start a
+            # new chat") when the page reloads, instead of an empty chat.
+            conversation = visitor.conversations.filter(
+                pk=conversation_id,
+                status=Conversation.Status.CLOSED,
+                closed_at__gte=timezone.now() - CLOSED_CHAT_KEPT,
+            ).first()
     conversation = conversation or open_conversations.first() or conversation_start(store=store, visitor=visitor)
     return visitor, conversation
 
@@ -142,12 +155,14 @@ def widget_session_open(
 def message_feedback_set(*, conversation: Conversation, message_id: int, value: str, comment: str = "") -> Message:
     """Thumbs up or down on one of the bot's answers in this conversation; a later vote replaces it."""
     if value not in Message.Feedback.values:
-        raise ApplicationError('Feedback is "up" or "down".')
+        raise ApplicationError(_('Feedback is "up" or "down".'))
     if len(comment) > settings.CHAT_MAX_MESSAGE_CHARS:
-        raise ApplicationError(f"The comment is too long (at most {settings.CHAT_MAX_MESSAGE_CHARS} characters).")
+        raise ApplicationError(
+            _("The comment is too long (at most %(max)s characters).") % {"max": settings.CHAT_MAX_MESSAGE_CHARS}
+        )
     message = conversation.messages.filter(pk=message_id, role=Message.Role.BOT).first()
     if message is None:
-        raise ApplicationError("Only the bot's answers in this conversation can be rated.")
+        raise ApplicationError(_("Only the bot's answers in this conversation can be rated."))
     message.feedback = value
     message.feedback_comment = text_clean(comment).strip()
     message.save(update_fields=["feedback", "feedback_comment", "updated_at"])
@@ -157,14 +172,16 @@ def message_feedback_set(*, conversation: Conversation, message_id: int, value: 
 def csat_submit(*, conversation: Conversation, score: Any, comment: str = "") -> CSAT:
     """The shopper's 1-5 satisfaction rating; one per conversation."""
     if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
-        raise ApplicationError("The rating is a whole number from 1 to 5.")
+        raise ApplicationError(_("The rating is a whole number from 1 to 5."))
     if len(comment) > settings.CHAT_MAX_MESSAGE_CHARS:
-        raise ApplicationError(f"The comment is too long (at most {settings.CHAT_MAX_MESSAGE_CHARS} characters).")
+        raise ApplicationError(
+            _("The comment is too long (at most %(max)s characters).") % {"max": settings.CHAT_MAX_MESSAGE_CHARS}
+        )
     try:
         with transaction.atomic():
             return CSAT.objects.create(conversation=conversation, score=score, comment=text_clean(comment).strip())
     except IntegrityError:
-        raise ApplicationError("This conversation has already been rated.") from None
+        raise ApplicationError(_("This conversation has already been rated.")) from None
 
 
 def conversation_close_by_shopper(*, conversation: Conversation) -> Conversation:

@@ -364,7 +364,9 @@ def test_store_admin_previews_the_theme_live_and_shows_the_snippet(server, shopp
     page.goto(f"{server.url}/admin/kb/store/{store.pk}/change/")
     preview = page.locator("#shopdesk-preview")
     assert preview.locator(".sd-title").text_content() == "示例服饰旗舰店 在线客服"
-    page.fill("#id_theme", '{"color": "#1677ff", "position": "left", "title": "小美在线", "avatar": ""}')
+    page.fill("#id_theme_color", "#1677ff")
+    page.select_option("#id_theme_position", "left")
+    page.fill("#id_theme_title", "小美在线")
     page.fill("#id_welcome", "新的欢迎语 <b>不是HTML</b>")
     assert preview.locator(".sd-title").text_content() == "小美在线"
     assert preview.locator(".sd-welcome .sd-text").text_content() == "新的欢迎语 <b>不是HTML</b>"

@@ -710,3 +710,17 @@ def test_suggestions_never_tell_a_shopper_who_has_a_person_to_ask_for_one():
     Message.objects.create(conversation=conversation, role="customer", text="什么时候发货?")
     suggestions = reply_suggestions(conversation_id=conversation.pk, agent=world["agent"], job_id="s2")
     assert any(item.text == "付款后24小时内发货。" for item in suggestions.items)
+
+
+@pytest.mark.django_db
+def test_a_ticket_shows_the_product_page_the_shopper_was_on():
+    from conversations import realtime
+    from conversations.services.widget import conversation_view_product
+
+    world = _setup()
+    conversation = Conversation.objects.create(store=world["shop"], visitor=Visitor.objects.create(store=world["shop"]))
+    ticket = HandoffTicket.objects.create(conversation=conversation, reason="shopper_asked")
+    assert realtime.ticket_frame(ticket)["product"] is None
+    conversation_view_product(conversation=conversation, sku="TS-1")
+    ticket.refresh_from_db()
+    assert realtime.ticket_frame(ticket)["product"] == {"sku": "TS-1", "name": "纯棉T恤"}

@@ -1,6 +1,5 @@
 import html
 import io
-import json
 import uuid
 from decimal import Decimal
 
@@ -139,9 +138,9 @@ def _store_form(store: Store, **changes: object) -> dict[str, object]:
         "handoff_message": store.handoff_message,
         "disclaimer": store.disclaimer,
         "welcome": store.welcome,
-        "quick_questions": json.dumps(store.quick_questions, ensure_ascii=False),
-        "theme": json.dumps(store.theme),
-        "allowed_origins": json.dumps(store.allowed_origins),
+        "quick_questions": "\n".join(store.quick_questions),
+        **{f"theme_{key}": value for key, value in store.theme.items()},
+        "allowed_origins": "\n".join(store.allowed_origins),
         "relevance_threshold": str(store.relevance_threshold),
         "retrieval_top_k": str(store.retrieval_top_k),
     }
@@ -201,19 +200,22 @@ def test_store_admin_shows_the_snippet_secret_and_preview(client):
 @pytest.mark.parametrize(
     ("field", "value"),
     [
-        ("allowed_origins", '["https://alpha.example.com/shop"]'),
-        ("allowed_origins", '"https://alpha.example.com"'),
+        ("allowed_origins", "https://alpha.example.com/shop"),
+        ("allowed_origins", "alpha.example.com"),
         ("quick_questions", '[""]'),
-        ("theme", '["red"]'),
+        ("quick_questions", "\n".join(f"问题{n}?" for n in range(11))),
+        ("theme_color", "red"),
+        ("business_hours_mon", "9点到6点"),
     ],
 )
-def test_store_json_settings_are_checked(superuser_client, alpha, field, value):
+def test_store_settings_are_checked(superuser_client, alpha, field, value):
     before = alpha.updated_at
     response = superuser_client.post(
         reverse("admin:kb_store_change", args=[alpha.pk]), _store_form(alpha, **{field: value})
     )
     assert response.status_code == 200
-    assert field in response.context["adminform"].form.errors
+    name = field.rsplit("_", 1)[0] if field.startswith(("theme_", "business_hours_")) else field
+    assert name in response.context["adminform"].form.errors
     alpha.refresh_from_db()
     assert alpha.updated_at == before
 
@@ -262,13 +264,18 @@ def test_reimport_updates_by_store_and_question(alpha_client, alpha):
 
 
 @pytest.mark.parametrize(
-    ("bad_row", "field"),
+    ("bad_row", "field", "shown"),
     [
-        ("alpha,可以退货吗?,七天无理由退货。,退货,sometimes", "mode"),
-        ("alpha,可以退货吗?,,退货,direct", "answer"),
+        (
+            "alpha,可以退货吗?,七天无理由退货。,退货,sometimes",
+            "mode",
+            "回答方式</strong>：“sometimes”不可用，只能填写：direct（直接回答：命中关键词时原样回复）、"
+            "reference（参考资料：供模型组织回答）",
+        ),
+        ("alpha,可以退货吗?,,退货,direct", "answer", "答案</strong>：此字段不能为空。"),
     ],
 )
-def test_faq_csv_with_a_bad_row_shows_the_row_and_writes_nothing(alpha_client, alpha, bad_row, field):
+def test_faq_csv_with_a_bad_row_shows_the_row_and_writes_nothing(alpha_client, alpha, bad_row, field, shown):
     existing = FaqEntryFactory(store=alpha, question="在吗?")
     content = csv_bytes(
         "store,question,answer,keywords,mode", "alpha,什么时候发货?,48小时内发货。,发货,direct", bad_row
@@ -281,7 +288,8 @@ def test_faq_csv_with_a_bad_row_shows_the_row_and_writes_nothing(alpha_client, a
     assert "confirm_form" not in preview.context
     html = preview.content.decode()
     assert "validation-error-field-label" in html
-    assert f'<span class="validation-error-field-label">{field}</span>' in html
+    # The problem is shown inline in the user's language, with the values allowed.
+    assert f'<strong class="validation-error-field-label">{shown}' in html
     assert list(FaqEntry.objects.all()) == [existing]
 
 
@@ -293,8 +301,8 @@ def test_faq_row_for_a_store_that_is_not_yours_is_refused(alpha_client, alpha, b
 
     preview = upload(alpha_client, "faqentry", content, "faq.csv")
 
-    assert row_errors(preview) == [(2, f'Store "{slug}" is not one of your stores (yours: alpha).')]
-    assert "is not one of your stores" in preview.content.decode()
+    assert row_errors(preview) == [(2, f"店铺“{slug}”不是您的店铺（您的店铺：alpha）。")]
+    assert "不是您的店铺" in preview.content.decode()
     assert "confirm_form" not in preview.context
     assert not FaqEntry.objects.exists()
 
@@ -325,7 +333,7 @@ def test_confirm_step_also_imports_nothing_when_a_row_is_bad(alpha_client, alpha
     assert not FaqEntry.objects.exists()
     assert response.redirect_chain[-1][0] == reverse("admin:kb_faqentry_import")
     [message] = [str(m) for m in response.context["messages"]]
-    assert message.startswith("Nothing was imported: row 2")
+    assert message.startswith("没有导入任何数据：第 2 行")
 
 
 def test_faq_csv_export_holds_only_the_users_stores_rows_and_round_trips_chinese(alpha_client, alpha, beta):
@@ -396,7 +404,7 @@ def test_xlsx_product_import_creates_and_updates_by_sku(alpha_client, alpha):
 def test_xlsx_product_with_bad_attributes_or_price_names_the_field(alpha_client, alpha):
     content = _xlsx(
         PRODUCT_HEADER,
-        ["alpha", "TS-001", "纯棉T恤", 79.9, 120, "颜色=白色", True],
+        ["alpha", "TS-001", "纯棉T恤", 79.9, 120, "白色", True],
         ["alpha", "JK-002", "防风夹克", -1, 8, "", True],
     )
 

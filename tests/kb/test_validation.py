@@ -1,4 +1,7 @@
-"""One rule per setting: the admin, the API and the knowledge-base file refuse a value alike, with the same words."""
+"""One rule per setting: the admin, the API and the knowledge-base file refuse a value alike, with the same words.
+
+The words are compared in English (the browser's language here); tests/test_translations.py checks the Chinese.
+"""
 
 import json
 from typing import Any
@@ -6,6 +9,7 @@ from typing import Any
 import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
+from django.utils import translation
 from rest_framework.test import APIClient
 
 from kb.kb_file import kb_file_validate
@@ -15,9 +19,20 @@ from tests.kb.factories import StaffUserFactory, StoreFactory
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture(autouse=True)
+def _english():
+    with translation.override("en"):
+        yield
+
+
 NOT_AN_ORIGIN = (
     '"{}" is not an origin; write scheme, host and optional port only, like "https://shop.example.com" (no path)'
 )
+# The admin types lists one item per line and adds what to type to the shared rule's message.
+ORIGIN_HINT = "Write one per line, e.g.:\nhttps://shop.example.com\nhttps://m.shop.example.com"
+QUESTION_HINT = "Write one per line, e.g.:\nWhen do you ship?\nCan I return it?"
+KEYWORD_HINT = "Write one per line, e.g.:\nship\nhow many days"
 
 
 @pytest.fixture
@@ -27,13 +42,14 @@ def store() -> Store:
 
 @pytest.fixture
 def admin_client(client):
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
     client.force_login(get_user_model().objects.create_superuser("root", "root@example.com", "pw-for-tests-123"))
     return client
 
 
 @pytest.fixture
 def api(store: Store) -> APIClient:
-    client = APIClient()
+    client = APIClient(HTTP_ACCEPT_LANGUAGE="en")
     client.force_login(StaffUserFactory(stores=[store]))
     return client
 
@@ -44,12 +60,12 @@ def _admin_store_errors(client, store: Store, field: str, value: Any) -> list[st
         "name": store.name,
         "staff": list(store.staff.values_list("pk", flat=True)),
         "assistant_name": store.assistant_name,
-        "quick_questions": json.dumps(store.quick_questions, ensure_ascii=False),
-        "theme": json.dumps(store.theme),
-        "allowed_origins": json.dumps(store.allowed_origins),
+        "quick_questions": "\n".join(store.quick_questions),
+        **{f"theme_{key}": value for key, value in store.theme.items()},
+        "allowed_origins": "\n".join(store.allowed_origins),
         "relevance_threshold": str(store.relevance_threshold),
         "retrieval_top_k": str(store.retrieval_top_k),
-        field: json.dumps(value, ensure_ascii=False),
+        field: value,
     }
     response = client.post(reverse("admin:kb_store_change", args=[store.pk]), data)
     if response.status_code == 302:
@@ -84,7 +100,7 @@ def _file_errors(store: dict[str, Any] | None = None, **sections: list[dict[str,
 def test_what_is_not_an_origin_is_refused_alike_by_admin_api_and_file(admin_client, api, store, origin):
     message = NOT_AN_ORIGIN.format(origin)
 
-    assert _admin_store_errors(admin_client, store, "allowed_origins", [origin]) == [message]
+    assert _admin_store_errors(admin_client, store, "allowed_origins", origin) == [f"{message}. {ORIGIN_HINT}"]
     response = api.patch("/api/stores/shop/", {"allowed_origins": [origin]}, format="json")
     assert _api_message(response) == f"allowed_origins: {message}"
     assert _file_errors({"allowed_origins": [origin]}) == [f"store: allowed_origins: {message}"]
@@ -96,7 +112,7 @@ def test_an_origin_is_stored_in_the_form_browsers_send_whichever_way_it_came(adm
     written = ["HTTPS://Shop.Example.com/", "http://localhost:8000"]
     stored = ["https://shop.example.com", "http://localhost:8000"]
 
-    assert _admin_store_errors(admin_client, store, "allowed_origins", written) == []
+    assert _admin_store_errors(admin_client, store, "allowed_origins", "\n".join(written)) == []
     store.refresh_from_db()
     assert store.allowed_origins == stored
 
@@ -112,24 +128,33 @@ def test_an_origin_is_stored_in_the_form_browsers_send_whichever_way_it_came(adm
 
 
 @pytest.mark.parametrize(
-    ("questions", "message"),
+    ("questions", "message", "in_admin"),
     [
-        (["包邮吗?", "  "], "item 1 is an empty string"),
-        (["包邮吗?", 7], "item 1 is 7, expected a string"),
-        ([f"问题{n}?" for n in range(11)], "at most 10 items, got 11"),
-        (["长" * 101], "item 0 is longer than 100 characters"),
-        ("包邮吗?", 'expected an array of strings, got "包邮吗?"'),
+        (["包邮吗?", "  "], "item 1 is an empty string", f"item 1 is an empty string. {QUESTION_HINT}"),
+        (["包邮吗?", 7], "item 1 is 7, expected a string", f"item 1 is 7, expected a string. {QUESTION_HINT}"),
+        (
+            [f"问题{n}?" for n in range(11)],
+            "at most 10 items, got 11",
+            f"At most 10 lines, there are 11. {QUESTION_HINT}",
+        ),
+        (["长" * 101], "item 0 is longer than 100 characters", f"Line 1 is longer than 100 characters: “{'长' * 20}…”"),
+        # In the admin a lone string is one line: one question.
+        ("包邮吗?", 'expected an array of strings, got "包邮吗?"', None),
     ],
 )
-def test_quick_questions_are_checked_alike_by_admin_api_and_file(admin_client, api, store, questions, message):
-    assert _admin_store_errors(admin_client, store, "quick_questions", questions) == [message]
+def test_quick_questions_are_checked_alike_by_admin_api_and_file(
+    admin_client, api, store, questions, message, in_admin
+):
+    # The admin gets the list pasted as JSON, as someone copying it from the API or a file would.
+    pasted = json.dumps(questions, ensure_ascii=False)
+    assert _admin_store_errors(admin_client, store, "quick_questions", pasted) == ([in_admin] if in_admin else [])
     response = api.patch("/api/stores/shop/", {"quick_questions": questions}, format="json")
     assert _api_message(response) == f"quick_questions: {message}"
     assert _file_errors({"quick_questions": questions}) == [f"store: quick_questions: {message}"]
 
 
 def test_list_items_lose_the_blanks_around_them_whichever_way_they_came(admin_client, api, store):
-    assert _admin_store_errors(admin_client, store, "blocked_phrases", [" 保证 ", "绝对"]) == []
+    assert _admin_store_errors(admin_client, store, "blocked_phrases", " 保证 \n绝对") == []
     store.refresh_from_db()
     assert store.blocked_phrases == ["保证", "绝对"]
 
@@ -152,7 +177,7 @@ def test_an_empty_faq_keyword_is_refused_alike_by_admin_api_and_file(admin_clien
         reverse("admin:kb_faqentry_add"),
         {**faq, "store": store.pk, "keywords": json.dumps(faq["keywords"]), "alt_questions": "[]", "mode": "direct"},
     )
-    assert response.context["adminform"].form.errors["keywords"] == [message]
+    assert response.context["adminform"].form.errors["keywords"] == [f"{message}. {KEYWORD_HINT}"]
     response = api.post("/api/faqs/", {**faq, "store": "shop"}, format="json")
     assert _api_message(response) == f"keywords: {message}"
     assert _file_errors(faqs=[faq]) == [f'faqs[0] (question "几天发货?"): keywords: {message}']

@@ -8,16 +8,29 @@
     return field ? field.value : "";
   }
 
+  // The form's fields: quick questions one per line, the theme as separate inputs (kb/form_fields.py).
+  function lines(text) {
+    return text.split(/\r?\n|\|/).map(function (line) {
+      return line.replace(/^[\s"'“”‘’「」]+|[\s"'“”‘’「」]+$/g, "");
+    }).filter(Boolean);
+  }
+
+  var THEME_KEYS = ["color", "position", "title", "avatar", "lang"];
+  var FIELDS = ["id_welcome", "id_quick_questions", "id_name", "id_assistant_name"].concat(
+    THEME_KEYS.map(function (key) { return "id_theme_" + key; })
+  );
+
   function config() {
-    var theme = C.parseJson(value("id_theme"), {});
-    var questions = C.parseJson(value("id_quick_questions"), []);
+    var theme = {};
+    THEME_KEYS.forEach(function (key) { theme[key] = value("id_theme_" + key); });
+    var box = document.getElementById("shopdesk-preview");
     return {
       name: value("id_name"),
       assistant_name: value("id_assistant_name"),
       welcome: value("id_welcome"),
-      quick_questions: Array.isArray(questions) ? questions : [],
-      theme: theme && typeof theme === "object" && !Array.isArray(theme) ? theme : {},
-      sample: "**示例回答** / sample answer"
+      quick_questions: lines(value("id_quick_questions")),
+      theme: theme,
+      sample: "**" + ((box && box.getAttribute("data-sample")) || "") + "**"
     };
   }
 
@@ -25,9 +38,12 @@
     var box = document.getElementById("shopdesk-preview");
     if (box && window.ShopDeskWidget) {
       var render = function () { window.ShopDeskWidget.preview(box, config()); };
-      ["id_theme", "id_welcome", "id_quick_questions", "id_name", "id_assistant_name"].forEach(function (id) {
+      FIELDS.forEach(function (id) {
         var field = document.getElementById(id);
-        if (field) field.addEventListener("input", render);
+        if (field) {
+          field.addEventListener("input", render);
+          field.addEventListener("change", render);
+        }
       });
       render();
     }

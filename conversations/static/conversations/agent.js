@@ -67,6 +67,9 @@
     days: "{n} 天前",
     visitor: "访客 #{id}"
   };
+  // The texts in the page's language, from the server (conversations/console_texts.py); the table above
+  // is what shows when a key is missing there.
+  Object.keys(CONFIG.strings || {}).forEach(function (key) { T[key] = CONFIG.strings[key]; });
 
   var state = {
     me: CONFIG.username || "",
@@ -80,8 +83,11 @@
     suggestions: {}, // conversation id -> {after, items, draft, drafting, done, error}
     drafts: {}, // conversation id -> reply typed but not sent
     busy: {}, // "claim:<ticket>", "release:<conversation>", "close:<conversation>" -> true until answered
-    hellos: 0
+    hellos: 0,
+    hidden: {}, // store slug -> {open, claimed}: tickets the database has that the hello did not carry
+    oldestLoaded: null // created_at (ms) of the oldest ticket the hello carried
   };
+  var STALE_MS = (CONFIG.stale_hours || 24) * 3600 * 1000;
 
   var dom = {
     connection: byId("agent-connection"),
@@ -89,6 +95,9 @@
     queueEmpty: byId("agent-queue-empty"),
     openCount: byId("agent-open-count"),
     claimedCount: byId("agent-claimed-count"),
+    storeFilter: byId("agent-store-filter"),
+    queueMore: byId("agent-queue-more"),
+    closeStale: byId("agent-close-stale"),
     placeholder: byId("agent-placeholder"),
     detail: byId("agent-detail"),
     title: byId("agent-conv-title"),
@@ -139,6 +148,17 @@
     if (minutes < 60) return fill(T.minutes, { n: minutes });
     if (minutes < 24 * 60) return fill(T.hours, { n: Math.floor(minutes / 60) });
     return fill(T.days, { n: Math.floor(minutes / 1440) });
+  }
+
+  /* How long a waiting ticket has waited ("已等待 5 分钟"); when a claimed one came in. */
+  function ageOf(t) {
+    if (t.status !== "open") return age(t.created_at);
+    var minutes = Math.floor((Date.now() - Date.parse(t.created_at)) / 60000);
+    if (!(minutes >= 1)) return T.justNow;
+    var time = minutes < 60 ? fill(T.durMinutes, { n: minutes })
+      : minutes < 24 * 60 ? fill(T.durHours, { n: Math.floor(minutes / 60) })
+      : fill(T.durDays, { n: Math.floor(minutes / 1440) });
+    return fill(T.waited, { time: time });
   }
 
   function tag(kind, label) {
@@ -246,6 +266,51 @@
     document.body.classList.toggle("ad-offline", !connected);
   }
 
+  // --- alerts: a short tone, and a desktop notification while the console is not in front ---------------
+
+  /* The browser's permission is asked once, on the agent's first click (browsers want a gesture). */
+  function askNotificationPermission() {
+    if (!("Notification" in window) || Notification.permission !== "default") return;
+    try {
+      if (window.localStorage.getItem("shopdesk:notifications-asked")) return;
+      window.localStorage.setItem("shopdesk:notifications-asked", "1");
+    } catch (e) { /* private mode: ask anyway */ }
+    Notification.requestPermission();
+  }
+
+  function tone() {
+    var Context = window.AudioContext || window.webkitAudioContext;
+    if (!Context) return;
+    try {
+      var audio = tone.context || (tone.context = new Context());
+      var oscillator = audio.createOscillator();
+      var gain = audio.createGain();
+      oscillator.frequency.value = 880;
+      gain.gain.value = 0.08;
+      oscillator.connect(gain);
+      gain.connect(audio.destination);
+      oscillator.start();
+      oscillator.stop(audio.currentTime + 0.2);
+    } catch (e) { /* no sound device: the title and the queue still show it */ }
+  }
+
+  function alertAgent(ticket, text) {
+    tone();
+    if (!("Notification" in window) || Notification.permission !== "granted") return;
+    if (!document.hidden && document.hasFocus()) return;
+    var note = new Notification(fill(T.notifyTitle, { store: ticket.store_name || ticket.store }), {
+      body: text || "",
+      tag: "shopdesk-ticket-" + ticket.id
+    });
+    note.onclick = function () {
+      window.focus();
+      select(ticket.id);
+      note.close();
+    };
+  }
+
+  document.addEventListener("click", askNotificationPermission, { once: true });
+
   // --- frames from the server -------------------------------------------------------------------------
 
   var handlers = {};
@@ -272,6 +337,7 @@
       if (!state.tickets[id]) delete state.fresh[id];
     });
     if (state.selected !== null && !state.tickets[state.selected]) state.selected = null;
+    rememberHidden(f.counts || {});
 
     settlePending();
     setConnected(true);
@@ -283,9 +349,11 @@
     var t = f.ticket;
     if (!t || t.id === undefined) return;
     var previous = state.tickets[t.id];
+    if (!previous) countHiddenGone(t);
     var added = storeTicket(t, previous);
     if (t.status !== "open") delete state.busy["claim:" + t.id];
     if (!previous && t.status === "open" && state.selected !== t.id) state.fresh[t.id] = true;
+    if (!previous && t.status === "open" && shownStore(t.store)) alertAgent(t, reasonLabel(t));
     if (t.status === "resolved") {
       delete state.fresh[t.id];
       // A resolved ticket leaves the queue; the one on screen stays readable until another is chosen.
@@ -324,6 +392,7 @@
     added.forEach(function (m) {
       if (m.role === "bot") delete state.typing[ticket.conversation];
       if (m.role === "customer" && !selected && ticket.status !== "resolved") state.fresh[ticket.id] = true;
+      if (m.role === "customer" && isMine(ticket) && (!selected || document.hidden)) alertAgent(ticket, m.text);
       adoptPending(m);
       if (m.id < shownUpTo && !view.byId[m.id]) outOfOrder = true;
     });
@@ -525,31 +594,86 @@
 
   // --- rendering: the queue -----------------------------------------------------------------------------
 
-  function queueRank(t) {
-    if (t.status === "open") return 0;
-    return t.agent === state.me ? 1 : 2;
+  function isStale(t) {
+    return t.status === "open" && Date.now() - Date.parse(t.created_at) > STALE_MS;
   }
 
-  /* Open tickets first, the longest waiting on top; then this agent's, then the colleagues'. */
+  function queueRank(t) {
+    if (t.status === "open") return isStale(t) ? 1 : 0;
+    return t.agent === state.me ? 2 : 3;
+  }
+
+  /* Waiting tickets first, the longest waiting on top, so a new request is never buried under stale
+   * ones (those come after, newest first); then this agent's claimed tickets, then the colleagues'. */
   function queueOrder(a, b) {
-    return queueRank(a) - queueRank(b) || Date.parse(a.created_at) - Date.parse(b.created_at) || a.id - b.id;
+    var rank = queueRank(a) - queueRank(b);
+    if (rank) return rank;
+    var older = Date.parse(a.created_at) - Date.parse(b.created_at);
+    return (queueRank(a) === 1 ? -older : older) || a.id - b.id;
+  }
+
+  function shownStore(slug) {
+    return !dom.storeFilter || !dom.storeFilter.value || dom.storeFilter.value === slug;
   }
 
   function activeTickets() {
     return Object.keys(state.tickets)
       .map(function (id) { return state.tickets[id]; })
-      .filter(function (t) { return t.status === "open" || t.status === "claimed"; })
+      .filter(function (t) { return (t.status === "open" || t.status === "claimed") && shownStore(t.store); })
       .sort(queueOrder);
+  }
+
+  /* What the database counted at the hello beyond the tickets it carried (the hello holds the newest). */
+  function rememberHidden(counts) {
+    state.hidden = {};
+    state.oldestLoaded = null;
+    var loaded = {};
+    Object.keys(state.tickets).forEach(function (id) {
+      var t = state.tickets[id];
+      var per = loaded[t.store] || (loaded[t.store] = { open: 0, claimed: 0 });
+      if (per[t.status] !== undefined) per[t.status] += 1;
+      var at = Date.parse(t.created_at);
+      if (state.oldestLoaded === null || at < state.oldestLoaded) state.oldestLoaded = at;
+    });
+    Object.keys(counts).forEach(function (slug) {
+      var per = loaded[slug] || { open: 0, claimed: 0 };
+      state.hidden[slug] = {
+        open: Math.max(0, (counts[slug].open || 0) - per.open),
+        claimed: Math.max(0, (counts[slug].claimed || 0) - per.claimed)
+      };
+    });
+  }
+
+  /* A ticket older than everything the hello carried was one of the hidden ones: it no longer counts
+   * there (it changed, and now shows in the queue or left it). */
+  function countHiddenGone(t) {
+    var hidden = state.hidden[t.store];
+    if (!hidden || state.oldestLoaded === null || Date.parse(t.created_at) >= state.oldestLoaded) return;
+    if (hidden.open > 0) hidden.open -= 1;
+    else if (hidden.claimed > 0) hidden.claimed -= 1;
+  }
+
+  function hiddenCount(status) {
+    return Object.keys(state.hidden).reduce(function (sum, slug) {
+      return sum + (shownStore(slug) ? state.hidden[slug][status] : 0);
+    }, 0);
   }
 
   function renderQueue() {
     var tickets = activeTickets();
-    var open = tickets.filter(function (t) { return t.status === "open"; }).length;
+    var listedOpen = tickets.filter(function (t) { return t.status === "open"; }).length;
+    var more = hiddenCount("open") + hiddenCount("claimed");
+    var open = listedOpen + hiddenCount("open");
     dom.queue.textContent = "";
     tickets.forEach(function (t) { dom.queue.appendChild(queueItem(t)); });
     dom.queueEmpty.hidden = tickets.length > 0;
     dom.openCount.textContent = String(open);
-    dom.claimedCount.textContent = String(tickets.length - open);
+    dom.claimedCount.textContent = String(tickets.length - listedOpen + hiddenCount("claimed"));
+    if (dom.queueMore) {
+      dom.queueMore.hidden = more === 0;
+      dom.queueMore.textContent = more ? fill(T.queueMore, { n: more }) : "";
+    }
+    if (dom.closeStale) dom.closeStale.hidden = !(more > 0 || tickets.some(isStale));
     document.title = (open ? "(" + open + ") " : "") + BASE_TITLE;
   }
 
@@ -569,13 +693,16 @@
     top.appendChild(el("span", "ad-ticket-store", t.store_name || t.store));
     var badge = el("span", "ad-badge ad-badge-" + t.status, T.ticket[t.status] || t.status);
     top.appendChild(badge);
-    var since = el("span", "ad-age", age(t.created_at));
+    var since = el("span", "ad-age" + (isStale(t) ? " ad-stale" : ""), ageOf(t));
     since.setAttribute("data-since", t.created_at || "");
+    since.setAttribute("data-status", t.status);
     top.appendChild(since);
     body.appendChild(top);
 
     var reason = el("div", "ad-ticket-reason", reasonLabel(t));
     if (t.contact) reason.appendChild(el("span", "ad-ticket-contact", t.contact));
+    // The product page the shopper was on: what their "这件" is about.
+    if (t.product) reason.appendChild(el("span", "ad-ticket-product", t.product.name));
     body.appendChild(reason);
 
     var last = lastCustomerMessage(t);
@@ -589,7 +716,7 @@
 
   function refreshAges() {
     Array.prototype.forEach.call(dom.queue.querySelectorAll(".ad-age[data-since]"), function (node) {
-      node.textContent = age(node.getAttribute("data-since"));
+      node.textContent = ageOf({ created_at: node.getAttribute("data-since"), status: node.getAttribute("data-status") });
     });
     var ticket = selectedTicket();
     if (ticket) dom.created.textContent = clock(ticket.created_at) + " · " + age(ticket.created_at);
@@ -633,7 +760,7 @@
     dom.suggestPanel.hidden = !canReply(t);
     if (!t) return;
 
-    dom.title.textContent = (t.store_name || t.store) + " · " + visitorName(t);
+    dom.title.textContent = (t.store_name || t.store) + " · " + visitorName(t) + (t.product ? " · " + t.product.name : "");
     dom.ticketStatus.textContent = T.ticket[t.status] || t.status;
     dom.ticketStatus.className = "ad-badge ad-badge-" + t.status;
     dom.convStatus.textContent = T.conversation[t.conversation_status] || t.conversation_status || "";
@@ -648,7 +775,7 @@
     var takeOver = t.status === "claimed" && !isMine(t);
     dom.claim.hidden = t.status !== "open" && !takeOver;
     dom.claim.disabled = claiming || !socket.ready;
-    dom.claim.textContent = claiming ? T.claiming : takeOver ? T.takeOver : "认领";
+    dom.claim.textContent = claiming ? T.claiming : takeOver ? T.takeOver : T.claim || "认领";
     var replying = canReply(t);
     dom.release.hidden = !replying;
     dom.close.hidden = !replying;
@@ -953,6 +1080,39 @@
     var t = selectedTicket();
     if (t) state.drafts[t.conversation] = dom.input.value;
   });
+
+  if (dom.storeFilter) dom.storeFilter.addEventListener("change", renderQueue);
+
+  function queueNotice(text) {
+    var node = byId("agent-queue-notice");
+    if (!node) return;
+    node.textContent = text;
+    node.hidden = !text;
+  }
+
+  /* 关闭超时工单: the server ends those chats; their tickets leave the queue through the socket. */
+  if (dom.closeStale) {
+    dom.closeStale.addEventListener("click", function () {
+      if (!window.confirm(fill(T.confirmCloseStale, { hours: CONFIG.stale_hours || 24 }))) return;
+      var token = document.querySelector("input[name=csrfmiddlewaretoken]");
+      var body = new URLSearchParams();
+      if (dom.storeFilter && dom.storeFilter.value) body.set("store", dom.storeFilter.value);
+      dom.closeStale.disabled = true;
+      fetch(CONFIG.close_stale_url, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "X-CSRFToken": token ? token.value : "" },
+        body: body
+      }).then(function (response) {
+        return response.json().then(function (data) {
+          if (!response.ok) throw new Error(data.error || String(response.status));
+          queueNotice(fill(T.closedStale, { n: data.closed }));
+        });
+      }).catch(function () {
+        queueNotice(T.closeStaleFailed);
+      }).then(function () { dom.closeStale.disabled = false; });
+    });
+  }
 
   window.addEventListener("online", function () { socket.reconnectNow(); });
   setInterval(refreshAges, 30000);

@@ -243,6 +243,7 @@
       }
       var titles = el("div", "sd-titles");
       this.title = el("div", "sd-title", theme.title || config.name || t.open);
+      this.title.title = this.title.textContent;
       this.status = el("div", "sd-status", t.connecting);
       this.status.setAttribute("aria-live", "polite");
       titles.appendChild(this.title);
@@ -460,6 +461,13 @@
         view.status.textContent = this.t.blocked;
         view.composer.hidden = true;
         view.chips.hidden = true;
+        // Nothing that cannot work is offered; the shop owner learns in the console what to allow.
+        view.handoffButton.hidden = true;
+        view.endButton.hidden = true;
+        if (window.console) {
+          console.warn("ShopDesk: this page's origin " + window.location.origin + " may not use the chat of store \"" +
+            this.slug + "\"; add it to the store's allowed origins (允许嵌入的网站) in the back office.");
+        }
         this.blocked = true;
         return;
       }
@@ -486,6 +494,9 @@
       }
       params.set("lang", this.lang);
       if (this.opts.product) params.set("product", this.opts.product);
+      // The chat on screen, also when it has ended: a reload shows it as it ended, not an empty chat.
+      var conversation = this.store.get("conversation");
+      if (conversation) params.set("conversation", conversation);
       return SERVER.replace(/^http/, "ws") + "/ws/chat/" + encodeURIComponent(this.slug) + "/?" + params.toString();
     };
 
@@ -614,6 +625,7 @@
       if (!this.verifiedMode && f.visitor) this.store.set("visitor", f.visitor);
       if (this.conversation && this.conversation !== f.conversation) this.resetList();
       this.conversation = f.conversation;
+      this.store.set("conversation", String(f.conversation));
       if (f.store) {
         if (f.store.quick_questions) this.view.setQuickQuestions(f.store.quick_questions);
       }
@@ -623,6 +635,7 @@
       Array.prototype.slice.call(list.querySelectorAll(".sd-pending")).forEach(function (n) { list.appendChild(n); });
       this.contact = "";
       this.setStatus(f.status, f);
+      if (f.status === "closed" && f.rated) this.on_csat_saved();
       this.view.showNotice("");
       // Anything we missed while away (the hello holds only the latest 50), then what is still unsent.
       this.frame({ type: "sync", after: this.lastSeen });
@@ -720,6 +733,7 @@
       this.view.composer.hidden = closed;
       this.view.chips.hidden = closed;
       this.view.handoffButton.hidden = this.status !== "bot";
+      this.view.endButton.hidden = closed;
       if (closed) this.showCsat();
       this.updateAvailability(info || {});
     };
@@ -961,6 +975,7 @@
     Chat.prototype.restart = function () {
       this.resetList();
       this.conversation = null;
+      this.store.set("conversation", null);
       this.status = "bot";
       this.socket.reopen();
     };

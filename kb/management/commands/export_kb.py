@@ -1,7 +1,7 @@
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser, no_translations
 
 from kb.kb_file_json import kb_file_dumps
 from kb.selectors import store_get_by_slug
@@ -15,6 +15,7 @@ class Command(BaseCommand):
         parser.add_argument("--store", required=True, metavar="SLUG")
         parser.add_argument("--output", "-o", metavar="FILE", help="write here instead of standard output")
 
+    @no_translations
     def handle(self, *args: Any, **options: Any) -> None:
         store = store_get_by_slug(slug=options["store"])
         if store is None:
