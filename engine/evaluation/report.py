@@ -45,6 +45,7 @@ def format_summary(summary: Mapping[str, Any]) -> str:
             ("handoff recall", _pct(handoff["recall"]), f"{handoff['true_positives']}/{handoff['expected']}"),
             ("unbacked promises", unbacked["answers"], summary["questions"]),
             ("echoes", summary["echoes"]["answers"], summary["questions"]),
+            ("model echoes cut by the guard", summary["echoes"]["flagged"], summary["questions"]),
         ],
     )
     if unbacked["strings"]:

@@ -9,8 +9,10 @@ Metrics (`summarize`), definitions in line with DESIGN section 7:
 - unbacked promises: answers containing any forbidden string (over all answers).
 - handoff precision and recall: predicted = answer["handoff"], truth = question.handoff.
 - off-topic accuracy: offtopic questions answered with no handoff and source `template`.
-- echoes: answers that only repeat the question (target 0): the pipeline flagged the answer `echo`,
-  or, letters and digits only, the answer holds the whole question or is a piece of it.
+- echoes: answers that repeat the question instead of answering it (target 0): letters and digits
+  only, the answer as shown holds the whole question or is a piece of it. Apart from them, answers
+  the pipeline flagged `echo` (the model began with a copy of the question, which the guard cut:
+  the shopper saw the rest) are counted as `echo_flagged`.
 - latency: time to first token p50/p95 (linear interpolation between ranks) by answer source;
   answers without a `ttft_ms` are left out.
 """
@@ -38,7 +40,8 @@ class Verdict:
     unbacked: list[str]  # forbidden strings found in the answer
     handoff_ok: bool
     offtopic_ok: bool | None  # None when the question is not off-topic
-    echo: bool = False  # the answer only repeats the question
+    echo: bool = False  # the answer as shown repeats the question
+    echo_flagged: bool = False  # the model began with a copy of the question, which the pipeline cut
 
 
 def _canon(text: str) -> str:
@@ -47,10 +50,8 @@ def _canon(text: str) -> str:
 
 
 def is_echo(question: str, answer: Mapping[str, Any]) -> bool:
-    """Whether the answer only repeats the question: flagged so by the pipeline, or holding the whole
-    question, or nothing but a piece of it."""
-    if "echo" in (answer.get("flags") or []):
-        return True
+    """Whether the answer as shown repeats the question: it holds the whole question, or is nothing
+    but a piece of it."""
     asked, said = _canon(question), _canon(str(answer.get("answer") or ""))
     if len(asked) >= ECHO_MIN_CHARS and asked in said:
         return True
@@ -84,6 +85,7 @@ def score(question: EvalQuestion, answer: Mapping[str, Any]) -> Verdict:
         handoff_ok=handed_off == question.handoff,
         offtopic_ok=offtopic_ok,
         echo=is_echo(question.question, answer),
+        echo_flagged="echo" in (answer.get("flags") or []),
     )
 
 
@@ -169,7 +171,11 @@ def summarize(
             "recall": true_pos / sum(truth) if any(truth) else None,
         },
         "offtopic": ratio(sum(v.offtopic_ok is True for v in offtopic), len(offtopic)),
-        "echoes": {"answers": sum(v.echo for v in verdicts), "lines": [q.line for v, q, _ in rows if v.echo]},
+        "echoes": {
+            "answers": sum(v.echo for v in verdicts),
+            "lines": [q.line for v, q, _ in rows if v.echo],
+            "flagged": sum(v.echo_flagged for v in verdicts),
+        },
         "latency_ms": _latency(answers),
         "per_intent": per_intent,
     }

@@ -95,8 +95,9 @@ def test_an_answer_that_only_repeats_the_question_is_an_echo():
     assert is_echo(question, _answer("亲，这件t恤有现货吗?这个问题可以咨询人工客服。"))
     # Nothing but a piece of the question.
     assert is_echo(question, _answer("这件T恤有现货"))
-    # The pipeline saw the model repeat the question.
-    assert is_echo(question, _answer("请稍等", flags=("echo",)))
+    # The model began with a copy that the pipeline cut: the shopper saw an answer, counted apart.
+    cut = score(_question(question=question, facts=()), _answer("有货（120件）。", flags=("echo",)))
+    assert not cut.echo and cut.echo_flagged
     assert not is_echo(question, _answer("亲，经典纯棉圆领T恤有现货，付款后24小时内发货。"))
     assert not is_echo(question, _answer(""))
     # A short question's words are often those of a real answer.
@@ -159,7 +160,7 @@ def test_summarize_computes_the_figures_of_a_tiny_run():
         "echoes": 0,
     }
 
-    assert summary["echoes"] == {"answers": 0, "lines": []}
+    assert summary["echoes"] == {"answers": 0, "lines": [], "flagged": 0}
     assert summary["by_split"] == {"dev": 6}
 
     report = format_summary(summary)
@@ -192,14 +193,14 @@ def test_summarize_groups_gives_the_figures_per_store_and_split_with_echoes():
     answers = [
         _answer("付款后24小时内发货", source="faq"),
         _answer("这件T恤有现货吗？", source="llm"),
-        _answer("满59元包邮", source="faq"),
+        _answer("满59元包邮", source="llm", flags=("echo",)),  # a copy of the question was cut
         _answer("24个月", source="llm"),
     ]
     verdicts = [score(q, a) for q, a in zip(questions, answers, strict=True)]
     groups = summarize_groups(verdicts, questions, answers)
 
     assert groups["all"]["questions"] == 4
-    assert groups["all"]["echoes"] == {"answers": 1, "lines": [2]}
+    assert groups["all"]["echoes"] == {"answers": 1, "lines": [2], "flagged": 1}
     assert list(groups["by_split"]) == ["dev", "heldout"]
     assert groups["by_split"]["heldout"]["fact_accuracy"] == {"hit": 1, "total": 3, "rate": 1 / 3}
     assert groups["by_split"]["dev"]["fact_accuracy"]["rate"] == 1.0
@@ -214,3 +215,4 @@ def test_summarize_groups_gives_the_figures_per_store_and_split_with_echoes():
     assert "33.3%" in rows["heldout"] and "1/3" in rows["heldout"]
     assert rows["demo heldout"].split()[-1] == "1"  # its echo
     assert "echoes: lines 2" in report
+    assert [line.split()[-2:] for line in report.splitlines() if line.startswith("model echoes cut")] == [["1", "4"]]
