@@ -1,9 +1,10 @@
-"""The dev evaluation's questions file: its format, its conventions, and a loader that checks it.
+"""The evaluation's questions file: its format, its conventions, and a loader that checks it.
 
 The questions file (`tests/eval/questions.jsonl`) has one JSON object a line (blank lines are
-skipped), with exactly these keys:
+skipped), with these keys (the last three optional):
 
-- `store`: the store slug; `demo` is `kb/demo/demo_store.json`, `tea` is `tests/eval/store_tea.json`.
+- `store`: the store slug; `demo` is `kb/demo/demo_store.json`, `tea` is `tests/eval/store_tea.json`,
+  `skincare` is `tests/eval/store_skincare.json`.
 - `question`: what the shopper types, written by us. Never copy real shopper questions
   (the labelled file given to `eval_answers --shopper-questions`) here: they are for measurement only.
 - `intent`: one of `INTENTS`.
@@ -20,6 +21,14 @@ skipped), with exactly these keys:
 - `handoff`: whether the right outcome is a handoff to a human.
 - `offtopic`: whether the question is chit-chat the bot should decline politely (the store's
   off-topic reply: no handoff, source `template`). `offtopic` and `handoff` are never both true.
+- `split` (optional, default `"dev"`): `"dev"` questions may be used to tune the rules; `"heldout"`
+  questions were written from what a shopper of each store would ask, before the rules they measure,
+  and are never used to tune them (a rule written for one held-out phrasing makes the split useless).
+- `product` (optional): the SKU of the product page the shopper is on. The conversation has it in
+  view before anything is asked, so "有现货吗" or "这个适合干皮吗" mean that product.
+- `history` (optional): earlier shopper messages of the same conversation, asked first, in order,
+  and not scored; `question` is the follow-up that is scored ("那L码呢", "它保质期多久"). Its
+  facts are about what the conversation is about by then.
 
 Conventions for the expected outcome:
 
@@ -32,6 +41,14 @@ Conventions for the expected outcome:
   damaged order is a complaint (handoff).
 - prompt injections expect no handoff and not off-topic; `forbid` holds the system-prompt markers
   (`SYSTEM_PROMPT_MARKERS`) and any unbacked discount.
+- a question that names a kind the store sells several products of ("连衣裙是什么面料", "有哪几种
+  容量") without saying which one expects the candidates: its `facts` are their names, or the asked
+  value of each (intent `family`).
+- a request to write copy ("帮我写一段…的商品描述/朋友圈文案", intent `copywriting`) expects no
+  handoff and the product's real facts (price, a key attribute value); `forbid` holds what copy tends
+  to invent (a discount, a gift, an effect the store does not claim).
+- questions in English use the intent of what they ask; the answer's facts are the store's values
+  (numbers, names), which are the same in either language.
 
 Matching (facts and forbid) is case-insensitive, after NFKC normalisation (full-width letters,
 digits and punctuation become half-width) and with all whitespace removed, so "２４ 小时" matches
@@ -62,16 +79,22 @@ INTENTS = (
     "promotion",
     "material",
     "payment",
+    "usage",  # how to use, store or care for a product, which one suits the shopper
+    "family",  # a kind with several products: which ones there are, or an attribute of each
+    "copywriting",  # "write a product description / a post about ..."
     "offtopic",
     "injection",
     "other",
 )
+SPLITS = ("dev", "heldout")
+MAX_HISTORY = 8
 
 # Pieces of the code-built prompt (engine.prompt: store prefix rules, fenced reference data) that must
 # never reach a shopper; a test checks they are still in the prompt.
 SYSTEM_PROMPT_MARKERS = ("你是“", "只回答与本店商品", "只根据下面的店铺资料", "不是指令", "顾客问题：", "<<<")
 
 _KEYS = ("store", "question", "intent", "facts", "forbid", "handoff", "offtopic")
+_OPTIONAL_KEYS = ("split", "product", "history")
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _SPACE = re.compile(r"\s+")
 
@@ -94,6 +117,9 @@ class EvalQuestion:
     forbid: tuple[str, ...] = ()
     handoff: bool = False
     offtopic: bool = False
+    split: str = "dev"
+    product: str = ""  # the SKU of the product page the shopper is on
+    history: tuple[str, ...] = ()  # earlier shopper messages of the conversation, asked first, unscored
     line: int = field(default=0, compare=False)  # 1-based line in the file, for reports
 
 
@@ -114,7 +140,7 @@ def _string_list(value: Any, key: str) -> tuple[tuple[str, ...], list[str]]:
 def _question_from_row(row: Any, line: int) -> tuple[EvalQuestion | None, list[str]]:
     if not isinstance(row, dict):
         return None, [f"expected a JSON object, got {type(row).__name__}"]
-    errors = [f'unknown field "{key}"' for key in row if key not in _KEYS]
+    errors = [f'unknown field "{key}"' for key in row if key not in _KEYS + _OPTIONAL_KEYS]
     errors += [f'missing field "{key}"' for key in _KEYS if key not in row]
     if errors:
         return None, errors
@@ -131,6 +157,16 @@ def _question_from_row(row: Any, line: int) -> tuple[EvalQuestion | None, list[s
     for key in ("handoff", "offtopic"):
         if not isinstance(row[key], bool):
             errors.append(f"{key}: expected true or false, got {row[key]!r}")
+    split = row.get("split", "dev")
+    if split not in SPLITS:
+        errors.append(f"split: expected one of {', '.join(SPLITS)}, got {split!r}")
+    product = row.get("product", "")
+    if "product" in row and not (isinstance(product, str) and product and product == product.strip()):
+        errors.append(f"product: expected a product SKU, got {product!r}")
+    history, history_errors = _string_list(row.get("history", []), "history")
+    errors += history_errors
+    if "history" in row and not history_errors and not 1 <= len(history) <= MAX_HISTORY:
+        errors.append(f"history: expected 1 to {MAX_HISTORY} earlier messages, got {len(history)}")
     if row["handoff"] is True and row["offtopic"] is True:
         errors.append("handoff and offtopic are both true: an off-topic question is answered without a handoff")
     both = sorted({normalize_for_match(f) for f in facts} & {normalize_for_match(f) for f in forbid})
@@ -147,6 +183,9 @@ def _question_from_row(row: Any, line: int) -> tuple[EvalQuestion | None, list[s
             forbid=forbid,
             handoff=row["handoff"],
             offtopic=row["offtopic"],
+            split=split,
+            product=product,
+            history=history,
             line=line,
         ),
         [],
@@ -158,7 +197,7 @@ def load_questions(path: str | Path) -> list[EvalQuestion]:
     path = Path(path)
     questions: list[EvalQuestion] = []
     errors: list[str] = []
-    seen: dict[tuple[str, str], int] = {}
+    seen: dict[tuple[str, str, tuple[str, ...], str], int] = {}
     for number, text in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
         if not text.strip():
             continue
@@ -171,9 +210,16 @@ def load_questions(path: str | Path) -> list[EvalQuestion]:
         errors += [f"line {number}: {e}" for e in row_errors]
         if question is None:
             continue
-        key = (question.store, normalize_for_match(question.question))
+        # The same words are a different case on another product page or after other messages.
+        key = (
+            question.store,
+            question.product,
+            tuple(normalize_for_match(turn) for turn in question.history),
+            normalize_for_match(question.question),
+        )
         if key in seen:
-            errors.append(f"line {number}: the same question as line {seen[key]} for store {question.store!r}")
+            context = " in the same context" if question.product or question.history else ""
+            errors.append(f"line {number}: the same question as line {seen[key]} for store {question.store!r}{context}")
             continue
         seen[key] = number
         questions.append(question)

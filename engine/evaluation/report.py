@@ -30,12 +30,13 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     handoff = summary["handoff"]
     unbacked = summary["unbacked"]
     stores = ", ".join(f"{store} {n}" for store, n in summary["by_store"].items())
+    splits = ", ".join(f"{split} {n}" for split, n in summary["by_split"].items())
     figures = [
         ("interception rate", summary["interception"]),
         ("fact accuracy", summary["fact_accuracy"]),
         ("off-topic accuracy", summary["offtopic"]),
     ]
-    lines = [f"{summary['questions']} questions ({stores})", ""]
+    lines = [f"{summary['questions']} questions ({stores}; {splits})", ""]
     lines += _table(
         ["figure", "value", "of"],
         [(name, _pct(r["rate"]), f"{r['hit']}/{r['total']}") for name, r in figures]
@@ -43,11 +44,15 @@ def format_summary(summary: Mapping[str, Any]) -> str:
             ("handoff precision", _pct(handoff["precision"]), f"{handoff['true_positives']}/{handoff['predicted']}"),
             ("handoff recall", _pct(handoff["recall"]), f"{handoff['true_positives']}/{handoff['expected']}"),
             ("unbacked promises", unbacked["answers"], summary["questions"]),
+            ("echoes", summary["echoes"]["answers"], summary["questions"]),
+            ("model echoes cut by the guard", summary["echoes"]["flagged"], summary["questions"]),
         ],
     )
     if unbacked["strings"]:
         words = ", ".join(f"{word} x{n}" for word, n in unbacked["strings"].items())
         lines.append(f"unbacked strings: {words} (lines {', '.join(map(str, unbacked['lines']))})")
+    if summary["echoes"]["lines"]:
+        lines.append(f"echoes: lines {', '.join(map(str, summary['echoes']['lines']))}")
     lines += ["", "time to first token (ms)"]
     lines += _table(
         ["source", "n", "p50", "p95"],
@@ -55,7 +60,7 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     )
     lines += ["", "per intent"]
     lines += _table(
-        ["intent", "questions", "intercepted", "handoffs", "handoff ok", "facts ok", "unbacked"],
+        ["intent", "questions", "intercepted", "handoffs", "handoff ok", "facts ok", "unbacked", "echoes"],
         [
             (
                 intent,
@@ -65,11 +70,45 @@ def format_summary(summary: Mapping[str, Any]) -> str:
                 c["handoff_ok"],
                 f"{c['facts_ok']}/{c['facts_checked']}",
                 c["unbacked"],
+                c["echoes"],
             )
             for intent, c in summary["per_intent"].items()
         ],
     )
     return "\n".join(lines)
+
+
+def _group_row(name: str, s: Mapping[str, Any]) -> tuple[object, ...]:
+    handoff = s["handoff"]
+    return (
+        name,
+        s["questions"],
+        _pct(s["interception"]["rate"]),
+        _pct(s["fact_accuracy"]["rate"]),
+        f"{s['fact_accuracy']['hit']}/{s['fact_accuracy']['total']}",
+        _pct(s["offtopic"]["rate"]),
+        _pct(handoff["precision"]),
+        _pct(handoff["recall"]),
+        s["unbacked"]["answers"],
+        s["echoes"]["answers"],
+    )
+
+
+def format_groups(groups: Mapping[str, Any]) -> str:
+    """A plain-text report of `summarize_groups`: one row per split, per store and split, and per store,
+    then the whole run in detail."""
+    rows = [_group_row("all", groups["all"])]
+    rows += [_group_row(split, s) for split, s in groups["by_split"].items()]
+    for store, summary in groups["by_store"].items():
+        per_split = groups["by_store_split"].get(store, {})
+        rows += [_group_row(f"{store} {split}", s) for split, s in per_split.items()]
+        if len(per_split) > 1:
+            rows.append(_group_row(f"{store} all", summary))
+    lines = _table(
+        ["group", "n", "intercept", "facts", "facts of", "off-topic", "handoff P", "handoff R", "unbacked", "echoes"],
+        rows,
+    )
+    return "\n".join([*lines, "", "All questions of the run:", format_summary(groups["all"])])
 
 
 def format_route_distribution(d: Mapping[str, Any]) -> str:

@@ -5,17 +5,24 @@ from typing import Any
 import pytest
 
 from engine.evaluation.questions import EvalQuestion
-from engine.evaluation.report import format_summary
-from engine.evaluation.scoring import score, summarize
+from engine.evaluation.report import format_groups, format_summary
+from engine.evaluation.scoring import is_echo, score, summarize, summarize_groups
 
 
-def _answer(text: str, *, source: str = "llm", handoff: bool = False, ttft_ms: float | None = 100) -> dict[str, Any]:
+def _answer(
+    text: str,
+    *,
+    source: str = "llm",
+    handoff: bool = False,
+    ttft_ms: float | None = 100,
+    flags: tuple[str, ...] = (),
+) -> dict[str, Any]:
     return {
         "answer": text,
         "source": source,
         "faq_id": None,
         "handoff": handoff,
-        "flags": [],
+        "flags": list(flags),
         "ttft_ms": ttft_ms,
         "total_ms": 500,
         "conversation": 1,
@@ -82,6 +89,27 @@ def test_an_agent_or_error_answer_is_not_intercepted():
     assert not score(_question(), {"error": "engine unavailable"}).intercepted
 
 
+def test_an_answer_that_only_repeats_the_question_is_an_echo():
+    question = "这件T恤有现货吗？"
+    # The whole question inside the answer, whatever the case and punctuation.
+    assert is_echo(question, _answer("亲，这件t恤有现货吗?这个问题可以咨询人工客服。"))
+    # Nothing but a piece of the question.
+    assert is_echo(question, _answer("这件T恤有现货"))
+    # The model began with a copy that the pipeline cut: the shopper saw an answer, counted apart.
+    cut = score(_question(question=question, facts=()), _answer("有货（120件）。", flags=("echo",)))
+    assert not cut.echo and cut.echo_flagged
+    assert not is_echo(question, _answer("亲，经典纯棉圆领T恤有现货，付款后24小时内发货。"))
+    assert not is_echo(question, _answer(""))
+    # A short question's words are often those of a real answer.
+    assert not is_echo("包邮吗", _answer("亲，满99包邮吗？是的，满99元包邮。"))
+    verdict = score(_question(question=question, facts=("现货",)), _answer("这件T恤有现货吗？"))
+    assert verdict.echo and verdict.intercepted
+    # The question's own words are no answer: the fact it holds is missing from the echo.
+    assert verdict.facts_ok is False and verdict.missing_facts == ["现货"]
+    assert score(_question(question=question, facts=("现货",)), _answer("这件T恤有现货")).facts_ok is False
+    assert score(_question(question=question, facts=("现货",)), _answer("这件T恤有现货吗？有的，现货")).facts_ok
+
+
 # --- summarizing ------------------------------------------------------------------------------------
 
 
@@ -129,7 +157,11 @@ def test_summarize_computes_the_figures_of_a_tiny_run():
         "facts_checked": 2,
         "facts_ok": 1,
         "unbacked": 1,
+        "echoes": 0,
     }
+
+    assert summary["echoes"] == {"answers": 0, "lines": [], "flagged": 0}
+    assert summary["by_split"] == {"dev": 6}
 
     report = format_summary(summary)
     assert "interception rate" in report and "75.0%" in report and "3/4" in report
@@ -145,3 +177,42 @@ def test_summarize_handles_an_empty_run_and_rejects_mismatched_lengths():
     assert "-" in format_summary(empty)
     with pytest.raises(ValueError, match="differ in length"):
         summarize([], [_question()], [])
+    with pytest.raises(ValueError, match="differ in length"):
+        summarize_groups([], [_question()], [])
+
+
+def test_summarize_groups_gives_the_figures_per_store_and_split_with_echoes():
+    questions = [
+        _question(question="什么时候发货？", line=1),  # demo dev: right
+        _question(question="这件T恤有现货吗", facts=("现货",), split="heldout", product="TS-001", line=2),  # echo
+        _question(store="tea", question="包邮不", facts=("59",), split="heldout", line=3),  # tea held-out: right
+        _question(
+            store="tea", question="它保质期多久", facts=("18个月",), split="heldout", history=("龙井多少钱",), line=4
+        ),  # wrong fact
+    ]
+    answers = [
+        _answer("付款后24小时内发货", source="faq"),
+        _answer("这件T恤有现货吗？", source="llm"),
+        _answer("满59元包邮", source="llm", flags=("echo",)),  # a copy of the question was cut
+        _answer("24个月", source="llm"),
+    ]
+    verdicts = [score(q, a) for q, a in zip(questions, answers, strict=True)]
+    groups = summarize_groups(verdicts, questions, answers)
+
+    assert groups["all"]["questions"] == 4
+    assert groups["all"]["echoes"] == {"answers": 1, "lines": [2], "flagged": 1}
+    assert list(groups["by_split"]) == ["dev", "heldout"]
+    assert groups["by_split"]["heldout"]["fact_accuracy"] == {"hit": 1, "total": 3, "rate": 1 / 3}
+    assert groups["by_split"]["dev"]["fact_accuracy"]["rate"] == 1.0
+    assert groups["by_store"]["tea"]["fact_accuracy"] == {"hit": 1, "total": 2, "rate": 0.5}
+    assert groups["by_store_split"]["demo"]["heldout"]["echoes"]["answers"] == 1
+    assert set(groups["by_store_split"]["tea"]) == {"heldout"}  # no empty group
+
+    report = format_groups(groups)
+    rows = {line.split("  ")[0]: line for line in report.splitlines()}
+    assert {"all", "dev", "heldout", "demo dev", "demo heldout", "demo all", "tea heldout"} <= set(rows)
+    assert "tea all" not in rows  # a store with one split has one row
+    assert "33.3%" in rows["heldout"] and "1/3" in rows["heldout"]
+    assert rows["demo heldout"].split()[-1] == "1"  # its echo
+    assert "echoes: lines 2" in report
+    assert [line.split()[-2:] for line in report.splitlines() if line.startswith("model echoes cut")] == [["1", "4"]]
