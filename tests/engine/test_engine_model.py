@@ -81,7 +81,7 @@ async def ask(communicator: WebsocketCommunicator, text: str, *, timeout: float 
 async def test_question_streams_through_the_websocket_embedded(store):
     communicator, _ = await connect()
     try:
-        frames = await ask(communicator, "纯棉T恤会缩水吗？")
+        frames = await ask(communicator, "碎花连衣裙适合什么场合穿？")
     finally:
         await communicator.disconnect()
     final = frames["final"]
@@ -91,7 +91,7 @@ async def test_question_streams_through_the_websocket_embedded(store):
     assert final["source"] in ("llm", "guardrail") and not final["partial"] and final["error"] == ""
     assert final["ttft_ms"] is not None and final["completion_tokens"] > 0
     saved = await database_sync_to_async(lambda: list(Message.objects.order_by("pk").values_list("role", "text")))()
-    assert saved == [("customer", "纯棉T恤会缩水吗？"), ("bot", final["text"])]
+    assert saved == [("customer", "碎花连衣裙适合什么场合穿？"), ("bot", final["text"])]
 
 
 async def test_hand_over_to_an_agent_and_back_the_model_uses_what_the_agent_said(store):
@@ -132,7 +132,7 @@ async def test_follow_up_evaluates_fewer_prompt_tokens_than_a_cold_turn(store):
     communicator, _ = await connect()
     try:
         first = (await ask(communicator, "碎花连衣裙适合什么场合穿？"))["final"]
-        second = (await ask(communicator, "那T恤有哪些尺码？"))["final"]
+        second = (await ask(communicator, "那T恤适合什么场合穿？"))["final"]
     finally:
         await communicator.disconnect()
     assert first["evaluated_tokens"] == first["prompt_tokens"]
@@ -150,7 +150,7 @@ async def test_cancel_stops_generation(store):
             await communicator.send_json_to({"type": "cancel"})
 
     try:
-        frames = await ask(communicator, "请详细介绍一下T恤的面料和尺码。", on_delta=cancel_once)
+        frames = await ask(communicator, "请详细介绍一下T恤适合什么场合穿？", on_delta=cancel_once)
     finally:
         await communicator.disconnect()
     final = frames["final"]
@@ -208,9 +208,9 @@ async def test_engine_crash_mid_answer_yields_an_error_frame_and_recovers(store,
             monkeypatch.setattr(LlamaRuntime, "decode", crash)
 
     try:
-        frames = await ask(communicator, "请详细介绍一下T恤的面料和尺码。", on_delta=break_engine)
+        frames = await ask(communicator, "请详细介绍一下T恤适合什么场合穿？", on_delta=break_engine)
         monkeypatch.setattr(LlamaRuntime, "decode", real_decode)
-        again = await ask(communicator, "羊毛连衣裙适合什么季节穿？")
+        again = await ask(communicator, "羊毛连衣裙会起球吗？")
     finally:
         monkeypatch.setattr(LlamaRuntime, "decode", real_decode)
         await communicator.disconnect()
@@ -273,14 +273,14 @@ async def test_runworker_process_on_redis_streams_and_a_killed_worker_is_reporte
             if len(frames["deltas"]) == 1:
                 os.killpg(worker.pid, signal.SIGKILL)
 
-        killed = await ask(communicator, "请详细介绍一下T恤的面料和尺码。", on_delta=kill_worker)
+        killed = await ask(communicator, "请详细介绍一下T恤适合什么场合穿？", on_delta=kill_worker)
         final = killed["final"]
         assert final["error"] == "engine_lost" and final["partial"] is True
 
         # Whoever runs the workers starts a new one; the chat goes on.
         worker.wait(10)
         worker = _start_worker(prefix, database_url, log)
-        again = await ask(communicator, "小熊印花T恤适合什么季节穿？", timeout=120)
+        again = await ask(communicator, "小熊印花T恤的印花会掉吗？", timeout=120)
         assert again["final"]["error"] == "" and again["final"]["text"]
     finally:
         await communicator.disconnect()
