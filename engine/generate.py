@@ -4,10 +4,11 @@ Everything that crosses a process boundary (the channel layer) is one of these d
 into plain data with `to_dict()` and back with `from_dict()`, which refuses keys it does not know.
 """
 
-import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal, Protocol
+
+from engine.normalize import is_english, letters_only
 
 FinishReason = Literal["stop", "length", "time", "cancelled", "error", "busy"]
 EventKind = Literal["accepted", "delta", "done"]
@@ -220,8 +221,8 @@ class AnswerStream:
                 flags.append("fallback")
             elif echoed or looped or not body.strip():
                 # Nothing but the question: say so honestly; the guardrail source brings a person.
-                english = self.question.isascii() and any(c.isalpha() for c in self.question)
-                body, appended, source = self.UNSURE_TEXT_EN if english else self.UNSURE_TEXT, "", "guardrail"
+                unsure = self.UNSURE_TEXT_EN if is_english(self.question) else self.UNSURE_TEXT
+                body, appended, source = unsure, "", "guardrail"
                 flags.append("echo" if echoed and "echo" not in flags else "unsure")
         final = body + appended
         if reason == "error" and not final.strip():
@@ -236,13 +237,9 @@ class AnswerStream:
 _SENTENCE_END = ("。", "！", "？", "!", "?", "～", "~", "\n")
 
 
-def _letters(text: str) -> str:
-    return "".join(c for c in unicodedata.normalize("NFKC", text).lower() if unicodedata.category(c)[0] in "LN")
-
-
 def only_repeats(answer: str, question: str) -> bool:
     """Whether the answer says nothing but (pieces of) the question, once or over and over."""
-    said, asked = _letters(answer), _letters(question)
+    said, asked = letters_only(answer), letters_only(question)
     if not said or not asked:
         return False
     return not said.replace(asked, "") or said in asked

@@ -10,7 +10,6 @@ next character decides, so no claim ever shows up half-written. Pure string work
 """
 
 import re
-import unicodedata
 from dataclasses import dataclass, field
 
 from engine.claims import OFFER_KINDS, Claim, StoreFacts, fold
@@ -27,6 +26,7 @@ from engine.lexicon import (
     SHIPPING_FEE_WORDS,
     plain_words,
 )
+from engine.normalize import letters_only
 from engine.numerals import CN_NUMERAL_CHARS
 
 SAFE_SENTENCE_ZH = "具体价格和优惠以店铺页面和客服确认为准。"
@@ -100,7 +100,7 @@ class StreamGuard:
     def __init__(self, store: StoreSnapshot, *, reference: str = "", question: str = "") -> None:
         self._facts = StoreFacts.build(store, reference, question=question)
         # The small model often starts by repeating the question: held until it is clear, then dropped.
-        echo = _canon(question)
+        echo = letters_only(question)
         asks = question.rstrip(" .。!！~～").endswith(("吗", "呢", "么", "嘛", "?", "？"))
         self._echo = echo if asks and len(echo) >= MIN_ECHO_CHARS else ""
         self._english = _mostly_english(question)
@@ -308,11 +308,6 @@ _LABELS = tuple(word + colon for word in _LABEL_WORDS for colon in (":", "："))
 _LOOP = re.compile(r"(?s)(?:(.{2,80}?)\1{3,}|(.{8,80}?)\2)$")
 
 
-def _canon(text: str) -> str:
-    """Letters and digits only, NFKC and lower case: how an echo is recognised whatever its punctuation."""
-    return "".join(c for c in unicodedata.normalize("NFKC", text).lower() if unicodedata.category(c)[0] in "LN")
-
-
 def _echo_cut(buf: str, echo: str, *, final: bool) -> int | None:
     """Where the answer's copy of the question ends in `buf` (0: the answer is no copy); None: wait and see.
 
@@ -322,7 +317,7 @@ def _echo_cut(buf: str, echo: str, *, final: bool) -> int | None:
     matched = 0
     separated = False
     for i, ch in enumerate(buf):
-        c = _canon(ch)
+        c = letters_only(ch)
         if not c:
             separated = matched == len(echo)
             continue  # punctuation and spaces, in the copy or just after it

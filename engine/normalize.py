@@ -116,3 +116,17 @@ def normalize(text: str, *, synonyms: Sequence[tuple[str, str]] = ()) -> Normali
     if synonyms:
         canonical = _apply_synonyms(canonical, _synonym_rules(tuple((p, r) for p, r in synonyms)))
     return Normalized(original=text, text=canonical)
+
+
+def letters_only(text: str) -> str:
+    """Letters and digits only, NFKC and lower case: the same words whatever their punctuation (an echo)."""
+    return "".join(c for c in unicodedata.normalize("NFKC", text).lower() if unicodedata.category(c)[0] in "LN")
+
+
+_LATIN_LETTER = re.compile(r"[a-z]", re.IGNORECASE)
+_CJK_CHAR = re.compile(f"[{_CJK}]")
+
+
+def is_english(text: str) -> bool:
+    """Written in English (or another Latin-script language): letters, no Chinese."""
+    return len(_LATIN_LETTER.findall(text)) >= 6 and not _CJK_CHAR.search(text)

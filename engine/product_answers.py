@@ -20,7 +20,7 @@ from engine import numerals
 from engine.amounts import money
 from engine.claims import regions_in, store_excluded_regions
 from engine.focus import Resolved
-from engine.knowledge import ProductFact, PromotionFact, StoreSnapshot
+from engine.knowledge import ProductFact, StoreSnapshot
 from engine.lexicon import (
     ATTRIBUTE_ASKS,
     FIT_QUESTION,
@@ -34,6 +34,7 @@ from engine.lexicon import (
 )
 from engine.normalize import normalize
 from engine.retrieve import tokenize
+from engine.route import describe_promotion
 
 STOCK_QUESTION = re.compile(f"{STOCK_WORDS}|{STOCK_QUESTION_PHRASES}")
 PRICE_QUESTION = re.compile(f"{PRICE_WORDS}|{PRICE_WORDS_EN}")
@@ -228,13 +229,19 @@ def count_total(store: StoreSnapshot, product: ProductFact, count: int, text: st
     return said
 
 
-def one_product_answer(store: StoreSnapshot, product: ProductFact, text: str, asks: Asks) -> str | None:
+def one_product_answer(
+    store: StoreSnapshot,
+    product: ProductFact,
+    text: str,
+    asks: Asks,
+    options: tuple[list[str], list[tuple[str, str]]],
+) -> str | None:
     """The answer about one product, or None when the question asks nothing its row says."""
     parts: list[str] = []
     attributes = dict(product.attributes)
-    own, missing = options_mentioned(store, product, text)
+    own, missing = options
     for key in asks.keys:
-        if key in attributes and not (own and key in ("颜色", "尺码") and (asks.stock or missing)):
+        if key in attributes and not (own and _OPTION_KEY.fullmatch(key) and (asks.stock or missing)):
             parts.append(f"{product.name}的{key}是{attributes[key]}")
     if asks.measure and asks.size:
         value = size_guide_value(product.size_guide, asks.size, asks.measure)
@@ -257,7 +264,7 @@ def one_product_answer(store: StoreSnapshot, product: ProductFact, text: str, as
     if asks.stock:
         parts.append(_stock_text(product, asks, own))
         if own and product.stock > 0:
-            parts.append(f"有{_LIST.join(own)}可选，库存不分颜色尺码统计，以商品页面能选择下单的为准")
+            parts.append(f"有{_LIST.join(own)}可选，库存按商品统计，各选项以商品页面能选择下单的为准")
     elif own and not missing and not parts:
         parts.append(f"{product.name}有{_LIST.join(own)}")
     if not parts:
@@ -349,22 +356,14 @@ def promotion_gap_answer(store: StoreSnapshot, text: str, resolved: Resolved) ->
         if promotion.kind not in ("free_shipping", "threshold_off"):
             continue
         if promotion.kind == "free_shipping" and excluded:
-            lines.append(f"{'、'.join(sorted(excluded))}不参加{describe_threshold(promotion)}")
+            lines.append(f"{'、'.join(sorted(excluded))}不参加{describe_promotion(promotion)}")
             continue
-        what = describe_threshold(promotion)
+        what = describe_promotion(promotion)
         gap = threshold - spent
         lines.append(f"{what}还差{money(gap)}元" if gap > 0 else f"已满足{what}")
     if not lines:
         return None
     return f"亲，{basis}，" + "，".join(lines) + "（以下单页面计算为准）。"
-
-
-def describe_threshold(promotion: PromotionFact) -> str:
-    member = "（会员）" if promotion.member_only else ""
-    if promotion.kind == "free_shipping":
-        return f"满{money(promotion.threshold)}包邮{member}"
-    amount = money(promotion.amount) if promotion.amount is not None else ""
-    return f"满{money(promotion.threshold)}减{amount}{member}"
 
 
 def english_answer(products: tuple[ProductFact, ...], asks: Asks) -> str | None:
@@ -420,7 +419,7 @@ def product_answer(
             return None
         if not asks and not _ASKS_WHETHER.search(text):
             return None
-        answer = one_product_answer(store, product, text, asks)
+        answer = one_product_answer(store, product, text, asks, (own, missing))
         return (answer, product) if answer else None
     if not asks:
         return None
