@@ -6,6 +6,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("kb.urls")),
     path("api/", include("conversations.urls")),
+    path("api/", include("conversations.reports.urls")),
     path("", include("conversations.campaigns.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),

@@ -3,6 +3,7 @@ import secrets
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from kb.models import Store, TimeStampedModel
@@ -247,3 +248,54 @@ class AgentPresence(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} on {self.channel_name}"
+
+
+class ConversationEvent(models.Model):
+    """What happened to a conversation, appended once and never changed: the figures count these.
+
+    A handoff (with its reason), a person claiming it, handing it back to the bot, and the close (with the
+    one outcome it ended in). Reports count them in half-open time ranges; they never read `updated_at`.
+    """
+
+    class Kind(models.TextChoices):
+        HANDOFF = "handoff", _("Handed off")
+        CLAIM = "claim", _("Claimed by an agent")
+        HAND_BACK = "hand_back", _("Handed back to the bot")
+        CLOSE = "close", _("Ended")
+
+    class Detail(models.TextChoices):
+        """How an abandoned conversation was left (the outcome alone does not say)."""
+
+        BEFORE_ANSWER = "before_answer", _("Left before any answer")
+        WAITING = "waiting", _("Left while waiting for a person")
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="events", verbose_name=_("conversation")
+    )
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="+", verbose_name=_("store"))
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    at = models.DateTimeField(_("at"), default=timezone.now, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, verbose_name=_("by")
+    )
+    reason = models.CharField(_("reason"), max_length=20, blank=True)  # a handoff's HandoffTicket.Reason
+    outcome = models.CharField(_("outcome"), max_length=20, choices=Conversation.Outcome.choices, blank=True)
+    detail = models.CharField(_("detail"), max_length=20, choices=Detail.choices, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        verbose_name = _("conversation event")
+        verbose_name_plural = _("conversation events")
+        indexes = [models.Index(fields=["store", "kind", "at"], name="event_store_kind_at")]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(kind="close") & ~Q(outcome="")) | (~Q(kind="close") & Q(outcome="")),
+                name="event_outcome_iff_close",
+            ),
+            models.UniqueConstraint(
+                fields=["conversation"], condition=Q(kind="close"), name="event_one_close_per_conversation"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} #{self.conversation_id} at {self.at:%Y-%m-%d %H:%M}"

@@ -1,5 +1,6 @@
 """Reads of the conversation log: what the services, consumers, views and APIs look up."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
@@ -10,7 +11,8 @@ from django.core.cache import cache
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 
-from conversations.models import AgentPresence, Conversation, HandoffTicket, Message
+from conversations.metrics import EventRow, MessageRow
+from conversations.models import AgentPresence, Conversation, ConversationEvent, HandoffTicket, Message
 from engine.focus import ChatContext
 from engine.prompt import Turn
 from kb.hours import hours_text, is_open
@@ -224,3 +226,51 @@ def handoff_status_extra(*, conversation: Conversation, ticket: HandoffTicket | 
         "contact": contact,
         "contact_needed": ticket is not None and availability.agents != "online" and not contact,
     }
+
+
+MESSAGE_ROW_FIELDS = (
+    "id", "conversation_id", "role", "created_at", "source", "flags", "partial", "ttft_ms", "feedback",
+    "feedback_comment", "matched",
+)  # fmt: skip
+
+
+def message_row(values: Sequence[Any], *, text: str = "") -> MessageRow:
+    """A message as the figures see it, from `values_list(*MESSAGE_ROW_FIELDS)`."""
+    pk, conversation_id, role, at, source, flags, partial, ttft_ms, feedback, comment, matched = values
+    faq_ids = tuple(
+        int(m["id"])
+        for m in (matched or [])
+        if isinstance(m, dict) and m.get("kind") == "faq" and str(m.get("id", "")).isdigit()
+    )
+    return MessageRow(
+        id=pk,
+        conversation_id=conversation_id,
+        role=role,
+        at=at,
+        source=source,
+        flags=tuple(f for f in (flags or []) if isinstance(f, str)),
+        partial=partial,
+        ttft_ms=ttft_ms,
+        feedback=feedback,
+        feedback_comment=comment,
+        faq_ids=faq_ids,
+        text=text,
+    )
+
+
+EVENT_ROW_FIELDS = ("conversation_id", "kind", "at", "reason", "outcome", "detail")
+
+
+def event_row(values: tuple[Any, ...]) -> EventRow:
+    conversation_id, kind, at, reason, outcome, detail = values
+    return EventRow(conversation_id=conversation_id, kind=kind, at=at, reason=reason, outcome=outcome, detail=detail)
+
+
+def conversation_log_rows(*, conversation_ids: list[int]) -> tuple[list[MessageRow], list[EventRow]]:
+    """The messages and events of these conversations, as the figures see them."""
+    messages = Message.objects.filter(conversation_id__in=conversation_ids).order_by("created_at", "id")
+    events = ConversationEvent.objects.filter(conversation_id__in=conversation_ids).order_by("at", "id")
+    return (
+        [message_row(v) for v in messages.values_list(*MESSAGE_ROW_FIELDS)],
+        [event_row(v) for v in events.values_list(*EVENT_ROW_FIELDS)],
+    )

@@ -16,7 +16,7 @@ else:
     _AdminBase = object
 
 # Shop work, in this order on the index; every other app comes after them.
-SHOP_APPS = ("kb", "conversations", "campaigns")
+SHOP_APPS = ("kb", "conversations", "reports", "campaigns")
 # Not shop work (users and groups, API tokens, scheduled-task settings, sign-in lockouts): superusers
 # only, whatever permissions a staff member was given.
 TECHNICAL_APPS = ("auth", "authtoken", "django_celery_beat", "axes")

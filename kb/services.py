@@ -157,7 +157,7 @@ def faq_entry_count_hit(*, faq_id: int) -> None:
 # The group every store staff member is in: the permissions to run a shop in the back office and
 # answer its chats (which rows they see is still limited to their stores).
 STAFF_GROUP = "store staff"
-STAFF_APPS = ("kb", "conversations")
+STAFF_APPS = ("kb", "conversations", "reports")
 
 
 def staff_group_get() -> Group:

@@ -19,6 +19,7 @@ API_PATHS = [
     "/api/synonyms/{id}/",
     "/api/conversations/",
     "/api/conversations/{id}/",
+    "/api/reports/{store}/",
     "/api/shops/{store}/events/",
 ]
 

@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "kb",
     "conversations",
     "conversations.campaigns",
+    "conversations.reports",
     "engine",
 ]
 

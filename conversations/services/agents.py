@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from config.exceptions import ApplicationError
 from conversations import realtime
-from conversations.models import AgentPresence, Conversation, HandoffTicket, Message
+from conversations.models import AgentPresence, Conversation, ConversationEvent, HandoffTicket, Message
 from conversations.selectors import (
     agent_is_online,
     conversation_chat_context,
@@ -22,7 +22,8 @@ from conversations.selectors import (
     ticket_list_stale,
 )
 from conversations.services.answers import answer_job_build
-from conversations.services.handoff import conversation_close, conversation_outcome_on_close
+from conversations.services.events import conversation_event_record
+from conversations.services.handoff import conversation_close
 from conversations.services.messages import conversation_answers_cancel, message_create_system
 from engine.generate import AnswerJob
 from engine.knowledge import StoreSnapshot
@@ -148,6 +149,9 @@ def ticket_claim(*, ticket_id: Any, agent: Any) -> HandoffTicket:
         ticket.agent = agent
         ticket.claimed_at = timezone.now()
         ticket.save(update_fields=["status", "agent", "claimed_at", "updated_at"])
+        conversation_event_record(
+            conversation=conversation, kind=ConversationEvent.Kind.CLAIM, actor=agent, at=ticket.claimed_at
+        )
         conversation.status = Conversation.Status.HUMAN
         conversation.save(update_fields=["status", "updated_at"])
         name = realtime.agent_display_name(agent)
@@ -205,6 +209,9 @@ def conversation_hand_back(*, conversation_id: Any, agent: Any) -> Conversation:
         ticket.status = HandoffTicket.Status.RESOLVED
         ticket.resolved_at = timezone.now()
         ticket.save(update_fields=["status", "resolved_at", "updated_at"])
+        conversation_event_record(
+            conversation=conversation, kind=ConversationEvent.Kind.HAND_BACK, actor=agent, at=ticket.resolved_at
+        )
         conversation.status = Conversation.Status.BOT
         conversation.save(update_fields=["status", "updated_at"])
         name = conversation.store.assistant_name
@@ -218,7 +225,7 @@ def conversation_hand_back(*, conversation_id: Any, agent: Any) -> Conversation:
 
 
 def conversation_close_by_agent(*, conversation_id: Any, agent: Any) -> Conversation:
-    """The agent ends the chat: it closes as handed off (a human had it) and the widget asks for a rating."""
+    """The agent ends the chat (with the outcome its log gives) and the widget asks for a rating."""
     with transaction.atomic():
         conversation = _agent_conversation(agent=agent, conversation_id=conversation_id, lock=True)
         if conversation.status == Conversation.Status.CLOSED:
@@ -226,8 +233,7 @@ def conversation_close_by_agent(*, conversation_id: Any, agent: Any) -> Conversa
         claimed = conversation.tickets.filter(status=HandoffTicket.Status.CLAIMED).select_related("agent").first()
         if claimed is not None and claimed.agent_id != agent.pk and agent_is_online(user_id=claimed.agent_id):
             raise ApplicationError(f"这个对话正由{agent_name_of(claimed)}处理。")
-        outcome = conversation_outcome_on_close(conversation=conversation)
-        return conversation_close(conversation=conversation, outcome=outcome)
+        return conversation_close(conversation=conversation, actor=agent)
 
 
 def conversations_close_for_tickets(*, tickets: QuerySet[HandoffTicket], limit: int = 500) -> int:
@@ -238,7 +244,7 @@ def conversations_close_for_tickets(*, tickets: QuerySet[HandoffTicket], limit: 
     )
     closed = 0
     for conversation in Conversation.objects.filter(pk__in=conversation_ids).exclude(status=Conversation.Status.CLOSED):
-        conversation_close(conversation=conversation, outcome=conversation_outcome_on_close(conversation=conversation))
+        conversation_close(conversation=conversation)
         closed += 1
     if closed:
         logger.info("closed %s conversations of open tickets", closed)

@@ -2,16 +2,28 @@
 
 import logging
 import uuid
+from datetime import datetime
+from typing import Any
 
 from django.db import transaction
+from django.db.models import Max
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from config.exceptions import ApplicationError
 from conversations import realtime
 from conversations.contacts import contact_find
-from conversations.models import Conversation, HandoffTicket, Message
-from conversations.selectors import customer_texts_recent, handoff_availability, handoff_status_extra, ticket_open_for
+from conversations.metrics import IDLE_CLOSE_AFTER, Ending, episode_ending
+from conversations.models import Conversation, ConversationEvent, HandoffTicket, Message
+from conversations.selectors import (
+    conversation_log_rows,
+    customer_texts_recent,
+    handoff_availability,
+    handoff_status_extra,
+    ticket_open_for,
+)
+from conversations.services.events import conversation_event_record
 from conversations.services.messages import conversation_answers_cancel, message_create_bot
 from engine.pipeline import DEFAULT_HANDOFF, related_entries
 from kb.models import Store
@@ -47,24 +59,39 @@ def conversation_hand_off(
             texts = customer_texts_recent(conversation=locked)
             matched = [dict(e) for e in related_entries(store=store_snapshot(store=locked.store), texts=texts)]
         ticket = HandoffTicket.objects.create(conversation=locked, reason=reason, matched=matched or [])
+        conversation_event_record(conversation=locked, kind=ConversationEvent.Kind.HANDOFF, reason=reason)
         realtime.push_ticket(ticket, store_id=locked.store_id)
         realtime.push_status(locked, **handoff_status_extra(conversation=locked, ticket=ticket))
     logger.info("conversation %s handed off (%s), ticket %s", locked.pk, reason, ticket.pk)
     return ticket
 
 
-def conversation_close(*, conversation: Conversation, outcome: Conversation.Outcome) -> Conversation:
-    """Close with exactly one outcome; closing again with the same outcome is a no-op."""
+def conversation_close(
+    *, conversation: Conversation, outcome: Conversation.Outcome | None = None, actor: Any = None
+) -> Conversation:
+    """Close with exactly one outcome (by default the one the log gives, `conversation_ending`) and record
+    the close event; closing a closed conversation again changes nothing (with another outcome: an error)."""
     with transaction.atomic():
         locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
         if locked.status == Conversation.Status.CLOSED:
-            if locked.outcome != outcome:
+            if outcome is not None and locked.outcome != outcome:
                 raise ApplicationError(f"Conversation {locked.pk} is already closed as {locked.outcome}.")
             return locked
+        ending = conversation_ending(conversation=locked)
+        if outcome is not None and outcome != ending.outcome:
+            ending = Ending(outcome, "before_answer" if outcome == Conversation.Outcome.ABANDONED else "")
         locked.status = Conversation.Status.CLOSED
-        locked.outcome = outcome
+        locked.outcome = ending.outcome
         locked.closed_at = timezone.now()
         locked.save(update_fields=["status", "outcome", "closed_at", "updated_at"])
+        conversation_event_record(
+            conversation=locked,
+            kind=ConversationEvent.Kind.CLOSE,
+            actor=actor,
+            outcome=ending.outcome,
+            detail=ending.detail,
+            at=locked.closed_at,
+        )
         for ticket in list(locked.tickets.still_open()):
             ticket.status = HandoffTicket.Status.RESOLVED
             ticket.resolved_at = locked.closed_at
@@ -72,15 +99,33 @@ def conversation_close(*, conversation: Conversation, outcome: Conversation.Outc
             realtime.push_ticket(ticket, store_id=locked.store_id)
         realtime.push_status(locked)
         conversation_answers_cancel(conversation=locked)
-    logger.info("conversation %s closed as %s", locked.pk, outcome)
+    logger.info("conversation %s closed as %s", locked.pk, locked.outcome)
     return locked
 
 
-def conversation_outcome_on_close(*, conversation: Conversation) -> Conversation.Outcome:
-    """How a conversation ended when someone closes it: handed off if a person was ever asked for."""
-    if conversation.tickets.exists():
-        return Conversation.Outcome.HANDED_OFF
-    return Conversation.Outcome.BOT_RESOLVED
+def conversation_ending(*, conversation: Conversation) -> Ending:
+    """How the conversation ends if it ends now (the rule is `metrics.episode_ending`)."""
+    messages, events = conversation_log_rows(conversation_ids=[conversation.pk])
+    contact_left = conversation.tickets.exclude(contact="").exists()
+    return episode_ending(messages=messages, events=events, contact_left=contact_left)
+
+
+def conversations_close_idle(*, now: datetime, limit: int = 500) -> int:
+    """The sweep: ends the conversations nobody wrote in for `IDLE_CLOSE_AFTER` (the shopper left), each
+    with the outcome its log gives. Returns how many it closed; at most `limit` per call."""
+    idle = (
+        Conversation.objects.exclude(status=Conversation.Status.CLOSED)
+        .annotate(last_at=Coalesce(Max("messages__created_at"), "created_at"))
+        .filter(last_at__lt=now - IDLE_CLOSE_AFTER)
+        .order_by("last_at")
+    )
+    closed = 0
+    for conversation in idle[:limit]:
+        conversation_close(conversation=conversation)
+        closed += 1
+    if closed:
+        logger.info("closed %s idle conversations", closed)
+    return closed
 
 
 def handoff_text(*, store: Store, text: str, conversation: Conversation | None = None) -> str:

@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 
 from config.exceptions import ApplicationError
 from conversations.models import CSAT, Conversation, Message, Visitor
-from conversations.services.handoff import conversation_close, conversation_outcome_on_close
+from conversations.services.handoff import conversation_close
 from kb.models import Product, Store
 from kb.selectors import store_get_by_slug
 from kb.validation import text_clean
@@ -185,7 +185,5 @@ def csat_submit(*, conversation: Conversation, score: Any, comment: str = "") ->
 
 
 def conversation_close_by_shopper(*, conversation: Conversation) -> Conversation:
-    """The shopper ended the chat: bot_resolved unless it was ever handed off."""
-    return conversation_close(
-        conversation=conversation, outcome=conversation_outcome_on_close(conversation=conversation)
-    )
+    """The shopper ended the chat, with the outcome its log gives (`conversation_ending`)."""
+    return conversation_close(conversation=conversation)

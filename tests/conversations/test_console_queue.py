@@ -91,7 +91,8 @@ def test_only_tickets_that_waited_too_long_unclaimed_are_closed():
     assert closed == 1
     statuses = {t.pk: (t.status, t.conversation.status) for t in HandoffTicket.objects.select_related("conversation")}
     assert statuses[stale.pk] == ("resolved", "closed")
-    assert Conversation.objects.get(pk=stale.conversation_id).outcome == "handed_off"
+    # Nobody came and the shopper left no contact: they left while waiting for a person.
+    assert Conversation.objects.get(pk=stale.conversation_id).outcome == "abandoned"
     assert statuses[fresh.pk] == ("open", "waiting")
     assert statuses[claimed.pk][0] == "claimed"
     assert statuses[elsewhere.pk] == ("open", "waiting")

@@ -10,7 +10,7 @@ from channels.db import database_sync_to_async
 from channels.layers import channel_layers
 from channels.testing import WebsocketCommunicator
 
-from conversations.models import CSAT, Conversation, HandoffTicket, Message
+from conversations.models import CSAT, Conversation, ConversationEvent, HandoffTicket, Message
 from conversations.services import handoff
 from engine import service
 from tests.conversations.factories import ConversationFactory, MessageFactory, VisitorFactory
@@ -303,8 +303,11 @@ async def test_handoff_button_opens_one_ticket_says_the_handoff_message_and_send
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize(("handoff", "outcome"), [(False, "bot_resolved"), (True, "handed_off")])
-async def test_close_records_exactly_one_outcome(fake_engine, handoff, outcome):
+# The shopper ends a chat in which nobody answered them: before any answer, or while waiting for a person.
+@pytest.mark.parametrize(
+    ("handoff", "outcome", "detail"), [(False, "abandoned", "before_answer"), (True, "abandoned", "waiting")]
+)
+async def test_close_records_exactly_one_outcome(fake_engine, handoff, outcome, detail):
     await database_sync_to_async(_store)()
     communicator, hello = await _hello()
     try:
@@ -323,6 +326,10 @@ async def test_close_records_exactly_one_outcome(fake_engine, handoff, outcome):
     assert late["type"] == "error" and late["code"] == "invalid_message"
     conversation = await database_sync_to_async(Conversation.objects.get)(pk=hello["conversation"])
     assert conversation.status == "closed" and conversation.outcome == outcome
+    closes = await database_sync_to_async(list)(
+        ConversationEvent.objects.filter(conversation=conversation).values_list("kind", "outcome", "detail")
+    )
+    assert [c for c in closes if c[0] == "close"] == [("close", outcome, detail)]
 
     # The next visit starts a fresh conversation for the same visitor.
     again, hello2 = await _hello(f"?visitor={hello['visitor']}")

@@ -86,7 +86,7 @@ class StaffUserFactory(factory.django.DjangoModelFactory):
     def stores(self, create: bool, extracted: list[Store] | None, **kwargs: object) -> None:
         if not create:
             return
-        perms = Permission.objects.filter(content_type__app_label__in=["kb", "conversations"])
+        perms = Permission.objects.filter(content_type__app_label__in=["kb", "conversations", "reports"])
         self.user_permissions.add(*perms)
         for store in extracted or []:
             store.staff.add(self)
