@@ -1,6 +1,7 @@
 """The report's tables, the same for the page and the CSV export (one CSV per table)."""
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -33,6 +34,10 @@ def percent(value: Decimal | None) -> str:
 
 def blank(value: Any) -> Any:
     return "-" if value is None else value
+
+
+def _local(at: datetime | None, report: Report) -> str:
+    return at.astimezone(report.period.tz).strftime("%Y-%m-%d %H:%M") if at else "-"
 
 
 @dataclass(frozen=True)
@@ -120,7 +125,7 @@ def report_tables(report: Report) -> list[Table]:
                     r["hits"],
                     r["up"],
                     r["down"],
-                    r["last_used"].isoformat() if r["last_used"] else "-",
+                    _local(r["last_used"], report),
                 ]
                 for r in report.faq_rows
             ],

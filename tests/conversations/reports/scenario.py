@@ -26,6 +26,7 @@ from conversations.services.widget import (
     message_feedback_set,
     visitor_create,
 )
+from kb.models import FaqEntry
 from tests.kb.factories import FaqEntryFactory, StaffUserFactory
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -80,7 +81,9 @@ def _retime(conversation: Conversation, start: datetime) -> None:
 
 def play_day(store, *, day: date | None = None) -> Day:
     agent = StaffUserFactory(stores=[store])
-    faq = FaqEntryFactory(store=store, question="什么时候发货?", answer="付款后24小时内发货。")
+    faq = FaqEntry.objects.filter(store=store, question="什么时候发货?").first() or FaqEntryFactory(
+        store=store, question="什么时候发货?", answer="付款后24小时内发货。"
+    )
     matched = [{"kind": "faq", "id": faq.pk, "title": faq.question, "score": 3.2}]
     today = timezone.now().astimezone(SHANGHAI).date()
     d = Day(store=store, agent=agent, day=day or today - timedelta(days=1), faq=faq)
