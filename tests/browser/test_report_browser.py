@@ -6,7 +6,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from kb.models import Store
-from tests.browser.conftest import Page
+from tests.browser.conftest import SCREENSHOTS, Page
 from tests.browser.test_back_office_browser import screenshot, sign_in
 from tests.conversations.reports.scenario import play_day
 
@@ -48,3 +48,34 @@ def test_the_report_draws_its_charts_from_the_server_alone(server, browser):
         assert outside == []
     finally:
         context.close()
+
+
+def test_the_store_page_test_chat_answers_and_says_why(server, browser):
+    store = Store.objects.get(slug="demo")
+    get_user_model().objects.create_superuser("boss", "boss@example.com", "a-long-test-password")
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(30_000)
+    staff = Page(context.new_page())
+    page = staff.page
+    try:
+        sign_in(page, server.url, "boss", "a-long-test-password")
+        page.goto(f"{server.url}/admin/kb/store/{store.pk}/change/")
+        page.fill("#shopdesk-try-question", "什么时候发货？")
+        page.press("#shopdesk-try-question", "Enter")  # asks; does not save the store form
+        why = page.locator("#shopdesk-try-log .shopdesk-try-why").first
+        why.wait_for()
+        assert page.url.endswith(f"/admin/kb/store/{store.pk}/change/")
+        text = why.inner_text()
+        assert "faq" in text and "#" in text
+        assert page.locator("#shopdesk-try-log .shopdesk-try-matched a").count() >= 1  # the entry to fix
+        make = page.locator("#shopdesk-try-log a.shopdesk-try-make").first
+        assert "question=" in make.get_attribute("href")  # "make an FAQ entry" from this question
+        page.locator("#shopdesk-try").screenshot(path=str(screenshot_dir() / "try-1-why.png"))
+        assert staff.errors == []
+    finally:
+        context.close()
+
+
+def screenshot_dir():
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS
