@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import tablib
@@ -22,7 +23,7 @@ from kb.models import STORE_BOT_SETTINGS, FaqEntry, Product, Promotion, Store, S
 from kb.resources import FaqEntryResource, ProductResource, SpreadsheetCSV, UnreadableFile
 from kb.selectors import store_list_for_user
 from kb.services import store_staff_add
-from kb.try_answer import try_answer_view
+from kb.try_answer import store_try_view
 from kb.validation import (
     ALLOWED_ORIGINS,
     BLOCKED_PHRASES,
@@ -246,18 +247,11 @@ class StoreAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
             name="kb_store_add_staff",
         )
         try_answer = path(
-            "<path:object_id>/try/", self.admin_site.admin_view(self.try_view), name="kb_store_try_answer"
+            "<path:object_id>/try/",
+            self.admin_site.admin_view(partial(store_try_view, self)),
+            name="kb_store_try_answer",
         )
         return [add_staff, try_answer, *super().get_urls()]
-
-    def try_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        """The test chat's question (POST JSON): the answer and why; nothing is recorded (kb/try_answer.py)."""
-        store = self.get_object(request, object_id)
-        if store is None or not self.has_view_permission(request, store):
-            raise Http404
-        if request.method != "POST":
-            return HttpResponse(status=405)
-        return try_answer_view(request, store)
 
     def add_staff_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """Creates or links a user as a staff member of this store, with the staff flag and permissions."""

@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.http import HttpRequest, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
@@ -86,8 +86,13 @@ def store_try_answer(*, store: Store, question: str) -> TryAnswer:
     )
 
 
-def try_answer_view(request: HttpRequest, store: Store) -> JsonResponse:
-    """POST {"question": "..."}: the answer and its why, as JSON (the store page's test chat)."""
+def store_try_view(model_admin: Any, request: HttpRequest, object_id: str) -> HttpResponse:
+    """POST {"question": "..."} to a store the user may see: the answer and its why, as JSON."""
+    store = model_admin.get_object(request, object_id)
+    if store is None or not model_admin.has_view_permission(request, store):
+        raise Http404
+    if request.method != "POST":
+        return HttpResponse(status=405)
     try:
         question = str(json.loads(request.body or b"{}").get("question", "")).strip()
     except (ValueError, AttributeError):

@@ -49,6 +49,7 @@ class ReportApi(APIView):
             "first_token_ms (p50/p95 per source), human_first_response_s and handling_s (p50/p90), "
             "guardrail_trips, busy_refusals."
         )
+        in_progress = serializers.IntegerField(help_text="Conversations going on now (no outcome yet).")
         days = serializers.ListField(child=serializers.JSONField(), help_text="{day, ...summary} per day.")
         faq = serializers.ListField(
             child=serializers.JSONField(), help_text="Per FAQ entry: hits, up, down, last_used."
@@ -81,6 +82,7 @@ class ReportApi(APIView):
             "end": period.last,
             "time_zone": period.tz.key,
             "summary": report.summary,
+            "in_progress": report.in_progress,
             "days": [{"day": day.isoformat(), **summary} for day, summary in report.days],
             "faq": report.faq_rows,
             "comments": report.comments,

@@ -11,6 +11,10 @@ FORMULAS: dict[str, Promise] = {
         "Conversations that ended in the period and in which the shopper wrote at least once; "
         "each has exactly one outcome."
     ),
+    "in_progress": _(
+        "Conversations going on now in which the shopper wrote: they get their outcome when they end (by the "
+        "shopper, an agent, or after 24 hours without a message)."
+    ),
     "questions": _("Messages the shoppers wrote in the period."),
     "interception_rate": _(
         "Questions the bot answered itself (FAQ entry, model or template; not busy, failed or unsure) with no person "

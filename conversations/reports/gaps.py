@@ -12,8 +12,8 @@ from conversations.selectors import MESSAGE_ROW_FIELDS, message_row
 from engine.retrieve import tokenize
 from kb.models import Store
 
-# Two questions are alike when they share at least this share of their words (Jaccard): measured on the
-# demo store's unanswered questions, 0.5 kept "能开发票吗"/"可以开发票吗" together and "发票"/"退货" apart.
+# Two questions are alike when they share at least this share of their words (Jaccard): 0.5 keeps
+# "能开发票吗"/"可以开发票吗" together and an invoice question apart from a returns question.
 ALIKE = 0.5
 MAX_EXAMPLES = 8
 # What marks a reply as "could not answer": the pipeline's or the guard's "not sure".

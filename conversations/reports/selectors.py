@@ -210,6 +210,7 @@ class Report:
     comments: list[dict[str, Any]]
     campaigns: list[CampaignSection]
     gaps: list[GapGroup]  # the questions the bot could not answer, grouped
+    in_progress: int  # conversations going on now (not ended, so in no outcome yet)
 
 
 def report_build(*, store: Store, period: ReportPeriod, now: datetime | None = None) -> Report:
@@ -228,6 +229,10 @@ def report_build(*, store: Store, period: ReportPeriod, now: datetime | None = N
         comments=_comments(store=store, figures=total),
         campaigns=campaign_sections(store=store, start=start, end=end),
         gaps=faq_gaps(store=store, start=start, end=end),
+        in_progress=Conversation.objects.filter(store=store, messages__role=Message.Role.CUSTOMER)
+        .exclude(status=Conversation.Status.CLOSED)
+        .distinct()
+        .count(),
     )
 
 

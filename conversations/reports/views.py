@@ -83,6 +83,7 @@ def report_cards(report: Report) -> list[dict[str, Any]]:
     resolution = s["bot_resolution"]
     return [
         {"title": _("Conversations"), "value": s["conversations"], "formula": FORMULAS["conversations"]},
+        {"title": _("In progress now"), "value": report.in_progress, "formula": FORMULAS["in_progress"]},
         {"title": _("Questions"), "value": s["questions"], "formula": FORMULAS["questions"]},
         {
             "title": _("Interception rate"),
