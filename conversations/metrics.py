@@ -27,6 +27,8 @@ BOT_ANSWER_SOURCES = frozenset({"faq", "llm", "template"})
 # the model had nothing usable): no answer, whatever its source.
 NOT_AN_ANSWER_FLAGS = frozenset({"busy", "engine_error", "unsure", "echo"})
 BUSY_FLAG = "busy"
+# Messages the shop sent on its own (cart reminders): no reply to anything the shopper asked.
+UNPROMPTED_FLAGS = frozenset({"reminder"})
 CONFIRMING_CSAT = 4  # a rating of 4 or 5 confirms the bot resolved it
 IDLE_CLOSE_AFTER = timedelta(hours=24)  # a conversation nobody wrote in this long is over (the sweep)
 REOPEN_WITHIN = timedelta(days=7)  # the shopper came back this soon after it ended: reopened
@@ -88,6 +90,11 @@ class Ending:
     detail: str  # abandoned: before_answer | waiting; else ""
 
 
+def dialogue(messages: Iterable[MessageRow]) -> list[MessageRow]:
+    """The messages of the chat itself, oldest first: what the shop sent on its own is left out."""
+    return _sorted(m for m in messages if not UNPROMPTED_FLAGS.intersection(m.flags))
+
+
 def is_bot_answer(message: MessageRow) -> bool:
     """A bot message that answered: from an FAQ entry, the model or a template, and not a refusal."""
     return (
@@ -111,7 +118,7 @@ def episode_ending(*, messages: Iterable[MessageRow], events: Iterable[EventRow]
         return Ending(HANDED_OFF, "")
     if "handoff" in kinds:
         return Ending(ABANDONED, "waiting")
-    if any(is_bot_answer(m) for m in messages):
+    if any(is_bot_answer(m) for m in dialogue(messages)):
         return Ending(BOT_RESOLVED, "")
     return Ending(ABANDONED, "before_answer")
 
@@ -134,7 +141,7 @@ def questions_intercepted(*, messages: Sequence[MessageRow], events: Sequence[Ev
     (`is_bot_answer`), no person had been asked for at the time (no handoff since the last hand-back),
     and no handoff followed before the next question.
     """
-    ordered = _sorted(messages)
+    ordered = dialogue(messages)
     handoffs = _sorted(e for e in events if e.kind in ("handoff", "hand_back"))
     result: dict[int, bool] = {}
     for index, question in enumerate(ordered):
@@ -226,7 +233,7 @@ def day_figures(
     for event in events:
         events_of.setdefault(event.conversation_id, []).append(event)
     for conversation in conversations:
-        own, own_events = _sorted(by_conversation[conversation.id]), _sorted(events_of[conversation.id])
+        own, own_events = dialogue(by_conversation[conversation.id]), _sorted(events_of[conversation.id])
         if not any(m.role == "customer" for m in own):
             continue
         _count_conversation(figures, conversation, own, own_events, start, end)

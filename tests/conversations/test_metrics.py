@@ -198,3 +198,13 @@ def test_shares_always_add_up_to_exactly_100():
     assert shares([1, 1, 1]) == [Decimal("33.4"), Decimal("33.3"), Decimal("33.3")]
     assert sum(shares([2, 3, 7, 0, 1])) == Decimal("100.0")
     assert shares([0, 0]) == [Decimal("0.0"), Decimal("0.0")]
+
+
+def test_a_cart_reminder_is_no_answer():
+    asked = _msg(1, "customer", 0)
+    reminder = _msg(2, "bot", 1, "template", ("reminder",))
+    assert episode_ending(messages=[asked, reminder], events=[], contact_left=False) == Ending(
+        "abandoned", "before_answer"
+    )
+    answered = _msg(3, "bot", 2, "llm")
+    assert questions_intercepted(messages=[asked, reminder, answered], events=[]) == {1: True}
