@@ -195,6 +195,7 @@ class EngineWorker:
     """`manage.py runworker engine` in its own process group, on the test's Redis and database."""
 
     def __init__(self, env: dict[str, str], log) -> None:
+        self.log = log
         self.process = subprocess.Popen(
             [sys.executable, "manage.py", "runworker", "engine"],
             cwd=ROOT,
@@ -203,6 +204,13 @@ class EngineWorker:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+    async def listening(self, timeout: float = 120) -> None:
+        """Wait until the worker takes jobs from the channel (it loads its model with the first one)."""
+        deadline = time.monotonic() + timeout
+        while "Running worker for channels" not in self.log.read_text():
+            assert self.process.poll() is None and time.monotonic() < deadline, self.log.read_text()[-3000:]
+            await asyncio.sleep(0.2)
 
     def kill(self) -> None:
         if self.process.poll() is None:
@@ -250,8 +258,13 @@ def _bot_answers() -> list[tuple[int, str, bool, list[str]]]:
 async def test_engine_worker_killed_with_a_job_queued_behind_its_answer(scaled, settings, tmp_path):
     """kill -9 of an engine worker (one answer at a time) while it streams one shopper's answer and holds
     another shopper's question in its queue: the first shopper gets a final `engine_lost` frame within
-    the stall limit, keeping what was streamed; the queued question is answered by another worker."""
+    the stall limit, keeping what was streamed; the queued question is sent again and answered by the
+    other worker."""
     server, _redis = scaled
+    # Long answers, so the first one is still streaming when the worker is killed.
+    server.stop()
+    server.env.update({"ENGINE_MAX_TOKENS": "400", "ENGINE_MAX_SECONDS": "60"})
+    server.start()
     env = {**server.env, "ENGINE_MODEL_PATH": str(settings.ENGINE_MODEL_PATH), "ENGINE_PARALLEL": "1"}
     first = EngineWorker(env, tmp_path / "engine-1.log")
     second: EngineWorker | None = None
@@ -266,10 +279,12 @@ async def test_engine_worker_killed_with_a_job_queued_behind_its_answer(scaled, 
         queued_ack = await second_inbox.next(lambda f: f["type"] == "ack", timeout=30)
         # The worker loads its model, then streams the first answer while the second waits in its queue.
         await second_inbox.next(lambda f: f["type"] == "queued", timeout=180)
+        # Another worker, idle, takes jobs from the channel from now on (as the others of a deployment do).
+        second = EngineWorker(env, tmp_path / "engine-2.log")
+        await second.listening()
         await first_inbox.next(lambda f: f["type"] == "delta", timeout=180)
 
         first.kill()
-        second = EngineWorker(env, tmp_path / "engine-2.log")
         lost = await first_inbox.next(
             lambda f: f["type"] == "final",
             timeout=settings.ENGINE_STALL_SECONDS + 10,  # the watchdog's limit, and room for a busy machine
