@@ -72,10 +72,11 @@ lint: install-dev
 chromium:
 	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium fonts-wqy-microhei)
 
-# The whole suite on SQLite, then everything but the model and browser tests again on PostgreSQL.
+# The whole suite on SQLite, then everything but the model and browser tests again on PostgreSQL, with the
+# fault tests (the scaled mode runs on PostgreSQL), the model ones among them.
 test: model install-dev lint chromium
 	$(VENV)/bin/pytest
-	DATABASE_URL=$(PG_TEST_URL) EXPECT_DB_VENDOR=postgresql $(VENV)/bin/pytest -m "not model and not browser" -q
+	DATABASE_URL=$(PG_TEST_URL) EXPECT_DB_VENDOR=postgresql $(VENV)/bin/pytest -m "not browser and (not model or fault)" -q
 
 # Texts: extract what is marked for translation into each app's catalogue (<app>/locale/zh_Hans), then
 # compile the .mo files. Both are committed, so running the project needs no GNU gettext; this does.

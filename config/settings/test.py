@@ -20,7 +20,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # A file, not memory: tests that start a `runworker` process share the test database with it.
     # One file per test run, so runs side by side never share it.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-db-{os.getpid()}.sqlite3")}  # noqa: F405
-else:
-    # Database work runs on a pool of threads, each keeping its connection up to CONN_MAX_AGE; in tests
-    # each call closes it, so no thread still holds the test database when it is dropped at the end.
-    DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
+# Database work runs on a pool of threads, each keeping its connection up to CONN_MAX_AGE; in tests
+# each call closes it, so no thread still holds the test database when it is dropped at the end.
+DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405

@@ -67,9 +67,16 @@ def _message_checks(address: str, visitor_id: int) -> list[tuple[Limit, str]]:
     ]
 
 
-# The cache may be Redis: counted on a worker thread, never on the event loop, and never queued behind
-# the database calls.
-_limit_hit = sync_to_async(limit_hit, thread_sensitive=False)
+_limit_hit_threaded = sync_to_async(limit_hit, thread_sensitive=False)
+
+
+async def _limit_hit(*, checks: list[tuple[Limit, str]]) -> Limit | None:
+    """The flood limits, counted where they cost least: a cache in this process's memory (the embedded
+    mode) right here, as a dictionary is; any other (Redis) on a worker thread, never blocking the event
+    loop on the network, and never queued behind the database calls."""
+    if settings.CACHES["default"]["BACKEND"].endswith("LocMemCache"):
+        return limit_hit(checks=checks)
+    return await _limit_hit_threaded(checks=checks)
 
 
 def _open_session(
@@ -99,10 +106,36 @@ def _open_session(
 
 def _save_question(conversation: Conversation, text: str, client_id: str | None) -> tuple[Message, bool, bool]:
     """The shopper's message, whether it is new, and whether it already has an answer."""
-    before = selectors.customer_message_by_client_id(conversation=conversation, client_id=client_id)
-    message = messages.message_create_customer(conversation=conversation, text=text, client_id=client_id)
-    answered = before is not None and selectors.question_answered_or_in_flight(question=before)
-    return message, before is None, answered
+    message, created = messages.message_receive_customer(conversation=conversation, text=text, client_id=client_id)
+    answered = not created and selectors.question_answered_or_in_flight(question=message)
+    return message, created, answered
+
+
+@dataclass(frozen=True)
+class _Received:
+    """A shopper's message saved, and what to do about it, from one trip to the database."""
+
+    question: Message
+    created: bool
+    prepared: answers.PreparedAnswer | None  # None: not to be answered now (a re-send)
+    failure: Exception | None = None  # preparing the answer failed after the message was saved
+
+
+def _receive_question(
+    conversation: Conversation, text: str, client_id: str | None, product: str | None, job_id: str, busy: bool
+) -> _Received:
+    """Save the message and prepare its answer in one database call: with many shoppers asking at once,
+    each trip through the thread pool and each connection taken cost as much as the work itself."""
+    question, created, answered = _save_question(conversation, text, client_id)
+    if answered or (not created and busy):
+        return _Received(question=question, created=created, prepared=None)
+    try:
+        if product:  # the page this message was typed on (another tab may be on another product)
+            widget.conversation_view_product(conversation=conversation, sku=product)
+        prepared = answers.answer_prepare(conversation=conversation, question=question, job_id=job_id)
+    except Exception as exc:
+        return _Received(question=question, created=created, prepared=None, failure=exc)
+    return _Received(question=question, created=created, prepared=prepared)
 
 
 def _status_frame(conversation: Conversation) -> dict[str, Any]:
@@ -163,7 +196,7 @@ class ChatConsumer(FrameConsumer):
         self._sent: deque[float] = deque()
         await ensure_embedded_worker(engine_application)
         await self.channel_layer.group_add(self.group, self.channel_name)
-        self._watchdog = asyncio.ensure_future(self._watch())
+        self._watchdog: asyncio.Future[None] | None = None
         await self.accept()
         await self.send_json(session.hello)
         if session.identity_refused:
@@ -172,7 +205,8 @@ class ChatConsumer(FrameConsumer):
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
-            self._watchdog.cancel()
+            if self._watchdog is not None:
+                self._watchdog.cancel()
 
     # --- frames from the shopper -----------------------------------------------------------------
 
@@ -235,25 +269,33 @@ class ChatConsumer(FrameConsumer):
         if self._flooding() or await _limit_hit(checks=_message_checks(self.address, self.conversation.visitor_id)):
             await self._error(_text(self.lang, "rate_limited"), code="rate_limited", client_id=client_id)
             return
+        job_id = uuid.uuid4().hex
         try:
-            question, created, answered = await database_call(_save_question)(self.conversation, text, client_id)
+            received = await database_call(_receive_question)(
+                self.conversation, text, client_id, product, job_id, bool(self._pending)
+            )
         except ApplicationError as exc:
             await self._error(exc.message, code="invalid_message", client_id=client_id)
             return
+        question = received.question
         await self.send_json(
-            {"type": "ack", "message_id": question.pk, "client_id": client_id, "duplicate": not created}
+            {"type": "ack", "message_id": question.pk, "client_id": client_id, "duplicate": not received.created}
         )
-        if answered or (not created and self._pending):
-            return
-        if product:  # the page this message was typed on (another tab may be on another product)
-            await database_call(widget.conversation_view_product)(conversation=self.conversation, sku=product)
-        await self._ask_engine(question)
+        if received.failure is not None:
+            raise received.failure
+        if received.prepared is not None:
+            await self._answer(question, job_id, received.prepared)
 
     async def _ask_engine(self, question: Message, *, retry: bool = False) -> None:
         job_id = uuid.uuid4().hex
         prepared = await database_call(answers.answer_prepare)(
             conversation=self.conversation, question=question, job_id=job_id
         )
+        await self._answer(question, job_id, prepared, retry=retry)
+
+    async def _answer(
+        self, question: Message, job_id: str, prepared: answers.PreparedAnswer, *, retry: bool = False
+    ) -> None:
         if prepared.decision is None:
             return  # a human has this conversation: the bot stays silent
         if prepared.reply is not None:
@@ -264,6 +306,9 @@ class ChatConsumer(FrameConsumer):
             return
         assert prepared.job is not None
         self._pending[job_id] = _PendingJob(question=question, seen=time.monotonic(), retry=retry)
+        if self._watchdog is None or self._watchdog.done():
+            # Only while a job is out: a thousand idle shoppers' watchdogs woke the server 2,000 times a second.
+            self._watchdog = asyncio.ensure_future(self._watch())
         await self.channel_layer.send(
             settings.ENGINE_CHANNEL,
             {"type": "engine.generate", "job": prepared.job.to_dict(), "reply_group": self.group},
@@ -407,7 +452,7 @@ class ChatConsumer(FrameConsumer):
 
     async def _watch(self) -> None:
         """A job the engine stopped reporting on is lost (its worker died): never leave the shopper hanging."""
-        while True:
+        while self._pending:
             await asyncio.sleep(0.5)
             now = time.monotonic()
             for job_id, job in list(self._pending.items()):

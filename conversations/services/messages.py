@@ -17,6 +17,13 @@ from kb.validation import text_clean
 
 def message_create_customer(*, conversation: Conversation, text: str, client_id: str | None = None) -> Message:
     """Record a shopper's message (cleaned, see `text_clean`); re-sending the same client id returns the first copy."""
+    return message_receive_customer(conversation=conversation, text=text, client_id=client_id)[0]
+
+
+def message_receive_customer(
+    *, conversation: Conversation, text: str, client_id: str | None = None
+) -> tuple[Message, bool]:
+    """`message_create_customer`, also saying whether the message is new (False: a re-send of its client id)."""
     text = text_clean(text).strip()
     if not text:
         raise ApplicationError(_("The message is empty."))
@@ -27,19 +34,21 @@ def message_create_customer(*, conversation: Conversation, text: str, client_id:
         )
     if conversation.status == Conversation.Status.CLOSED:
         raise ApplicationError(_("This conversation has ended; start a new chat."))
-    existing = customer_message_by_client_id(conversation=conversation, client_id=client_id)
-    if existing is not None:
-        return existing
+    # Insert first, look only when the client id is taken: a re-send is rare, and every shopper's message
+    # paid for the look-up.
     try:
         with transaction.atomic():
             message = Message.objects.create(
                 conversation=conversation, role=Message.Role.CUSTOMER, text=text, client_id=client_id or None
             )
     except IntegrityError:
-        # A concurrent re-send of the same client id won the race: hand back its row.
-        return conversation.messages.get(role=Message.Role.CUSTOMER, client_id=client_id)
+        # A re-send of the same client id (or a concurrent one that won the race): hand back its row.
+        existing = customer_message_by_client_id(conversation=conversation, client_id=client_id)
+        if existing is None:
+            raise
+        return existing, False
     realtime.push_message(message)
-    return message
+    return message, True
 
 
 def message_create_bot(
@@ -57,9 +66,6 @@ def message_create_bot(
     completion_tokens: int | None = None,
 ) -> Message:
     """Record the bot's answer to a job once; whoever records first (engine or watchdog) wins."""
-    existing = Message.objects.filter(conversation_id=conversation_id, job_id=job_id).first()
-    if existing is not None:
-        return existing
     try:
         with transaction.atomic():
             return Message.objects.create(

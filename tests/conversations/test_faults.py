@@ -9,7 +9,9 @@ not acknowledged. `make test` runs them in its PostgreSQL pass (`-m fault` alone
 import asyncio
 import io
 import os
+import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -19,7 +21,7 @@ from django.core.management import call_command
 
 from conversations.load import WebSocket
 from conversations.models import Message
-from tests.browser.conftest import Server, _database_url, _free_port
+from tests.browser.conftest import ROOT, Server, _database_url, _free_port
 
 pytestmark = [
     pytest.mark.fault,
@@ -187,3 +189,127 @@ async def test_redis_restarted_mid_chat_loses_and_doubles_nothing(scaled):
 
     await _chat_through(restart_redis, server)
     assert await asyncio.to_thread(customer_messages) == ["c1", "c2", "c3"]
+
+
+class EngineWorker:
+    """`manage.py runworker engine` in its own process group, on the test's Redis and database."""
+
+    def __init__(self, env: dict[str, str], log) -> None:
+        self.log = log
+        self.process = subprocess.Popen(
+            [sys.executable, "manage.py", "runworker", "engine"],
+            cwd=ROOT,
+            env=env,
+            stdout=log.open("ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    async def listening(self, timeout: float = 120) -> None:
+        """Wait until the worker takes jobs from the channel (it loads its model with the first one)."""
+        deadline = time.monotonic() + timeout
+        while "Running worker for channels" not in self.log.read_text():
+            assert self.process.poll() is None and time.monotonic() < deadline, self.log.read_text()[-3000:]
+            await asyncio.sleep(0.2)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
+
+
+class Inbox:
+    """Every frame a shopper's socket receives, read as it comes (so the server's pings are answered
+    while the test waits on the other shopper)."""
+
+    def __init__(self, shopper: Shopper) -> None:
+        assert shopper.socket is not None
+        self.socket = shopper.socket
+        self.queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        self.seen: list[dict[str, Any]] = []
+        self.reading = asyncio.ensure_future(self._read())
+
+    async def _read(self) -> None:
+        try:
+            while (frame := await self.socket.receive_json()) is not None:
+                self.queue.put_nowait(frame)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        self.queue.put_nowait(None)
+
+    async def next(self, wanted, *, timeout: float) -> dict[str, Any]:
+        """The first frame `wanted` accepts; fails after `timeout` seconds or when the server closes."""
+        deadline = time.monotonic() + timeout
+        while True:
+            frame = await asyncio.wait_for(self.queue.get(), max(deadline - time.monotonic(), 0.01))
+            assert frame is not None, "the server closed the connection"
+            self.seen.append(frame)
+            if wanted(frame):
+                return frame
+
+
+def _bot_answers() -> list[tuple[int, str, bool, list[str]]]:
+    return list(
+        Message.objects.filter(role="bot").order_by("pk").values_list("conversation_id", "text", "partial", "flags")
+    )
+
+
+@pytest.mark.model
+async def test_engine_worker_killed_with_a_job_queued_behind_its_answer(scaled, settings, tmp_path):
+    """kill -9 of an engine worker (one answer at a time) while it streams one shopper's answer and holds
+    another shopper's question in its queue: the first shopper gets a final `engine_lost` frame within
+    the stall limit, keeping what was streamed; the queued question is sent again and answered by the
+    other worker."""
+    server, _redis = scaled
+    # Long answers, so the first one is still streaming when the worker is killed.
+    server.stop()
+    server.env.update({"ENGINE_MAX_TOKENS": "400", "ENGINE_MAX_SECONDS": "60"})
+    server.start()
+    env = {**server.env, "ENGINE_MODEL_PATH": str(settings.ENGINE_MODEL_PATH), "ENGINE_PARALLEL": "1"}
+    first = EngineWorker(env, tmp_path / "engine-1.log")
+    second: EngineWorker | None = None
+    streaming, waiting = Shopper(server.port), Shopper(server.port)
+    try:
+        one = await streaming.connect()
+        two = await waiting.connect()
+        first_inbox, second_inbox = Inbox(streaming), Inbox(waiting)
+        streaming.send("long", "请详细介绍一下T恤适合什么场合穿？")
+        ack = await first_inbox.next(lambda f: f["type"] == "ack", timeout=30)
+        waiting.send("queued", "碎花连衣裙适合什么场合穿？")
+        queued_ack = await second_inbox.next(lambda f: f["type"] == "ack", timeout=30)
+        # The worker loads its model, then streams the first answer while the second waits in its queue.
+        await second_inbox.next(lambda f: f["type"] == "queued", timeout=180)
+        # Another worker, idle, takes jobs from the channel from now on (as the others of a deployment do).
+        second = EngineWorker(env, tmp_path / "engine-2.log")
+        await second.listening()
+        await first_inbox.next(lambda f: f["type"] == "delta", timeout=180)
+
+        first.kill()
+        lost = await first_inbox.next(
+            lambda f: f["type"] == "final",
+            timeout=settings.ENGINE_STALL_SECONDS + 10,  # the watchdog's limit, and room for a busy machine
+        )
+        answered = await second_inbox.next(lambda f: f["type"] == "final", timeout=180)
+    finally:
+        await streaming.close()
+        await waiting.close()
+        first.kill()
+        if second is not None:
+            second.kill()
+
+    streamed = "".join(f["text"] for f in first_inbox.seen if f["type"] == "delta")
+    assert lost["answer_to"] == ack["message_id"]
+    assert lost["error"] == "engine_lost" and lost["partial"] is True
+    assert streamed and lost["text"] == streamed  # what the shopper saw is what is kept
+    assert answered["answer_to"] == queued_ack["message_id"]
+    # Answered by the model on the second worker (within the answer's own limits, which a slow machine may reach).
+    assert answered["error"] == "" and answered["text"], (tmp_path / "engine-2.log").read_text()[-3000:]
+    assert answered["source"] in ("llm", "guardrail") and "engine_lost" not in answered["flags"]
+
+    # One answer each, stored once: the partial one as streamed, the other whole.
+    answers = await asyncio.to_thread(_bot_answers)
+    rows = {conversation: rest for conversation, *rest in answers}
+    assert len(answers) == len(rows) == 2
+    assert rows[one["conversation"]] == [streamed, True, ["engine_lost"]]
+    assert rows[two["conversation"]][0] == answered["text"]
+    assert await asyncio.to_thread(customer_messages) == ["long", "queued"]
