@@ -4,6 +4,7 @@ Everything that crosses a process boundary (the channel layer) is one of these d
 into plain data with `to_dict()` and back with `from_dict()`, which refuses keys it does not know.
 """
 
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal, Protocol
@@ -254,3 +255,14 @@ def finished_sentences(text: str) -> str:
 def engine_job_key(job_id: str) -> str:
     """Cache key naming the engine worker channel that runs a job (so anyone can cancel it)."""
     return f"engine:job:{job_id}"
+
+
+def warm_request(prefix: str, *, key: str) -> GenerationRequest:
+    """A one-token job whose only use is to have a store prefix evaluated into the KV cache."""
+    return GenerationRequest(
+        job_id=f"{key}-{uuid.uuid4().hex[:12]}",
+        conversation_key=key,
+        messages=[{"role": "system", "content": prefix}, {"role": "user", "content": "你好"}],
+        max_tokens=1,
+        prompt_lookup=False,
+    )

@@ -6,6 +6,7 @@ text the guard may accept claims from. Recording and handoff tickets are the cal
 """
 
 import re
+from collections.abc import Sequence
 
 from engine.copywriting import copy_instruction, is_copy_request, plain_copy, product_facts_text, which_product_text
 from engine.decision import Decision, HandoffReason
@@ -23,7 +24,7 @@ from engine.product_answers import (
     mentioned,
     product_answer,
 )
-from engine.prompt import Reference, copy_turn, user_turn
+from engine.prompt import Reference, copy_turn, prefix_entries, user_turn
 from engine.retrieve import Snippet, faq_text, index_for, product_document, retrieve, tokenize
 from engine.route import route
 from engine.size_advice import size_advice_answer
@@ -127,20 +128,26 @@ def decide(*, store: StoreSnapshot, question: str, context: ChatContext = NO_CON
     # A weak runner-up only adds prompt tokens (time to first token) and noise for a small model.
     snippets = [s for s in snippets if s.score >= best * RUNNER_UP_SHARE or _is(s, in_focus)]
     query_tokens = set(tokenize(lookup.text))
+    in_prefix = {faq.id: faq for faq in prefix_entries(store)}
     references: list[Reference] = []
+    pointers: list[Reference] = []  # entries the cached prefix carries: named, not repeated
     budget = REFERENCE_CHARS
     for snippet in snippets:
+        entry = in_prefix.get(snippet.id) if snippet.kind == "faq" else None
+        if entry is not None:
+            pointers.append(Reference(title=entry.question, text=faq_text(entry)))
+            continue
         focused = focus(snippet.text, query_tokens)
-        if references and len(focused) > budget:
+        if (references or pointers) and len(focused) > budget:
             break
         references.append(Reference(title=snippet.title, text=focused))
         budget -= len(focused)
-    snippets = snippets[: len(references)]
+    snippets = snippets[: len(references) + len(pointers)]
     matched: tuple[dict[str, object], ...] = tuple(
         {"kind": s.kind, "id": s.id, "title": s.title, "score": round(s.score, 3)} for s in snippets
     )
     fallback = "" if english else fallback_entry(store, snippets, in_focus)
-    return _generate(text, references, matched, english, fallback=fallback)
+    return _generate(text, references, matched, english, fallback=fallback, pointers=pointers)
 
 
 def _generate(
@@ -150,6 +157,7 @@ def _generate(
     english: bool,
     *,
     fallback: str = "",
+    pointers: Sequence[Reference] = (),
 ) -> Decision:
     # The model reads the shopper's words as they were typed (cleaned, not lower-cased): what it copies from
     # the question must read as the shopper wrote it.
@@ -157,9 +165,9 @@ def _generate(
     return Decision(
         kind="generate",
         route="llm",
-        user_content=user_turn(question, references, english=english),
+        user_content=user_turn(question, references, english=english, pointers=[p.title for p in pointers]),
         question=question,
-        reference="\n".join(r.text for r in references),
+        reference="\n".join(r.text for r in [*pointers, *references]),
         matched=matched,
         fallback=fallback,
     )

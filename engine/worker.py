@@ -24,14 +24,25 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.core.cache import cache
 
-from engine.generate import AnswerJob, AnswerResult, AnswerStream, GenerationEvent, GenerationStats, engine_job_key
+from engine.generate import (
+    AnswerJob,
+    AnswerResult,
+    AnswerStream,
+    GenerationEvent,
+    GenerationStats,
+    engine_job_key,
+    warm_request,
+)
 from engine.guard import StreamGuard
 from engine.knowledge import StoreSnapshot
+from engine.prompt import store_prefix
 from engine.service import get_scheduler
 
 logger = logging.getLogger(__name__)
 
 BUSY_TEXT = AnswerStream.BUSY_TEXT
+# A prefix warmed this recently and unchanged is not warmed again for the next shopper who opens the chat.
+WARM_AGAIN_SECONDS = 60.0
 FAILED_TEXT = AnswerStream.FAILED_TEXT
 
 
@@ -95,11 +106,47 @@ class EngineWorker(AsyncConsumer):
         self._setup()
         get_scheduler().cancel(str(event["job_id"]))
 
+    async def engine_warm(self, event: dict[str, Any]) -> None:
+        """Evaluate a store's prefix now, so no shopper waits for it: its knowledge changed, or a shopper opened
+        its chat (and is typing).
+
+        The prefix carries the FAQ entries (engine/prompt.py): a couple of thousand tokens, seconds of work
+        that the first question after an edit would otherwise wait for. Edits come in bursts (an import saves
+        every row), so the prefix is built once the store has been quiet for `ENGINE_WARM_DELAY_SECONDS`.
+        """
+        self._setup()
+        store_id = int(event["store_id"])
+        self._warm_due[store_id] = time.monotonic() + settings.ENGINE_WARM_DELAY_SECONDS
+        if store_id not in self._warming:
+            self._warming[store_id] = asyncio.ensure_future(self._warm(store_id))
+
+    async def _warm(self, store_id: int) -> None:
+        try:
+            while (wait := self._warm_due[store_id] - time.monotonic()) > 0:
+                await asyncio.sleep(wait)
+            snapshot = await self.load_snapshot(store_id)
+            prefix = store_prefix(snapshot)
+            done = self._warmed.get(store_id)
+            if done is not None and done[0] == hash(prefix) and time.monotonic() - done[1] < WARM_AGAIN_SECONDS:
+                return  # warmed lately and unchanged: still cached, unless many other chats pushed it out
+            if get_scheduler().submit(warm_request(prefix, key=f"warm-{store_id}"), lambda ev: None):
+                self._warmed[store_id] = (hash(prefix), time.monotonic())
+            else:
+                logger.info("engine busy: store %s's prefix is built by its next question instead", store_id)
+        except Exception:
+            logger.exception("could not warm the prefix of store %s", store_id)
+        finally:
+            self._warming.pop(store_id, None)
+            self._warm_due.pop(store_id, None)
+
     def _setup(self) -> None:
         if getattr(self, "_outbox", None) is not None:
             return
         self._outbox: asyncio.Queue[GenerationEvent] = asyncio.Queue()
         self._jobs: dict[str, _RunningJob] = {}
+        self._warm_due: dict[int, float] = {}
+        self._warming: dict[int, asyncio.Future[None]] = {}
+        self._warmed: dict[int, tuple[int, float]] = {}  # store: (hash of the prefix warmed, when)
         self._tasks = [
             asyncio.ensure_future(self._forward()),
             asyncio.ensure_future(self._heartbeat()),

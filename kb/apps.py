@@ -14,6 +14,7 @@ class KbConfig(AppConfig):
 
         from kb.models import FaqEntry, Product, Promotion, Store, SynonymRule
         from kb.selectors import store_version_forget
+        from kb.services import store_prefix_warm
 
         def forget(sender: type, instance: object, **kwargs: object) -> None:
             store_id = instance.pk if isinstance(instance, Store) else getattr(instance, "store_id", None)
@@ -21,6 +22,7 @@ class KbConfig(AppConfig):
                 # Now, and again once committed: a read in between must not keep the old version.
                 store_version_forget(store_id=store_id)
                 transaction.on_commit(lambda: store_version_forget(store_id=store_id))
+                transaction.on_commit(lambda: store_prefix_warm(store_id=store_id))
 
         for model in (Store, FaqEntry, Product, Promotion, SynonymRule):
             post_save.connect(forget, sender=model, weak=False, dispatch_uid=f"kb-version-{model.__name__}")

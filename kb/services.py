@@ -1,7 +1,11 @@
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.contrib.auth.password_validation import validate_password
@@ -191,3 +195,36 @@ def store_staff_add(*, store: Store, username: str, password: str = "", email: s
     user.groups.add(staff_group_get())
     store.staff.add(user)
     return user, created
+
+
+# One message per store and second is enough: the engine worker waits for the store's rows to be quiet
+# (ENGINE_WARM_DELAY_SECONDS, longer than this) before it reads them, so an import of many rows, which
+# commits them all at once, is one message and one prefix evaluation; a burst of shoppers opening the chat
+# is one message a second.
+_WARM_EVERY_SECONDS = 1.0
+_warm_sent: dict[int, float] = {}
+
+
+def store_prefix_warm_message(*, store_id: int) -> dict[str, Any] | None:
+    """The engine-channel message asking a worker to evaluate the store's prompt prefix now, or None when one
+    was sent for this store within the last second (or warming is off)."""
+    if not settings.ENGINE_WARM_PREFIXES:
+        return None
+    now = time.monotonic()
+    if now - _warm_sent.get(store_id, -_WARM_EVERY_SECONDS) < _WARM_EVERY_SECONDS:
+        return None
+    _warm_sent[store_id] = now
+    return {"type": "engine.warm", "store_id": store_id}
+
+
+def store_prefix_warm(*, store_id: int) -> None:
+    """After a knowledge-base edit: have an engine worker evaluate the store's new prefix before a shopper asks."""
+    message = store_prefix_warm_message(store_id=store_id)
+    layer = get_channel_layer()
+    if message is None or layer is None:
+        return
+    try:
+        async_to_sync(layer.send)(settings.ENGINE_CHANNEL, message)
+    except Exception:
+        # A full or unreachable engine channel: the next question builds the prefix instead.
+        logger.warning("could not ask the engine to warm store %s's prefix", store_id, exc_info=True)

@@ -228,6 +228,10 @@ ENGINE_PARALLEL = env.int("ENGINE_PARALLEL", default=4)
 ENGINE_QUEUE_SIZE = env.int("ENGINE_QUEUE_SIZE", default=16)
 ENGINE_MAX_TOKENS = env.int("ENGINE_MAX_TOKENS", default=200)
 ENGINE_MAX_SECONDS = env.float("ENGINE_MAX_SECONDS", default=30.0)
+# After a knowledge-base edit, the store's prefix is evaluated again once its rows have been quiet this long.
+ENGINE_WARM_DELAY_SECONDS = env.float("ENGINE_WARM_DELAY_SECONDS", default=2.0)
+# Stores' prompt prefixes are evaluated ahead: after a knowledge-base edit, and when a shopper opens the chat.
+ENGINE_WARM_PREFIXES = env.bool("ENGINE_WARM_PREFIXES", default=True)
 ENGINE_DRAFT_TOKENS = env.int("ENGINE_DRAFT_TOKENS", default=6)
 ENGINE_STATE_CACHE_MB = env.int("ENGINE_STATE_CACHE_MB", default=256)
 # A job the engine has not reported on for this long is taken for lost (the worker died).

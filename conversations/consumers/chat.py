@@ -21,6 +21,7 @@ from conversations.models import Conversation, Message
 from conversations.services import answers, handoff, messages, widget
 from engine.embedded import ensure_embedded_worker
 from engine.generate import AnswerStream
+from kb.services import store_prefix_warm_message
 
 logger = logging.getLogger(__name__)
 
@@ -201,6 +202,17 @@ class ChatConsumer(FrameConsumer):
         await self.send_json(session.hello)
         if session.identity_refused:
             await self._error(_text(self.lang, "identity_refused"), code="identity_refused")
+        await self._warm_store_prefix()
+
+    async def _warm_store_prefix(self) -> None:
+        """While the shopper types, the engine makes sure the store's prompt prefix is evaluated."""
+        message = store_prefix_warm_message(store_id=self.conversation.store_id)
+        if message is None:
+            return
+        try:
+            await self.channel_layer.send(settings.ENGINE_CHANNEL, message)
+        except Exception:
+            logger.info("could not ask the engine to warm store %s's prefix", self.conversation.store_id)
 
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "group"):

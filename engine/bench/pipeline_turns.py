@@ -20,7 +20,7 @@ from pathlib import Path
 
 from engine.bench import pct
 from engine.focus import ChatContext
-from engine.generate import GenerationEvent, GenerationRequest
+from engine.generate import GenerationEvent, GenerationRequest, warm_request
 from engine.guard import StreamGuard
 from engine.knowledge import StoreSnapshot, snapshot_from_file
 from engine.pipeline import decide
@@ -128,8 +128,7 @@ def run_pipeline_workload(name: str, submit: Submit, chats: Sequence[Chat], *, m
     for i, chat in enumerate(chats):
         prefix = store_prefix(chat.store)
         if chat.store.version not in warmed:
-            warm = [{"role": "system", "content": prefix}, {"role": "user", "content": "你好"}]
-            _visible(submit, GenerationRequest(f"{name}-warm{i}", f"{name}-warm{i}", warm, 4), StreamGuard(chat.store))
+            _visible(submit, warm_request(prefix, key=f"{name}-warm{i}"), StreamGuard(chat.store))
             warmed.add(chat.store.version)
         conversation = f"{name}-chat{i}"
         first = decide(store=chat.store, question=chat.first)

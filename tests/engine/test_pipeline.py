@@ -7,6 +7,7 @@ import pytest
 
 from engine.knowledge import snapshot_from_file
 from engine.pipeline import decide, focus
+from engine.prompt import store_prefix
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -138,7 +139,9 @@ def test_two_store_files_never_share_a_retrieval_index(demo, tea):
 
 def test_an_english_question_finds_the_chinese_entry_and_is_answered_in_english(demo):
     decision = decide(store=demo, question="How long until my order ships?")
-    assert decision.kind == "generate" and "24小时内发货" in decision.user_content
+    assert decision.kind == "generate" and "24小时内发货" in decision.reference
+    # The entry rides in the cached store prefix: the turn names it by its question.
+    assert "【什么时候发货?】" in decision.user_content and "【什么时候发货?】" in store_prefix(demo)
     # No Chinese entry stands in for a broken English answer: then it is "not sure" and a person, in English.
     assert "英文" in decision.user_content and decision.fallback == ""
     assert decision.question == "How long until my order ships?"
