@@ -158,11 +158,16 @@ def faq_entry_count_hit(*, faq_id: int) -> None:
 # answer its chats (which rows they see is still limited to their stores).
 STAFF_GROUP = "store staff"
 STAFF_APPS = ("kb", "conversations")
+STAFF_CAMPAIGN_MODELS = ("review", "reviewreply")
 
 
 def staff_group_get() -> Group:
     group, _created = Group.objects.get_or_create(name=STAFF_GROUP)
     group.permissions.add(*Permission.objects.filter(content_type__app_label__in=STAFF_APPS))
+    # Replies to the store's reviews are shop work too (the rest of campaigns is the owner's settings).
+    group.permissions.add(
+        *Permission.objects.filter(content_type__app_label="campaigns", content_type__model__in=STAFF_CAMPAIGN_MODELS)
+    )
     return group
 
 
