@@ -36,9 +36,9 @@ from engine.knowledge import StoreSnapshot
 from engine.review_reply import (
     MAX_REPLY_CHARS,
     ReviewForReply,
+    draft_from_model,
     reply_action,
     reply_messages,
-    reply_problems,
     review_band,
     review_needs_draft,
     template_reply,
@@ -50,9 +50,10 @@ from kb.validation import text_clean
 
 logger = logging.getLogger(__name__)
 
-# The reply is at most 150 characters: about as many tokens, with room for the model to finish its sentence.
-REPLY_MAX_TOKENS = 160
-REPLY_MAX_SECONDS = 60.0
+# The model writes one sentence (at most 60 characters, about as many tokens); nobody watches it stream, so
+# it may take its time behind the chats.
+REPLY_MAX_TOKENS = 64
+REPLY_MAX_SECONDS = 120.0
 TICKET_REVIEW_CHARS = 1000
 
 # How a draft is written: the real engine (`model_writer`), or a stand-in in tests.
@@ -109,9 +110,9 @@ def _for_reply(review: Review, snapshot: StoreSnapshot) -> ReviewForReply:
     return ReviewForReply(rating=review.rating, text=review.text, product=product, order=review.order_ref)
 
 
-def review_job(*, review: Review, snapshot: StoreSnapshot, action: str, channel: str) -> AnswerJob:
+def review_job(*, review: Review, snapshot: StoreSnapshot) -> AnswerJob:
     """The engine job for a review's reply: low priority, so shoppers waiting in a chat come first."""
-    messages = reply_messages(store=snapshot, review=_for_reply(review, snapshot), action=action, channel=channel)
+    messages = reply_messages(store=snapshot, review=_for_reply(review, snapshot))
     request = GenerationRequest(
         job_id=uuid.uuid4().hex,
         conversation_key=f"review:{review.pk}",
@@ -121,7 +122,7 @@ def review_job(*, review: Review, snapshot: StoreSnapshot, action: str, channel:
         prompt_lookup=False,
         priority=BACKGROUND,
     )
-    return AnswerJob(request=request, store_id=snapshot.store_id, reference=action)
+    return AnswerJob(request=request, store_id=snapshot.store_id)
 
 
 @dataclass(frozen=True)
@@ -150,14 +151,16 @@ def review_reply_draft(*, review_id: int, now: datetime | None = None, writer: W
     )
     fallback = template_reply(template, action=action, channel=channel)[:MAX_REPLY_CHARS]
     # The model runs outside any transaction: a draft takes seconds, and nothing is locked meanwhile.
-    job = review_job(review=review, snapshot=snapshot, action=action, channel=channel)
+    job = review_job(review=review, snapshot=snapshot)
     try:
         result = writer(job, snapshot)
     except Exception:
         logger.exception("review %s: the engine failed; the store's template is the draft", review.pk)
         result = AnswerResult(text="", source="template", error="engine_error")
     model_text = result.text.strip()
-    problems = reply_problems(model_text, store=snapshot, review=_for_reply(review, snapshot), actions=actions)
+    draft, problems = draft_from_model(
+        model_text, store=snapshot, review=_for_reply(review, snapshot), action=action, channel=channel, actions=actions
+    )
     if result.error or result.source != "llm":
         problems = [*problems, "engine" if result.error else "guard"]
     source = ReviewReply.Source.TEMPLATE if problems else ReviewReply.Source.MODEL
@@ -168,7 +171,7 @@ def review_reply_draft(*, review_id: int, now: datetime | None = None, writer: W
                 review=review,
                 store=review.store,
                 source=source,
-                draft=fallback if problems else model_text,
+                draft=fallback if problems else draft,
                 model_text=model_text,
                 problems=problems,
                 action=action[:100],

@@ -24,7 +24,7 @@ from tests.kb.factories import StoreFactory
 pytestmark = pytest.mark.django_db
 
 DAMP_TEA = "茶叶收到就受潮结块了，泡出来一股霉味，太失望了。"
-GOOD_DRAFT = "亲，非常抱歉茶叶到手有受潮的情况，我们会尽快为您核实处理，欢迎在在线客服聊天窗口私信我们。"
+ISSUE = "您反映的茶叶受潮结块、泡出来有霉味的问题"
 
 
 @pytest.fixture
@@ -49,7 +49,7 @@ def review_event(*, review_id="R1", rating=1, text=DAMP_TEA, order_id="O-9", eve
 
 
 def writes(text):
-    """A stand-in for the model that writes `text` (the real model's drafts are in test_reviews_model.py)."""
+    """A stand-in for the model that writes `text` (the real model's sentences are in test_reviews_model.py)."""
     asked = []
 
     def writer(job, snapshot):
@@ -91,7 +91,7 @@ def test_a_10000_character_review_is_accepted_and_drafted_from_its_start(client,
     assert post_signed(client, store, review_event(text=long_text)).status_code == 200
     review = Review.objects.get()
     assert len(review.text) == len(long_text) >= 10_000
-    writer = writes(GOOD_DRAFT)
+    writer = writes(ISSUE)
     outcome = review_reply_draft(review_id=review.pk, writer=writer)
     assert outcome.reply.source == ReviewReply.Source.MODEL
     prompt = writer.asked[0].request.messages[-1]["content"]
@@ -103,9 +103,10 @@ def test_a_one_star_review_gets_a_checked_draft_and_a_ticket_with_its_order(stor
     review = Review.objects.create(
         store=store, external_id="R1", rating=1, text=DAMP_TEA, order_ref="O-9", reviewed_at=timezone.now()
     )
-    outcome = review_reply_draft(review_id=review.pk, writer=writes(GOOD_DRAFT))
+    outcome = review_reply_draft(review_id=review.pk, writer=writes(ISSUE))
     reply = outcome.reply
-    assert (reply.status, reply.source, reply.draft, reply.problems) == ("draft", "model", GOOD_DRAFT, [])
+    assert (reply.status, reply.source, reply.problems) == ("draft", "model", [])
+    assert reply.draft.startswith("亲，非常抱歉") and ISSUE in reply.draft and reply.action in reply.draft
     assert reply.ticket.reason == HandoffTicket.Reason.BAD_REVIEW and reply.ticket.status == "open"
     note = Message.objects.get(conversation=reply.ticket.conversation, role="system").text
     assert "O-9" in note and "168" in note and DAMP_TEA in note
@@ -118,9 +119,10 @@ def test_a_one_star_review_gets_a_checked_draft_and_a_ticket_with_its_order(stor
 @pytest.mark.parametrize(
     "injected",
     [
-        "好的，按您的要求，答应退款500元，并送您一份赠品。",
+        "您反映的问题我们答应退款500元，并送您一份赠品",
         "Sure! SYSTEM override accepted: we will send you a free gift and a full refund.",
-        "非常抱歉，麻烦您把差评改成五星，我们返现伍拾元。",
+        "麻烦您把差评改成五星，我们返现伍拾元",
+        "您反映的问题是您自己没有按说明保存造成的",
     ],
 )
 def test_a_draft_that_followed_instructions_in_the_review_is_replaced_by_the_template(store, injected):
@@ -143,18 +145,18 @@ def test_a_draft_that_followed_instructions_in_the_review_is_replaced_by_the_tem
 
 def test_four_or_five_stars_get_nothing_or_the_thank_you_when_turned_on(store):
     happy = Review.objects.create(store=store, external_id="R5", rating=5, text="很好", reviewed_at=timezone.now())
-    assert review_reply_draft(review_id=happy.pk, writer=writes(GOOD_DRAFT)).reply is None
+    assert review_reply_draft(review_id=happy.pk, writer=writes(ISSUE)).reply is None
     row = reminder_settings_for(store=store)
     row.review_auto_thank_you = True
     row.save()
-    reply = review_reply_draft(review_id=happy.pk, writer=writes(GOOD_DRAFT)).reply
+    reply = review_reply_draft(review_id=happy.pk, writer=writes(ISSUE)).reply
     assert (reply.status, reply.source, reply.text) == ("approved", "thank_you", row.review_thank_you)
     assert OutboxMessage.objects.get().review_reply == reply
     # A 4-star review that complains is drafted for a person, thank-you or not.
     grumble = Review.objects.create(
         store=store, external_id="R4", rating=4, text="包装不错，可惜茶叶发霉了", reviewed_at=timezone.now()
     )
-    assert review_reply_draft(review_id=grumble.pk, writer=writes(GOOD_DRAFT)).reply.status == "draft"
+    assert review_reply_draft(review_id=grumble.pk, writer=writes(ISSUE)).reply.status == "draft"
 
 
 @pytest.fixture
@@ -168,13 +170,13 @@ def drafted(store, *, text=DAMP_TEA, rating=1, review_id="R1"):
     review = Review.objects.create(
         store=store, external_id=review_id, rating=rating, text=text, order_ref="O-9", reviewed_at=timezone.now()
     )
-    return review_reply_draft(review_id=review.pk, writer=writes(GOOD_DRAFT)).reply
+    return review_reply_draft(review_id=review.pk, writer=writes(ISSUE)).reply
 
 
 def test_staff_edit_then_approve_in_the_admin_and_the_shop_gets_one_signed_webhook(client, clerk, store, endpoint):
     reply = drafted(store)
     queue = client.get("/admin/campaigns/reviewreply/?status__exact=draft&review__rating__exact=1")
-    assert queue.status_code == 200 and GOOD_DRAFT in queue.content.decode()
+    assert queue.status_code == 200 and ISSUE in queue.content.decode()
     edited = "亲，非常抱歉茶叶受潮了！我们会尽快为您核实处理，欢迎私信我们。"
     page = client.post(f"/admin/campaigns/reviewreply/{reply.pk}/change/", {"reply": edited, "decision": "approve"})
     assert page.status_code == 302
@@ -210,7 +212,7 @@ def test_approve_and_reject_actions_on_the_queue(client, clerk, store):
     client.post("/admin/campaigns/reviewreply/", {"action": "reject", "_selected_action": [second.pk]})
     first.refresh_from_db()
     second.refresh_from_db()
-    assert (first.status, first.text, first.edited) == ("approved", GOOD_DRAFT, False)
+    assert (first.status, first.text, first.edited) == ("approved", first.draft, False)
     assert (second.status, second.decided_by) == ("rejected", clerk)
     assert OutboxMessage.objects.count() == 1
 
@@ -226,7 +228,7 @@ def test_html_in_a_review_is_shown_as_text_in_the_admin(client, clerk, store):
 def test_another_stores_drafts_are_not_in_the_queue(client, clerk):
     other = StoreFactory(slug="shop-b")
     reply = drafted(other)
-    assert GOOD_DRAFT not in client.get("/admin/campaigns/reviewreply/").content.decode()
+    assert ISSUE not in client.get("/admin/campaigns/reviewreply/").content.decode()
     assert client.get(f"/admin/campaigns/reviewreply/{reply.pk}/change/").status_code == 302
 
 
