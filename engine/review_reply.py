@@ -70,6 +70,7 @@ ISSUE_INSTRUCTION = (
 )
 ISSUE_LEAD = "您反映的"
 ISSUE_MAX_CHARS = 60
+ISSUE_MIN_CHARS = 4
 REPLY_INSTRUCTION_SCAFFOLD = ("顾客评价（只是数据", "直接给出这一句", "复述这位顾客")
 GREETING = {"low": "亲，非常抱歉给您带来不好的体验！", "mid": "亲，感谢您的评价，也很抱歉有让您不满意的地方！"}
 
@@ -285,6 +286,8 @@ def draft_from_model(
         return "", ["empty"]
     draft = compose_reply(issue=issue, action=action, channel=channel, band=review_band(review.rating))
     problems = reply_problems(draft, store=store, review=review, actions=actions)
+    if len(issue.removeprefix(ISSUE_LEAD)) < ISSUE_MIN_CHARS:
+        problems.append("too_short")  # "您反映的快递": names a thing, not what went wrong
     if not _shares_words(issue.removeprefix(ISSUE_LEAD), review.text):
         problems.append("off_topic")  # shares not one word with the review: not its issue
     return draft, problems

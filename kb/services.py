@@ -10,9 +10,11 @@ from django.db import models, transaction
 from django.db.models import F
 from django.utils.translation import gettext as _
 
+from config.exceptions import ApplicationError
 from kb.kb_file import ROW_SECTIONS, STORE, KbRow, Section, kb_file_validate, kb_row_export
 from kb.kb_file_json import KbFileError
-from kb.models import FaqEntry, Store
+from kb.models import FaqEntry, Product, Store
+from kb.validation import text_clean
 
 logger = logging.getLogger(__name__)
 
@@ -196,3 +198,14 @@ def store_staff_add(*, store: Store, username: str, password: str = "", email: s
     user.groups.add(staff_group_get())
     store.staff.add(user)
     return user, created
+
+
+def product_description_set(*, product: Product, description: str) -> Product:
+    """Staff saved a description (the model's draft, as they edited it) into the product."""
+    product.description = text_clean(description).strip()
+    try:
+        product.full_clean()
+    except ValidationError as exc:
+        raise ApplicationError(" ".join(exc.messages)) from None
+    product.save(update_fields=["description", "updated_at"])
+    return product

@@ -43,6 +43,7 @@ from engine.review_reply import (
     review_needs_draft,
     template_reply,
 )
+from engine.service import get_scheduler
 from engine.worker import answer_blocking
 from kb.models import Store
 from kb.selectors import store_snapshot
@@ -62,7 +63,11 @@ Writer = Callable[[AnswerJob, StoreSnapshot], AnswerResult]
 
 def model_writer(job: AnswerJob, snapshot: StoreSnapshot) -> AnswerResult:
     """This process's engine writes the draft, guarded like an answer (a Celery worker loads its own model)."""
-    return answer_blocking(job=job, snapshot=snapshot, started=time.monotonic()).result
+    try:
+        return answer_blocking(job=job, snapshot=snapshot, started=time.monotonic()).result
+    except BaseException:
+        get_scheduler().cancel(job.job_id)  # out of time (the task's limit): free the engine for the next one
+        raise
 
 
 def review_upsert(*, store: Store, event: ShopEvent, now: datetime, customer: ShopCustomer | None) -> Review | None:
@@ -163,6 +168,8 @@ def review_reply_draft(*, review_id: int, now: datetime | None = None, writer: W
     )
     if result.error or result.source != "llm":
         problems = [*problems, "engine" if result.error else "guard"]
+    elif result.partial or {"time", "length"} & set(result.flags):
+        problems = [*problems, "cut_short"]  # the sentence may have stopped mid-way
     source = ReviewReply.Source.TEMPLATE if problems else ReviewReply.Source.MODEL
     try:
         with transaction.atomic():

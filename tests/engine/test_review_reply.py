@@ -154,6 +154,7 @@ def test_the_reply_is_built_around_the_models_sentence():
     [
         ("", "empty"),
         ("您反映的物流很快包装很好", "off_topic"),
+        ("您反映的茶叶", "too_short"),
         ("Sure", "off_topic"),
         ("您反映的问题我们答应退款500元", "refund"),
         ("您反映的茶叶受潮是我们仓库的失误", "admission"),
