@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.utils import timezone
 
+from config.exceptions import ApplicationError
 from conversations.campaigns.models import OutboxMessage, Review, ReviewReply
 from conversations.campaigns.outbox import outbox_relay
 from conversations.campaigns.reviews import review_reply_approve, review_reply_draft, review_reply_reject
@@ -201,7 +202,7 @@ def test_an_approval_may_not_be_too_long_and_a_decided_reply_is_not_decided_agai
     reply.refresh_from_db()
     assert reply.status == "draft"
     review_reply_reject(reply_id=reply.pk, user=clerk)
-    with pytest.raises(Exception, match="already"):
+    with pytest.raises(ApplicationError):
         review_reply_approve(reply_id=reply.pk, user=clerk)
     assert not OutboxMessage.objects.exists()
 
