@@ -34,6 +34,7 @@ from engine.knowledge import ProductFact, StoreSnapshot
 from engine.product_copy import (
     COPY_PARTS,
     CopyPart,
+    clean_copy,
     clean_title,
     copy_messages,
     copy_reference,
@@ -150,8 +151,7 @@ async def _frames(snapshot: StoreSnapshot, product: ProductFact) -> AsyncIterato
                 yield _line({"type": "delta", "part": part.key, "text": value})
             else:
                 text, error, flags = value["text"], value["error"], list(value.get("flags", []))
-        if part.key == "title":
-            text = clean_title(text)
+        text = clean_title(text) if part.key == "title" else clean_copy(text)
         text, dropped = drop_unbacked_materials(text, product)
         yield _line(
             {"type": "part", "part": part.key, "text": text, "error": error, "flags": flags, "dropped": dropped}
