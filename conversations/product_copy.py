@@ -151,7 +151,8 @@ async def _frames(snapshot: StoreSnapshot, product: ProductFact) -> AsyncIterato
                 yield _line({"type": "delta", "part": part.key, "text": value})
             else:
                 text, error, flags = value["text"], value["error"], list(value.get("flags", []))
-        text = clean_title(text) if part.key == "title" else clean_copy(text)
+        text = clean_copy(text, disclaimer=snapshot.disclaimer)
+        text = clean_title(text) if part.key == "title" else text
         text, dropped = drop_unbacked_materials(text, product)
         yield _line(
             {"type": "part", "part": part.key, "text": text, "error": error, "flags": flags, "dropped": dropped}

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from engine.claims import fold
 from engine.copywriting import product_facts_text
+from engine.guard import BLOCKED_SENTENCE_EN, BLOCKED_SENTENCE_ZH, SAFE_SENTENCE_EN, SAFE_SENTENCE_ZH
 from engine.knowledge import ProductFact, StoreSnapshot
 from engine.prompt import copy_turn
 
@@ -84,9 +85,15 @@ def drop_unbacked_materials(text: str, product: ProductFact) -> tuple[str, list[
 _SALUTATION = re.compile(r"^(?:\s*(?:亲爱的|亲们|亲|宝子们|宝宝们|宝贝们)[，,！!～~。\s]*)+")
 
 
-def clean_copy(text: str) -> str:
-    """Copy without the chat salutation the model opens with out of habit ("亲，")."""
-    return _SALUTATION.sub("", text.strip())
+def clean_copy(text: str, *, disclaimer: str = "") -> str:
+    """Copy without the chat salutation the model opens with out of habit ("亲，") and without the notes the
+    answer guard puts in a chat answer (its stand-in for a replaced claim, the store's disclaimer): in copy the
+    replaced claim is simply gone, and the page says so."""
+    text = text.replace(disclaimer.strip(), "") if disclaimer.strip() else text
+    for note in (SAFE_SENTENCE_ZH, SAFE_SENTENCE_EN, BLOCKED_SENTENCE_ZH, BLOCKED_SENTENCE_EN):
+        # The sentence the claim was in goes with it: its start alone ("品质……") says nothing.
+        text = re.sub(r"[^。！？!?\n]*" + re.escape(note), "", text)
+    return _SALUTATION.sub("", text.strip()).strip(" ，,")
 
 
 def clean_title(text: str) -> str:
