@@ -93,7 +93,13 @@ def clean_copy(text: str, *, disclaimer: str = "") -> str:
     for note in (SAFE_SENTENCE_ZH, SAFE_SENTENCE_EN, BLOCKED_SENTENCE_ZH, BLOCKED_SENTENCE_EN):
         # The sentence the claim was in goes with it: its start alone ("品质……") says nothing.
         text = re.sub(r"[^。！？!?\n]*" + re.escape(note), "", text)
-    return _SALUTATION.sub("", text.strip()).strip(" ，,")
+    # Sentence by sentence: the small model greets again mid-text and says a sentence twice when it loops.
+    kept: list[str] = []
+    for sentence in _SENTENCE.findall(text):
+        sentence = _SALUTATION.sub("", sentence.replace("……", "").strip())
+        if re.sub(r"[\W_]", "", sentence) and sentence not in kept:
+            kept.append(sentence)
+    return "".join(kept).strip(" ，,")
 
 
 def clean_title(text: str) -> str:

@@ -19,6 +19,7 @@ def test_a_sentence_naming_a_material_the_row_does_not_name_is_dropped():
 
 def test_the_models_salutations_and_labels_are_cleaned():
     assert clean_copy("亲，亲，亲！夏天必备") == "夏天必备"
+    assert clean_copy("精梳棉，好穿。亲，精梳棉，好穿。常规版型。亲，亲，亲！") == "精梳棉，好穿。常规版型。"
     guarded = "精梳棉，好穿。品质……具体价格和优惠以店铺页面和客服确认为准。回答仅供参考。"
     assert clean_copy(guarded, disclaimer="回答仅供参考。") == "精梳棉，好穿。"
     assert clean_title("亲，标题：“经典圆领T恤 精梳棉”\n第二行") == "经典圆领T恤 精梳棉"
