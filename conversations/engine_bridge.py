@@ -27,7 +27,11 @@ class AnswerWorker(EngineWorker):
         event = {"type": "conversation.final", "job_id": job.job_id, "conversation_id": job.conversation_id}
         if job.draft:
             # A suggestion for an agent: nothing is recorded, nothing reaches the shopper.
-            draft = {"text": "" if result.error == "busy" else result.text, "error": result.error}
+            draft = {
+                "text": "" if result.error == "busy" else result.text,
+                "error": result.error,
+                "flags": list(result.flags),
+            }
             await self.channel_layer.group_send(reply_group, {**event, "draft": draft})
             return
         message, ticket = await database_call(answer_record_generated)(

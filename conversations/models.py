@@ -173,6 +173,7 @@ class HandoffTicket(TimeStampedModel):
         BOT_UNSURE = "bot_unsure", _("Bot could not answer")
         COMPLAINT = "complaint", _("Complaint")
         GUARDRAIL = "guardrail", _("Safety rule tripped")
+        BAD_REVIEW = "bad_review", _("Bad review")
 
     class Status(models.TextChoices):
         OPEN = "open", _("Waiting")

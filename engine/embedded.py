@@ -1,6 +1,7 @@
 """The embedded mode: the engine worker runs inside the server process, on its event loop."""
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -29,4 +30,6 @@ async def ensure_embedded_worker(application: Callable[[], Any]) -> None:
     if task is not None and task.done() and not task.cancelled() and task.exception():
         logger.error("embedded engine worker stopped: %r; starting it again", task.exception())
     worker = Worker(application=application(), channels=[settings.ENGINE_CHANNEL], channel_layer=get_channel_layer())
-    _workers[loop] = loop.create_task(worker.arun())
+    # A fresh context: the worker outlives the request or connection that started it, and must not run its
+    # database calls on that request's (finished) thread executor.
+    _workers[loop] = loop.create_task(worker.arun(), context=contextvars.Context())

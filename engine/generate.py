@@ -14,6 +14,8 @@ from engine.normalize import is_english, letters_only
 FinishReason = Literal["stop", "length", "time", "cancelled", "error", "busy"]
 EventKind = Literal["accepted", "delta", "done"]
 AnswerSource = Literal["llm", "guardrail", "template", "faq"]
+LIVE = 0
+BACKGROUND = 1
 
 
 def _known_keys(cls: type, data: Mapping[str, Any]) -> None:
@@ -32,6 +34,9 @@ class GenerationRequest:
     max_tokens: int = 256
     max_seconds: float = 30.0
     prompt_lookup: bool = True
+    # LIVE: a shopper waits for it. BACKGROUND (review replies, product copy): runs after every waiting
+    # live job and never takes the queue room or the last slot live chats need.
+    priority: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -46,6 +51,7 @@ class GenerationRequest:
             max_tokens=int(data.get("max_tokens", 256)),
             max_seconds=float(data.get("max_seconds", 30.0)),
             prompt_lookup=bool(data.get("prompt_lookup", True)),
+            priority=int(data.get("priority", 0)),
         )
 
 

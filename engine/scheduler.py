@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from engine.generate import FinishReason, GenerationEvent, GenerationRequest, GenerationStats
+from engine.generate import LIVE, FinishReason, GenerationEvent, GenerationRequest, GenerationStats
 from engine.kv_cache import KvCache, KvEntry
 from engine.prompt_lookup import lookup_draft
 
@@ -150,7 +150,15 @@ class Scheduler:
         with self._lock:
             if len(self._queue) >= self.config.queue_size:
                 return False
-            self._queue.append(_Job(request=request, sink=sink))
+            job = _Job(request=request, sink=sink)
+            if request.priority > LIVE:
+                if len(self._queue) >= max(1, self.config.queue_size // 2):
+                    return False  # background work leaves half the queue to shoppers
+                self._queue.append(job)
+            else:
+                # A live job goes ahead of every waiting background job.
+                at = next((i for i, j in enumerate(self._queue) if j.request.priority > LIVE), len(self._queue))
+                self._queue.insert(at, job)
             self._lock.notify_all()
         self.start()
         return True
@@ -256,6 +264,8 @@ class Scheduler:
         index = 0
         while len(self._active) < self.config.parallel and index < len(self._queue):
             job = self._queue[index]
+            if job.request.priority > LIVE and 1 < self.config.parallel <= len(self._active) + 1:
+                break  # the last slot is kept for a shopper (background jobs wait at the queue's end)
             if job.request.conversation_key in busy_keys:
                 index += 1  # one answer at a time per conversation; later jobs may go first
                 continue

@@ -25,6 +25,7 @@ from django.conf import settings
 from django.core.cache import cache
 
 from engine.generate import (
+    LIVE,
     AnswerJob,
     AnswerResult,
     AnswerStream,
@@ -95,8 +96,9 @@ class EngineWorker(AsyncConsumer):
             engine_job_key(job.job_id), self.channel_name, int(job.request.max_seconds) + 60
         )
         scheduler = get_scheduler()
-        if job.draft and scheduler.job_ids():
-            # A draft for an agent waits for nobody: shoppers' answers come first.
+        if job.draft and job.request.priority == LIVE and scheduler.job_ids():
+            # A draft for an agent waits for nobody: shoppers' answers come first. (Background work, such as
+            # product copy, queues behind them instead: the scheduler runs it when they are served.)
             self._outbox.put_nowait(GenerationEvent(job_id=job.job_id, kind="done", finish_reason="busy"))
         elif not scheduler.submit(job.request, sink):
             logger.warning("engine queue full: answering job %s busy", job.job_id)

@@ -469,6 +469,16 @@ class ProductAdmin(StoreScopedImportExportAdmin):
     list_filter = (store_filter, "is_active")
     search_fields = ("sku", "name", "description")
     list_select_related = ("store",)
+    actions = ["write_copy"]
+
+    @admin.action(description=gettext_lazy("Write a title, description and promo line with the model"))
+    def write_copy(self, request: HttpRequest, queryset: QuerySet[Product]) -> HttpResponseRedirect | None:
+        if queryset.count() != 1:
+            self.message_user(request, _("Select one product to write copy for."), messages.WARNING)
+            return None
+        product = queryset.get()
+        # The page lives with the chat engine's other callers (conversations), found by its URL name.
+        return HttpResponseRedirect(reverse("product-copy", args=[product.pk]))
 
 
 @admin.register(FaqEntry)

@@ -14,9 +14,11 @@ from django.db import models, transaction
 from django.db.models import F
 from django.utils.translation import gettext as _
 
+from config.exceptions import ApplicationError
 from kb.kb_file import ROW_SECTIONS, STORE, KbRow, Section, kb_file_validate, kb_row_export
 from kb.kb_file_json import KbFileError
-from kb.models import FaqEntry, Store
+from kb.models import FaqEntry, Product, Store
+from kb.validation import text_clean
 
 logger = logging.getLogger(__name__)
 
@@ -162,11 +164,16 @@ def faq_entry_count_hit(*, faq_id: int) -> None:
 # answer its chats (which rows they see is still limited to their stores).
 STAFF_GROUP = "store staff"
 STAFF_APPS = ("kb", "conversations", "reports")
+STAFF_CAMPAIGN_MODELS = ("review", "reviewreply")
 
 
 def staff_group_get() -> Group:
     group, _created = Group.objects.get_or_create(name=STAFF_GROUP)
     group.permissions.add(*Permission.objects.filter(content_type__app_label__in=STAFF_APPS))
+    # Replies to the store's reviews are shop work too (the rest of campaigns is the owner's settings).
+    group.permissions.add(
+        *Permission.objects.filter(content_type__app_label="campaigns", content_type__model__in=STAFF_CAMPAIGN_MODELS)
+    )
     return group
 
 
@@ -228,3 +235,14 @@ def store_prefix_warm(*, store_id: int) -> None:
     except Exception:
         # A full or unreachable engine channel: the next question builds the prefix instead.
         logger.warning("could not ask the engine to warm store %s's prefix", store_id, exc_info=True)
+
+
+def product_description_set(*, product: Product, description: str) -> Product:
+    """Staff saved a description (the model's draft, as they edited it) into the product."""
+    product.description = text_clean(description).strip()
+    try:
+        product.full_clean()
+    except ValidationError as exc:
+        raise ApplicationError(" ".join(exc.messages)) from None
+    product.save(update_fields=["description", "updated_at"])
+    return product

@@ -9,6 +9,7 @@ from rest_framework import serializers
 
 MAX_BODY_BYTES = 256 * 1024
 MAX_ITEMS = 200
+MAX_REVIEW_CHARS = 20_000
 
 
 class EventError(Exception):
@@ -59,6 +60,17 @@ class OrderIn(serializers.Serializer[Any]):
     pay_url = serializers.URLField(required=False, allow_blank=True)
 
 
+class ReviewIn(serializers.Serializer[Any]):
+    id = serializers.CharField(max_length=128)
+    version = serializers.IntegerField(min_value=0, required=False)
+    customer = CustomerIn(required=False)
+    order_id = serializers.CharField(max_length=128, required=False, allow_blank=True)
+    sku = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    rating = serializers.IntegerField(min_value=1, max_value=5)
+    text = serializers.CharField(max_length=MAX_REVIEW_CHARS, required=False, allow_blank=True, trim_whitespace=False)
+    created_at = serializers.DateTimeField(required=False)
+
+
 EVENT_SHAPES: dict[str, type[serializers.Serializer[Any]]] = {
     "customer.updated": CustomerIn,
     "cart.created": CartIn,
@@ -67,6 +79,8 @@ EVENT_SHAPES: dict[str, type[serializers.Serializer[Any]]] = {
     "order.created": OrderIn,
     "order.paid": OrderIn,
     "order.cancelled": OrderIn,
+    "review.created": ReviewIn,
+    "review.updated": ReviewIn,
 }
 
 

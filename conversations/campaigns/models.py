@@ -10,15 +10,18 @@ import secrets
 from datetime import time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from kb.models import Store, TimeStampedModel
 
 MIN_IDLE_MINUTES = 10
 MAX_STEPS = 5
+MAX_REVIEW_ACTIONS = 10
 TEMPLATE_FIELDS = frozenset({"store", "items", "promotions", "link", "order"})
 # Placeholders are only these names in braces, filled by plain replacement (never str.format, whose
 # attribute and index lookups a template could abuse).
@@ -36,6 +39,18 @@ def _new_webhook_secret() -> str:
 
 def _default_steps() -> list[int]:
     return [60, 24 * 60]
+
+
+DEFAULT_REVIEW_CHANNEL = "在店铺在线客服聊天窗口私信我们"
+DEFAULT_REVIEW_TEMPLATE_LOW = (
+    "亲，非常抱歉这次购物没有让您满意！您反映的问题我们很重视，{action}。欢迎您{channel}，我们会尽快跟进。"
+)
+DEFAULT_REVIEW_TEMPLATE_MID = "亲，感谢您的评价，也抱歉有让您不满意的地方！{action}。欢迎您{channel}，我们会尽快跟进。"
+DEFAULT_REVIEW_THANK_YOU = "亲，感谢您的好评和支持！期待您再次光临～"
+
+
+def _default_review_actions() -> list[str]:
+    return ["我们会尽快为您核实处理", "可按店铺的退换货规则为您办理换货"]
 
 
 DEFAULT_TEMPLATE = "亲，您在{store}的购物车里还有 {items} 哦，库存有限，欢迎回来完成下单。{promotions}{link}"
@@ -80,6 +95,35 @@ class ReminderSettings(TimeStampedModel):
     webhook_url = models.URLField(
         blank=True, help_text="The shop's endpoint for signed reminder webhooks (SMS, WeChat, platform messages)."
     )
+    review_actions = models.JSONField(
+        _("review reply actions"),
+        default=_default_review_actions,
+        help_text=_("What a reply to a bad review may offer, one action per line; each reply offers one of them."),
+    )
+    review_channel = models.CharField(
+        _("private channel"),
+        max_length=100,
+        default=DEFAULT_REVIEW_CHANNEL,
+        help_text=_("Where a reply invites the reviewer to talk in private."),
+    )
+    review_template_low = models.TextField(
+        _("reply template, 1-2 stars"),
+        default=DEFAULT_REVIEW_TEMPLATE_LOW,
+        help_text=_("Used when the model's draft fails the checks; placeholders {action} {channel}."),
+    )
+    review_template_mid = models.TextField(
+        _("reply template, 3 stars"),
+        default=DEFAULT_REVIEW_TEMPLATE_MID,
+        help_text=_("Used when the model's draft fails the checks; placeholders {action} {channel}."),
+    )
+    review_thank_you = models.TextField(
+        _("thank-you, 4-5 stars"), default=DEFAULT_REVIEW_THANK_YOU, help_text=_("Sent to 4-5 star reviews when on.")
+    )
+    review_auto_thank_you = models.BooleanField(
+        _("thank 4-5 star reviews automatically"),
+        default=False,
+        help_text=_("Send the thank-you to 4-5 star reviews without a person; never to 3 stars or fewer."),
+    )
 
     class Meta:
         verbose_name = "reminder settings"
@@ -106,6 +150,21 @@ class ReminderSettings(TimeStampedModel):
             ZoneInfo(self.time_zone)
         except (ZoneInfoNotFoundError, ValueError):
             errors["time_zone"] = f"Unknown time zone {self.time_zone!r}; e.g. Asia/Shanghai."
+        actions = self.review_actions
+        if (
+            not isinstance(actions, list)
+            or not 1 <= len(actions) <= MAX_REVIEW_ACTIONS
+            or not all(isinstance(a, str) and a.strip() and len(a) <= 60 for a in actions)
+        ):
+            errors["review_actions"] = _("One to %(max)s actions, each one line of at most 60 characters.") % {
+                "max": MAX_REVIEW_ACTIONS
+            }
+        for field in ("review_template_low", "review_template_mid", "review_thank_you"):
+            unknown = sorted(set(PLACEHOLDER.findall(getattr(self, field))) - {"action", "channel"})
+            if unknown:
+                errors[field] = _("Unknown placeholder {%(name)s}; the placeholders are {action} and {channel}.") % {
+                    "name": unknown[0]
+                }
         for field in ("template", "unpaid_template"):
             unknown = sorted(set(PLACEHOLDER.findall(getattr(self, field))) - TEMPLATE_FIELDS)
             if unknown:
@@ -273,9 +332,17 @@ class OutboxMessage(TimeStampedModel):
         DEAD = "dead", "Dead letter"
 
     store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="outbox")
-    sequence = models.ForeignKey(ReminderSequence, on_delete=models.CASCADE, related_name="messages")
+    # A reminder step belongs to a sequence; an approved reply to a review to that reply.
+    sequence = models.ForeignKey(
+        ReminderSequence, on_delete=models.CASCADE, null=True, blank=True, related_name="messages"
+    )
+    review_reply = models.ForeignKey(
+        "ReviewReply", on_delete=models.CASCADE, null=True, blank=True, related_name="messages"
+    )
     step = models.PositiveSmallIntegerField()
-    idempotency_key = models.CharField(max_length=100, help_text="cart:<id>:step:<n> (or order:<id>:step:<n>).")
+    idempotency_key = models.CharField(
+        max_length=100, help_text="cart:<id>:step:<n>, order:<id>:step:<n> or review:<pk>:reply."
+    )
     channel = models.CharField(max_length=10, choices=Channel.choices)
     text = models.TextField()
     link = models.URLField(blank=True, max_length=500)
@@ -294,6 +361,11 @@ class OutboxMessage(TimeStampedModel):
         ordering = ["id"]
         constraints = [
             models.UniqueConstraint(fields=["idempotency_key", "channel"], name="outbox_unique_key_per_channel"),
+            models.CheckConstraint(
+                condition=Q(sequence__isnull=False, review_reply__isnull=True)
+                | Q(sequence__isnull=True, review_reply__isnull=False),
+                name="outbox_for_a_sequence_or_a_reply",
+            ),
         ]
         indexes = [models.Index(fields=["status", "next_attempt_at"], name="outbox_due")]
 
@@ -325,3 +397,77 @@ class ReminderClick(models.Model):
 
     def __str__(self) -> str:
         return f"click on {self.message_id}"
+
+
+class Review(TimeStampedModel):
+    """A shopper's review as the shop sends it (`review.created`), keyed by the shop's id."""
+
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="reviews", verbose_name=_("store"))
+    external_id = models.CharField(_("review id"), max_length=128)
+    version = models.BigIntegerField(default=0)
+    customer = models.ForeignKey(ShopCustomer, on_delete=models.SET_NULL, null=True, blank=True, related_name="reviews")
+    order_ref = models.CharField(_("order"), max_length=128, blank=True, help_text=_("The shop's order id."))
+    order = models.ForeignKey(Order, on_delete=models.SET_NULL, null=True, blank=True, related_name="reviews")
+    sku = models.CharField(_("product SKU"), max_length=64, blank=True)
+    rating = models.PositiveSmallIntegerField(_("stars"))
+    text = models.TextField(_("review"), blank=True)
+    reviewed_at = models.DateTimeField(_("written at"), db_index=True)
+    # 3 stars or fewer, or a complaint at any rating (engine/review_reply.py): a reply is drafted for a person.
+    needs_reply = models.BooleanField(_("needs a reply"), default=False)
+
+    class Meta:
+        ordering = ["-reviewed_at"]
+        verbose_name = _("review")
+        verbose_name_plural = _("reviews")
+        constraints = [
+            models.UniqueConstraint(fields=["store", "external_id"], name="review_unique_per_store"),
+            models.CheckConstraint(condition=Q(rating__gte=1, rating__lte=5), name="review_rating_1_to_5"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rating}★ {self.external_id}"
+
+
+class ReviewReply(TimeStampedModel):
+    """The reply to one review: a draft waiting for a person, then approved (sent through the outbox) or rejected.
+
+    `model_text` is what the model wrote and `problems` why the checks refused it (then `draft` is the store's
+    template); `text` is what was approved, `edited` whether a person changed the draft before approving.
+    """
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Waiting for approval")
+        APPROVED = "approved", _("Approved")
+        REJECTED = "rejected", _("Rejected")
+
+    class Source(models.TextChoices):
+        MODEL = "model", _("Model draft")
+        TEMPLATE = "template", _("Store template")
+        THANK_YOU = "thank_you", _("Automatic thank-you")
+
+    review = models.OneToOneField(Review, on_delete=models.CASCADE, related_name="reply", verbose_name=_("review"))
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="review_replies", verbose_name=_("store"))
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.DRAFT, db_index=True)
+    source = models.CharField(_("drafted by"), max_length=10, choices=Source.choices)
+    draft = models.TextField(_("draft"))
+    model_text = models.TextField(_("model's text"), blank=True)
+    problems = models.JSONField(_("checks failed"), default=list, blank=True)
+    action = models.CharField(_("action offered"), max_length=100, blank=True)
+    text = models.TextField(_("reply sent"), blank=True)
+    edited = models.BooleanField(_("edited before approval"), default=False)
+    drafted_at = models.DateTimeField(_("drafted at"))
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True, db_index=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, verbose_name=_("decided by")
+    )
+    ticket = models.ForeignKey(
+        "conversations.HandoffTicket", on_delete=models.SET_NULL, null=True, blank=True, verbose_name=_("ticket")
+    )
+
+    class Meta:
+        ordering = ["drafted_at"]
+        verbose_name = _("review reply")
+        verbose_name_plural = _("review replies")
+
+    def __str__(self) -> str:
+        return f"reply to {self.review}"

@@ -56,6 +56,7 @@ def backoff_delay(attempts: int, *, rng: Callable[[float, float], float] = rando
 
 def _send_chat(message: OutboxMessage) -> None:
     sequence = message.sequence
+    assert sequence is not None  # review replies go to the shop's webhook only
     visitor = customer_visitor(customer=sequence.customer)
     if visitor is None:
         raise DeliveryError("The shopper has no chat visitor any more.")
@@ -74,6 +75,7 @@ def _send_chat(message: OutboxMessage) -> None:
 
 
 def _send_email(message: OutboxMessage) -> None:
+    assert message.sequence is not None  # review replies go to the shop's webhook only
     customer = message.sequence.customer
     store = message.store
     subject = f"{store.name}：您的购物车还在等您" if message.sequence.kind == "cart" else f"{store.name}：订单待付款"
@@ -90,8 +92,33 @@ def _send_email(message: OutboxMessage) -> None:
         raise DeliveryError(f"e-mail not sent: {exc}") from exc
 
 
+def review_reply_payload(message: OutboxMessage) -> bytes:
+    reply = message.review_reply
+    assert reply is not None
+    review = reply.review
+    data = {
+        "type": "review.reply",
+        "timestamp": timezone.now().isoformat(),
+        "data": {
+            "key": message.idempotency_key,
+            "store": message.store.slug,
+            "review_id": review.external_id,
+            "order_id": review.order_ref or None,
+            "sku": review.sku or None,
+            "rating": review.rating,
+            "text": message.text,
+            "approved_at": reply.decided_at.isoformat() if reply.decided_at else None,
+            "automatic": reply.source == "thank_you",
+        },
+    }
+    return json.dumps(data, ensure_ascii=False).encode()
+
+
 def webhook_payload(message: OutboxMessage) -> bytes:
+    if message.review_reply_id:
+        return review_reply_payload(message)
     sequence = message.sequence
+    assert sequence is not None
     customer = sequence.customer
     data = {
         "type": f"reminder.{sequence.kind}",
@@ -154,7 +181,7 @@ def _claim_next(now: datetime, exclude: set[int]) -> OutboxMessage | None:
     rows = _due(now).exclude(pk__in=exclude).order_by("next_attempt_at", "pk")
     if connection.features.has_select_for_update_skip_locked:
         rows = rows.select_for_update(skip_locked=True, of=("self",))
-    return rows.select_related("sequence", "sequence__customer", "store").first()
+    return rows.select_related("sequence", "sequence__customer", "store", "review_reply__review").first()
 
 
 @dataclass
@@ -165,7 +192,10 @@ class RelayReport:
     cancelled: int = 0
 
 
-def _deliver_claimed(message: OutboxMessage, *, now: datetime, report: RelayReport) -> None:
+def _stopped(message: OutboxMessage, *, report: RelayReport) -> bool:
+    """A reminder whose sequence must stop is cancelled; an approved review reply has nothing to stop it."""
+    if message.sequence_id is None:
+        return False
     sequence = ReminderSequence.objects.select_for_update().get(pk=message.sequence_id)
     version = message.target_version if sequence.kind == ReminderSequence.Kind.CART else None
     reason = (
@@ -182,6 +212,12 @@ def _deliver_claimed(message: OutboxMessage, *, now: datetime, report: RelayRepo
             message.cancel_reason = reason
             message.save(update_fields=["status", "cancel_reason", "updated_at"])
         report.cancelled += 1
+        return True
+    return False
+
+
+def _deliver_claimed(message: OutboxMessage, *, now: datetime, report: RelayReport) -> None:
+    if _stopped(message, report=report):
         return
     message.attempts += 1
     try:

@@ -4,7 +4,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from conversations.campaigns.models import Order, OutboxMessage, ReminderClick, ReminderSequence
+from conversations.campaigns.models import Order, OutboxMessage, ReminderClick, ReminderSequence, Review, ReviewReply
+from engine.stats import percentile
 from kb.models import Store
 
 ATTRIBUTION_WINDOW = timedelta(days=5)
@@ -27,7 +28,7 @@ def campaign_figures(*, store: Store, since: datetime | None = None, until: date
     placed within 5 days after a reminder with no click before it is "ordered after a reminder". Orders
     with no reminder before them are never credited, and a cancelled order is never credited.
     """
-    sent_rows = OutboxMessage.objects.filter(store=store, status=OutboxMessage.Status.SENT)
+    sent_rows = OutboxMessage.objects.filter(store=store, status=OutboxMessage.Status.SENT, sequence__isnull=False)
     if since is not None:
         sent_rows = sent_rows.filter(sent_at__gte=since)
     if until is not None:
@@ -69,4 +70,54 @@ def campaign_figures(*, store: Store, since: datetime | None = None, until: date
         recovered_revenue=sum(recovered.values(), Decimal(0)),
         ordered_after=len(ordered_after),
         ordered_after_revenue=sum(ordered_after.values(), Decimal(0)),
+    )
+
+
+@dataclass(frozen=True)
+class ReviewFigures:
+    """Replies to the reviews that arrived in [start, end) (the reports page reads these)."""
+
+    bad_reviews: int  # reviews of 3 stars or fewer
+    replied: int  # of those, with an approved reply
+    reply_rate: float | None  # replied / bad_reviews; None without bad reviews
+    median_reply_minutes: float | None  # review received -> reply approved, approved replies to bad reviews
+    approved: int  # drafts a person approved (automatic thank-yous not counted)
+    edited: int  # of those, changed before approval
+    edited_share: float | None
+    drafts: int  # drafts written (model or template)
+    validator_rejected: int  # model drafts the checks refused (the store's template stood in)
+    validator_rejected_share: float | None
+
+
+def _share(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def review_figures(*, store: Store, start: datetime, end: datetime) -> ReviewFigures:
+    """Counted by when the review arrived (its row's creation), half-open [start, end)."""
+    reviews = Review.objects.filter(store=store, created_at__gte=start, created_at__lt=end)
+    bad = reviews.filter(rating__lte=3)
+    replies = ReviewReply.objects.filter(review__in=reviews)
+    approved_bad = list(
+        replies.filter(review__rating__lte=3, status=ReviewReply.Status.APPROVED).values_list(
+            "review__created_at", "decided_at"
+        )
+    )
+    waits = sorted((decided - received).total_seconds() / 60 for received, decided in approved_bad if decided)
+    staff_approved = replies.filter(status=ReviewReply.Status.APPROVED).exclude(source=ReviewReply.Source.THANK_YOU)
+    drafts = replies.exclude(source=ReviewReply.Source.THANK_YOU)
+    bad_count, drafted = bad.count(), drafts.count()
+    approved, edited = staff_approved.count(), staff_approved.filter(edited=True).count()
+    rejected = drafts.filter(source=ReviewReply.Source.TEMPLATE).exclude(problems=[]).count()
+    return ReviewFigures(
+        bad_reviews=bad_count,
+        replied=len(approved_bad),
+        reply_rate=_share(len(approved_bad), bad_count),
+        median_reply_minutes=percentile(waits, 50) if waits else None,
+        approved=approved,
+        edited=edited,
+        edited_share=_share(edited, approved),
+        drafts=drafted,
+        validator_rejected=rejected,
+        validator_rejected_share=_share(rejected, drafted),
     )

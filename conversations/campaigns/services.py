@@ -1,4 +1,4 @@
-"""Writes from shop events: customers, carts and orders upserted by the shop's ids and versions.
+"""Writes from shop events: customers, carts, orders and reviews upserted by the shop's ids and versions.
 
 An event whose version is not newer than the row's changes nothing, so events may arrive late, twice or out
 of order. A webhook's id is recorded in the same transaction as its effect: a replay is answered, not applied.
@@ -25,6 +25,7 @@ from conversations.campaigns.models import (
     ShopCustomer,
     WebhookReceipt,
 )
+from conversations.campaigns.reviews import review_upsert
 from conversations.models import Visitor
 from kb.models import Store
 
@@ -185,6 +186,11 @@ def shop_event_ingest(*, store: Store, event: ShopEvent, now: datetime, webhook_
                 applied = True
             elif event.type.startswith("cart."):
                 applied = _cart_upsert(store=store, event=event, now=now)
+            elif event.type.startswith("review."):
+                customer = (
+                    _customer_upsert(store=store, data=event.data["customer"]) if event.data.get("customer") else None
+                )
+                applied = review_upsert(store=store, event=event, now=now, customer=customer) is not None
             else:
                 applied = _order_upsert(store=store, event=event, now=now)
     except IntegrityError:
@@ -199,10 +205,10 @@ def shop_event_ingest(*, store: Store, event: ShopEvent, now: datetime, webhook_
 def reminder_click_record(*, message_id: int, now: datetime) -> str | None:
     """A shopper opened a reminder's link: count the click and say where their cart (or order) is."""
     message = OutboxMessage.objects.select_related("sequence__cart", "sequence__order").filter(pk=message_id).first()
-    if message is None:
+    if message is None or message.sequence is None:
         return None
-    ReminderClick.objects.create(message=message, sequence=message.sequence, at=now)
     sequence = message.sequence
+    ReminderClick.objects.create(message=message, sequence=sequence, at=now)
     if sequence.cart is not None and sequence.cart.restore_url:
         return sequence.cart.restore_url
     if sequence.order is not None and sequence.order.pay_url:

@@ -5,6 +5,7 @@ run both every minute or so.
 """
 
 import logging
+from datetime import timedelta
 
 from celery import shared_task
 from django.db import OperationalError
@@ -12,6 +13,7 @@ from django.utils import timezone
 
 from conversations.campaigns.outbox import outbox_relay
 from conversations.campaigns.reminders import reminders_plan
+from conversations.campaigns.reviews import review_reply_draft, reviews_awaiting_draft
 from conversations.campaigns.services import webhook_receipts_prune
 
 logger = logging.getLogger(__name__)
@@ -21,6 +23,11 @@ logger = logging.getLogger(__name__)
 PLAN_TIME_LIMIT = 120
 RELAY_TIME_LIMIT = 300  # 50 rows x a 5 s webhook timeout, with room to spare
 RELAY_BATCH = 50
+# One reply is a few seconds of the model (more while chats come first); a sweep drafts a handful.
+DRAFT_TIME_LIMIT = 180
+SWEEP_TIME_LIMIT = 600
+SWEEP_BATCH = 20
+SWEEP_WINDOW = timedelta(days=7)
 
 
 @shared_task(
@@ -62,3 +69,39 @@ def outbox_relay_task() -> int:
             report.cancelled,
         )
     return report.sent
+
+
+@shared_task(
+    name="campaigns.review_draft",
+    acks_late=True,
+    soft_time_limit=DRAFT_TIME_LIMIT - 10,
+    time_limit=DRAFT_TIME_LIMIT,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=3,
+)
+def review_draft_task(review_id: int) -> bool:
+    """Draft the reply to one review (a no-op when it has one); True when a reply was written now."""
+    outcome = review_reply_draft(review_id=review_id)
+    return outcome.created
+
+
+@shared_task(
+    name="campaigns.reviews_sweep",
+    acks_late=True,
+    soft_time_limit=SWEEP_TIME_LIMIT - 20,
+    time_limit=SWEEP_TIME_LIMIT,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=3,
+)
+def reviews_sweep_task() -> int:
+    """Draft replies a lost task or a stopped worker left undone (reviews of the last 7 days)."""
+    drafted = 0
+    now = timezone.now()
+    # A review younger than two minutes is still its own task's to draft.
+    for review_id in reviews_awaiting_draft(
+        since=now - SWEEP_WINDOW, until=now - timedelta(minutes=2), limit=SWEEP_BATCH
+    ):
+        drafted += review_reply_draft(review_id=review_id).created
+    return drafted

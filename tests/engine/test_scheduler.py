@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from engine.generate import GenerationEvent, GenerationRequest
+from engine.generate import BACKGROUND, GenerationEvent, GenerationRequest
 from engine.scheduler import Scheduler, SchedulerConfig
 from tests.engine.fake_runtime import FakeRuntime
 
@@ -197,3 +197,38 @@ def test_evicted_conversation_is_restored_from_saved_state(make_scheduler):
     stats = follow.final.stats
     assert stats.evaluated_tokens < stats.prompt_tokens / 2
     assert follow.final.text == rt.answer
+
+
+def test_live_chats_go_ahead_of_background_work(make_scheduler):
+    rt = FakeRuntime(answer="很长的回答" * 20, delay=0.005)
+    scheduler, _ = make_scheduler(rt, parallel=1, draft_tokens=0)
+    order: list[str] = []
+
+    class Recorder(Collector):
+        def __init__(self, name: str) -> None:
+            super().__init__()
+            self.name = name
+
+        def __call__(self, event: GenerationEvent) -> None:
+            if event.kind == "accepted":
+                order.append(self.name)
+            super().__call__(event)
+
+    running, review, chat = Recorder("running"), Recorder("review"), Recorder("chat")
+    scheduler.submit(request("j0", "c0", "介绍一下"), running)
+    scheduler.submit(request("j1", "review:1", "写回复", priority=BACKGROUND), review)
+    scheduler.submit(request("j2", "c2", "什么时候发货?"), chat)
+    for out in (running, review, chat):
+        assert out.final.finish_reason == "stop"
+    # The review reply was queued before the shopper's question but started after it.
+    assert order.index("chat") < order.index("review")
+
+
+def test_background_work_leaves_half_the_queue_to_shoppers(make_scheduler):
+    rt = FakeRuntime(answer="很长的回答" * 50, delay=0.01)
+    scheduler, _ = make_scheduler(rt, parallel=1, queue_size=4)
+    scheduler.submit(request("j0", "c0", "问"), Collector())
+    accepted = [scheduler.submit(request(f"b{i}", f"r{i}", "写", priority=BACKGROUND), Collector()) for i in range(4)]
+    assert accepted.count(True) <= 2
+    # A shopper still finds room.
+    assert scheduler.submit(request("j9", "c9", "问"), Collector())

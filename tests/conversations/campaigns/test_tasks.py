@@ -16,7 +16,9 @@ from tests.kb.factories import StoreFactory
 def test_task_names_are_stable():
     assert tasks.reminders_plan_task.name == "campaigns.reminders_plan"
     assert tasks.outbox_relay_task.name == "campaigns.outbox_relay"
-    for task in (tasks.reminders_plan_task, tasks.outbox_relay_task):
+    assert tasks.review_draft_task.name == "campaigns.review_draft"
+    assert tasks.reviews_sweep_task.name == "campaigns.reviews_sweep"
+    for task in (tasks.reminders_plan_task, tasks.outbox_relay_task, tasks.review_draft_task, tasks.reviews_sweep_task):
         assert task.acks_late is True
         assert task.time_limit < 3600 and task.soft_time_limit < task.time_limit
 
@@ -24,7 +26,7 @@ def test_task_names_are_stable():
 @pytest.mark.django_db
 def test_every_beat_schedule_names_a_registered_task():
     scheduled = list(PeriodicTask.objects.values_list("task", flat=True))
-    assert {"campaigns.reminders_plan", "campaigns.outbox_relay"} <= set(scheduled)
+    assert {"campaigns.reminders_plan", "campaigns.outbox_relay", "campaigns.reviews_sweep"} <= set(scheduled)
     app.loader.import_default_modules()
     assert all(name in app.tasks for name in scheduled)
 
