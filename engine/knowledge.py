@@ -72,6 +72,8 @@ class StoreSnapshot:
     promotions: tuple[PromotionFact, ...] = ()  # promotions active when the snapshot was taken
     version: str = ""
     blocked_phrases: tuple[str, ...] = field(default=())
+    # How many characters of FAQ entries the cached prompt prefix carries (0: none; engine/prompt.py).
+    prefix_entry_chars: int = 0
 
 
 def promotion_running(*, enabled: bool, starts_at: datetime | None, ends_at: datetime | None, at: datetime) -> bool:

@@ -147,7 +147,10 @@ def decide(*, store: StoreSnapshot, question: str, context: ChatContext = NO_CON
         {"kind": s.kind, "id": s.id, "title": s.title, "score": round(s.score, 3)} for s in snippets
     )
     fallback = "" if english else fallback_entry(store, snippets, in_focus)
-    return _generate(text, references, matched, english, fallback=fallback, pointers=pointers)
+    first_named = bool(pointers) and snippets[0].kind == "faq" and snippets[0].id in in_prefix
+    return _generate(
+        text, references, matched, english, fallback=fallback, pointers=pointers, pointers_first=first_named
+    )
 
 
 def _generate(
@@ -158,6 +161,7 @@ def _generate(
     *,
     fallback: str = "",
     pointers: Sequence[Reference] = (),
+    pointers_first: bool = True,
 ) -> Decision:
     # The model reads the shopper's words as they were typed (cleaned, not lower-cased): what it copies from
     # the question must read as the shopper wrote it.
@@ -165,7 +169,9 @@ def _generate(
     return Decision(
         kind="generate",
         route="llm",
-        user_content=user_turn(question, references, english=english, pointers=[p.title for p in pointers]),
+        user_content=user_turn(
+            question, references, english=english, pointers=[p.title for p in pointers], pointers_first=pointers_first
+        ),
         question=question,
         reference="\n".join(r.text for r in [*pointers, *references]),
         matched=matched,

@@ -9,11 +9,11 @@ from engine.knowledge import FaqFact, StoreSnapshot
 from engine.route import describe_promotion
 
 MAX_PREFIX_PRODUCTS = 40
-# The store's FAQ entries ride in the cached prefix while they fit this many characters (about 0.7 tokens
-# each: ~1,700 tokens, one evaluation per knowledge-base version): a turn then names the entries that answer
-# by their question instead of carrying their text. Measured on the benchmark's real turns: ~55 prompt tokens
-# evaluated per first turn instead of ~125 (prefill is most of the wait for the first word on 2 cores).
-PREFIX_ENTRY_CHARS = 2400
+# The store's FAQ entries may ride in the cached prefix, as many as fit `StoreSnapshot.prefix_entry_chars`
+# (about 0.7 tokens a character; the setting ENGINE_PREFIX_ENTRY_CHARS): a turn then names the entries that
+# answer by their question instead of carrying their text. On the benchmark's real turns that is ~55 prompt
+# tokens evaluated per first turn instead of ~125; off by default until the evaluation shows the small model
+# reads entries named from afar as well as entries in the turn (README, "Performance").
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ def prefix_entries(store: StoreSnapshot) -> tuple[FaqFact, ...]:
     used = 0
     for faq in store.faqs:
         size = len(_entry_line(faq)) + 1
-        if used + size <= PREFIX_ENTRY_CHARS:
+        if used + size <= store.prefix_entry_chars:
             chosen.append(faq)
             used += size
     return tuple(chosen)
@@ -105,13 +105,16 @@ PROMPT_SCAFFOLD = (
 
 
 def user_turn(
-    question: str, references: Sequence[Reference], *, english: bool = False, pointers: Sequence[str] = ()
+    question: str,
+    references: Sequence[Reference],
+    *,
+    english: bool = False,
+    pointers: Sequence[str] = (),
+    pointers_first: bool = True,
 ) -> str:
     """The shopper's turn as the model sees it: the prefix's entries that answer, named by their question, and
     other reference data, clearly fenced; then the question."""
     parts = []
-    if pointers:
-        parts.append(POINTER_LABEL + "".join(f"【{_one_line(title)}】" for title in pointers))
     if references:
         parts.append(f"{REFERENCE_HEADER}<<<")
         for i, ref in enumerate(references, start=1):
@@ -119,6 +122,10 @@ def user_turn(
             head = "" if ref.text.startswith(f"问：{ref.title}") else f"{ref.title}\n"
             parts.append(f"[{i}] {head}{ref.text}")
         parts.append(">>>")
+    if pointers:
+        # The best reference comes first (the small model leans on what it reads first).
+        named = POINTER_LABEL + "".join(f"【{_one_line(title)}】" for title in pointers)
+        parts.insert(0 if pointers_first else len(parts), named)
     parts.append(f"{QUESTION_LABEL}{question}")
     parts.append(ANSWER_INSTRUCTION_EN if english else ANSWER_INSTRUCTION)
     return "\n".join(parts)

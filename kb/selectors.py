@@ -3,6 +3,7 @@ import threading
 import time
 from datetime import datetime
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Count, Max, QuerySet
 
@@ -111,6 +112,7 @@ def _snapshot_build(*, store: Store, version: str) -> StoreSnapshot:
         welcome=fresh.welcome,
         relevance_threshold=fresh.relevance_threshold,
         top_k=fresh.retrieval_top_k,
+        prefix_entry_chars=settings.ENGINE_PREFIX_ENTRY_CHARS,
         synonyms=tuple(fresh.synonyms.order_by("phrase").values_list("phrase", "replacement")),
         faqs=tuple(
             FaqFact(

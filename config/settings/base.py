@@ -230,6 +230,8 @@ ENGINE_MAX_TOKENS = env.int("ENGINE_MAX_TOKENS", default=200)
 ENGINE_MAX_SECONDS = env.float("ENGINE_MAX_SECONDS", default=30.0)
 # After a knowledge-base edit, the store's prefix is evaluated again once its rows have been quiet this long.
 ENGINE_WARM_DELAY_SECONDS = env.float("ENGINE_WARM_DELAY_SECONDS", default=2.0)
+# Characters of FAQ entries the cached prompt prefix carries (0: none, each turn carries its entries).
+ENGINE_PREFIX_ENTRY_CHARS = env.int("ENGINE_PREFIX_ENTRY_CHARS", default=0)
 # Stores' prompt prefixes are evaluated ahead: after a knowledge-base edit, and when a shopper opens the chat.
 ENGINE_WARM_PREFIXES = env.bool("ENGINE_WARM_PREFIXES", default=True)
 ENGINE_DRAFT_TOKENS = env.int("ENGINE_DRAFT_TOKENS", default=6)
