@@ -1,6 +1,5 @@
 """Reads of the reports: the period asked for, each day's figures (stored rows, today live), the report."""
 
-import dataclasses
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -190,12 +189,22 @@ def campaign_sections(*, store: Store, start: datetime, end: datetime) -> list[C
             ],
         )
     ]
-    # Review replies arrive with their own module; their figures show here as soon as it offers them.
-    review_figures = getattr(campaign_selectors, "review_figures", None)
-    if review_figures is not None:
-        reviews = review_figures(store=store, start=start, end=end)
-        rows = [(f.name, f.name.replace("_", " "), getattr(reviews, f.name)) for f in dataclasses.fields(reviews)]
-        sections.append(CampaignSection("reviews", _("Review replies"), rows))
+    reviews = campaign_selectors.review_figures(store=store, start=start, end=end)
+    sections.append(
+        CampaignSection(
+            "reviews",
+            _("Review replies"),
+            [
+                ("bad_reviews", _("Reviews of 3 stars or fewer"), reviews.bad_reviews),
+                ("replied", _("Of those, replied"), reviews.replied),
+                ("reply_rate", _("Reply rate (3 stars or fewer)"), reviews.reply_rate),
+                ("median_reply_minutes", _("Median time to reply (minutes)"), reviews.median_reply_minutes),
+                ("drafts", _("Drafts written"), reviews.drafts),
+                ("edited_share", _("Drafts edited before approval"), reviews.edited_share),
+                ("validator_rejected", _("Drafts refused by the checks"), reviews.validator_rejected),
+            ],
+        )
+    )
     return sections
 
 
