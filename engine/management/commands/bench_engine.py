@@ -31,6 +31,12 @@ class Command(BaseCommand):
             help="model tiers for the real-pipeline turns, comma-separated (a tier whose file is missing is skipped)",
         )
         parser.add_argument("--pipeline-only", action="store_true", help="only the real-pipeline turns per tier")
+        parser.add_argument(
+            "--prefix-entry-chars",
+            type=int,
+            default=settings.ENGINE_PREFIX_ENTRY_CHARS,
+            help="characters of FAQ entries the stores' cached prefixes carry in the real-pipeline turns (0: none)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         from engine.llm import LlamaRuntime, RuntimeConfig
@@ -67,7 +73,12 @@ class Command(BaseCommand):
     ) -> dict[str, Any]:
         """The real pipeline's turns on each tier's model, ours against the naive baseline."""
         stores = [DEMO_FILE, *sorted((Path(settings.BASE_DIR) / "tests" / "eval").glob("store_*.json"))]
-        chats = pipeline_turns.pipeline_chats(stores)
+        chats = [
+            dataclasses.replace(
+                chat, store=dataclasses.replace(chat.store, prefix_entry_chars=options["prefix_entry_chars"])
+            )
+            for chat in pipeline_turns.pipeline_chats(stores)
+        ]
         out: dict[str, Any] = {}
         for tier in [t.strip() for t in options["tiers"].split(",") if t.strip()]:
             if tier not in model_files.TIERS:
