@@ -14,7 +14,7 @@ STORAGES = {
 }
 CELERY_TASK_ALWAYS_EAGER = True
 ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
-_ = env
+
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # A file, not memory: tests that start a `runworker` process share the test database with it.
@@ -26,3 +26,6 @@ DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
 
 # Tests that read the engine channel expect only the jobs they caused; the warm-up has its own tests.
 ENGINE_WARM_PREFIXES = False
+# A cold prompt of several hundred tokens takes tens of seconds on a slow 2-core machine (measured here:
+# ~30 prompt tokens a second); tests of the model check answers, not speed, and the limit itself has tests.
+ENGINE_MAX_SECONDS = env.float("ENGINE_MAX_SECONDS", default=180.0)

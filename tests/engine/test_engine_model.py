@@ -280,6 +280,10 @@ async def test_runworker_process_on_redis_streams_and_a_killed_worker_is_reporte
         # Whoever runs the workers starts a new one; the chat goes on.
         worker.wait(10)
         worker = _start_worker(prefix, database_url, log)
+        for _ in range(600):  # bounded: a slow machine takes seconds to start a Django process
+            if log.read_text().count("Running worker for channels") >= 2:
+                break
+            await asyncio.sleep(0.1)
         again = await ask(communicator, "小熊印花T恤的印花会掉吗？", timeout=120)
         assert again["final"]["error"] == "" and again["final"]["text"]
     finally:
