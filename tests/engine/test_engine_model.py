@@ -279,6 +279,9 @@ async def test_runworker_process_on_redis_streams_and_a_killed_worker_is_reporte
 
         # Whoever runs the workers starts a new one; the chat goes on.
         worker.wait(10)
+        # A new worker process loads the model with its first job: on a slow machine that is longer than the
+        # short stall limit this test uses to see the kill, so the restarted worker gets a normal one.
+        settings.ENGINE_STALL_SECONDS = 60.0
         worker = _start_worker(prefix, database_url, log)
         for _ in range(600):  # bounded: a slow machine takes seconds to start a Django process
             if log.read_text().count("Running worker for channels") >= 2:
