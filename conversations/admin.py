@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy
 
 from conversations.models import CSAT, Conversation, HandoffTicket, Message, Visitor
 from conversations.services.agents import conversations_close_for_tickets
-from kb.admin import StoreScopedAdminMixin
+from kb.admin_base import StoreScopedAdminMixin
 
 if TYPE_CHECKING:
     _AdminBase = admin.ModelAdmin[Any]

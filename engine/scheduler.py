@@ -8,29 +8,27 @@ Speed comes from three things, all measured by `manage.py bench_engine`:
 - concurrent chats decode together in one llama_batch (several sequences), and prompt-lookup drafts
   (tokens copied from the prompt, e.g. a knowledge-base answer) are verified several at a time.
 
-Which sequence holds what is `engine.kv_cache`; the drafts come from `engine.prompt_lookup`. The rest
-stays in one module, over 400 lines: admission, the batch step and draft verification all work on the
-same active slots in the engine thread, and are read together.
+Which sequence holds what is `engine.kv_cache`; how a queued job gets its sequence and warm start is
+`engine.admission`; the drafts come from `engine.prompt_lookup`. The batch step and draft
+verification stay here: they work on the same active slots in the engine thread, and are read together.
 """
 
-import codecs
 import logging
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 
-from engine.generate import LIVE, FinishReason, GenerationEvent, GenerationRequest, GenerationStats
-from engine.kv_cache import KvCache, KvEntry
+from engine.admission import EventSink, Job, Rejected, Slot, slot_prepare
+from engine.generate import LIVE, GenerationEvent, GenerationRequest
+from engine.kv_cache import KvCache
 from engine.prompt_lookup import lookup_draft
 
 logger = logging.getLogger(__name__)
-
-EventSink = Callable[[GenerationEvent], None]
 
 
 class Runtime(Protocol):
@@ -73,44 +71,14 @@ class SchedulerConfig:
     kv_margin: int = 64
 
 
-@dataclass
-class _Job:
-    request: GenerationRequest
-    sink: EventSink
-    submitted: float = field(default_factory=time.monotonic)
-    cancelled: bool = False
-
-
-@dataclass
-class _Slot:
-    job: _Job
-    entry: KvEntry
-    prompt: list[int]
-    prefix_len: int
-    prefix_entry: KvEntry | None  # set while this slot builds its store prefix
-    n_past: int  # prompt tokens already in this slot's sequence
-    stats: GenerationStats
-    started: float
-    generated: list[int] = field(default_factory=list)
-    pending: list[int] = field(default_factory=list)  # tokens to evaluate next step (last + drafts)
-    decoder: Any = field(default_factory=lambda: codecs.getincrementaldecoder("utf-8")(errors="replace"))
-    text: str = ""
-    finished: FinishReason | None = None
-    draft_pause: int = 0
-
-    @property
-    def request(self) -> GenerationRequest:
-        return self.job.request
-
-
 class Scheduler:
     def __init__(self, runtime_factory: Callable[[], Runtime], config: SchedulerConfig | None = None) -> None:
         self.config = config or SchedulerConfig()
         self._runtime_factory = runtime_factory
         self._runtime: Runtime | None = None
         self._lock = threading.Condition()
-        self._queue: deque[_Job] = deque()
-        self._active: dict[str, _Slot] = {}
+        self._queue: deque[Job] = deque()
+        self._active: dict[str, Slot] = {}
         self._kv = KvCache(self.config.state_cache_mb)
         self._thread: threading.Thread | None = None
         self._stopping = False
@@ -150,7 +118,7 @@ class Scheduler:
         with self._lock:
             if len(self._queue) >= self.config.queue_size:
                 return False
-            job = _Job(request=request, sink=sink)
+            job = Job(request=request, sink=sink)
             if request.priority > LIVE:
                 if len(self._queue) >= max(1, self.config.queue_size // 2):
                     return False  # background work leaves half the queue to shoppers
@@ -270,8 +238,16 @@ class Scheduler:
                 index += 1  # one answer at a time per conversation; later jobs may go first
                 continue
             try:
-                slot = self._prepare(rt, job, building)
-            except _Rejected as exc:
+                slot = slot_prepare(
+                    rt,
+                    self._kv,
+                    job,
+                    building=building,
+                    active=self._active.values(),
+                    draft_tokens=self.config.draft_tokens,
+                    kv_margin=self.config.kv_margin,
+                )
+            except Rejected as exc:
                 del self._queue[index]
                 job.sink(GenerationEvent(job_id=job.request.job_id, kind="done", finish_reason="error", error=str(exc)))
                 continue
@@ -286,85 +262,7 @@ class Scheduler:
             slot.stats.queued_ms = int((slot.started - job.submitted) * 1000)
             job.sink(GenerationEvent(job_id=job.request.job_id, kind="accepted", stats=slot.stats))
 
-    def _prepare(self, rt: Runtime, job: _Job, building: set[str]) -> _Slot | None:
-        request = job.request
-        prompt = rt.tokenize(rt.render_chat(request.messages))
-        prefix = rt.tokenize(rt.render_chat(request.messages[:1], add_generation_prompt=False))
-        if prompt[: len(prefix)] != prefix:
-            prefix = []
-        prefix_key = f"prefix:{hash(tuple(prefix))}"
-        max_tokens = max(1, min(request.max_tokens, rt.n_ctx // 4))
-        if len(prompt) + max_tokens + self.config.draft_tokens > rt.n_ctx // 2:
-            raise _Rejected(f"the prompt is too long ({len(prompt)} tokens)")
-        if prefix and prefix_key in building:
-            return None  # another chat is evaluating this store's prefix right now; wait for it
-        conv_key = f"conv:{request.conversation_key}"
-        need = len(prompt) + max_tokens + self.config.draft_tokens
-        if not self._make_room(rt, need + len(prefix), keep={conv_key, prefix_key}):
-            return None
-        entry = self._kv.find(conv_key)
-        prefix_entry = self._kv.find(prefix_key) if prefix else None
-        stats = GenerationStats(prompt_tokens=len(prompt))
-        now = time.monotonic()
-
-        kept = 0
-        if entry is None:
-            seq = self._kv.free_seq(rt, avoid={prefix_entry.seq} if prefix_entry else None)
-            if seq is None:
-                return None
-            entry = KvEntry(seq=seq, kind="conversation", key=conv_key)
-            self._kv.add(entry)
-            saved = self._kv.take_saved(conv_key)
-            warm = saved is not None and _common(saved[1], prompt) > (len(prefix) if prefix_entry else 0)
-            if saved is not None and warm and rt.seq_state_load(seq, saved[0]):
-                entry.tokens = list(saved[1])
-        if entry.tokens:
-            kept = min(_common(entry.tokens, prompt), len(prompt) - 1)
-            if kept <= len(prefix) and prefix_entry is not None and entry.shared_with != prefix_key:
-                kept = 0  # the cached turns sit on an old store prefix: start from the current one
-        entry.busy = True
-        entry.last_used = now
-        building_prefix: KvEntry | None = None
-        if kept == 0:
-            rt.seq_remove(entry.seq)
-            entry.tokens, entry.shared, entry.shared_with = [], 0, ""
-            if prefix_entry is not None:
-                rt.seq_copy(prefix_entry.seq, entry.seq)
-                prefix_entry.last_used = now
-                entry.tokens, entry.shared, entry.shared_with = list(prefix), len(prefix), prefix_key
-                kept = len(prefix)
-            elif prefix:
-                seq = self._kv.free_seq(rt, avoid={entry.seq})  # may be None: then no shared prefix this time
-                if seq is not None:
-                    building_prefix = KvEntry(seq=seq, kind="prefix", key=prefix_key, busy=True)
-                    self._kv.add(building_prefix)
-        else:
-            rt.seq_remove(entry.seq, kept)
-            entry.tokens = entry.tokens[:kept]
-            entry.shared = min(entry.shared, kept)
-        return _Slot(
-            job=job,
-            entry=entry,
-            prompt=prompt,
-            prefix_len=len(prefix),
-            prefix_entry=building_prefix,
-            n_past=kept,
-            stats=stats,
-            started=now,
-        )
-
-    def _make_room(self, rt: Runtime, need: int, keep: set[str]) -> bool:
-        # What the running answers will still write is reserved, not yet in any cell.
-        reserved = 0
-        for slot in self._active.values():
-            reserved += slot.request.max_tokens - len(slot.generated) + self.config.draft_tokens
-            if slot.n_past < len(slot.prompt):
-                reserved += len(slot.prompt) - slot.n_past
-        return self._kv.make_room(rt, reserved + need, limit=rt.n_ctx - self.config.kv_margin, keep=keep)
-
-    # --- one step: a batch over every active chat ------------------------------------------------
-
-    def _step(self, rt: Runtime, slots: list[_Slot]) -> None:
+    def _step(self, rt: Runtime, slots: list[Slot]) -> None:
         now = time.monotonic()
         for slot in slots:
             if slot.job.cancelled:
@@ -374,7 +272,7 @@ class Scheduler:
         running = [s for s in slots if s.finished is None]
 
         items: list[tuple[int, int, int, bool]] = []
-        owners: list[tuple[_Slot, int, int]] = []  # slot, first item index, count
+        owners: list[tuple[Slot, int, int]] = []  # slot, first item index, count
         for slot in running:
             if slot.pending:
                 pos = len(slot.entry.tokens)
@@ -438,7 +336,7 @@ class Scheduler:
             logits[ids] = np.where(values > 0, values / penalty, values * penalty)
         return int(np.argmax(logits))
 
-    def _accept(self, rt: Runtime, slot: _Slot, index: int, count: int) -> None:
+    def _accept(self, rt: Runtime, slot: Slot, index: int, count: int) -> None:
         """Verify this step's tokens: the first is the last sampled token, the rest are drafts."""
         evaluated = slot.pending
         slot.pending = []
@@ -464,7 +362,7 @@ class Scheduler:
             rt.seq_remove(slot.entry.seq, len(slot.entry.tokens))
         self._emit_tokens(rt, slot, accepted)
 
-    def _emit_tokens(self, rt: Runtime, slot: _Slot, tokens: list[int]) -> None:
+    def _emit_tokens(self, rt: Runtime, slot: Slot, tokens: list[int]) -> None:
         out = []
         for token in tokens:
             if rt.is_end(token):
@@ -494,13 +392,13 @@ class Scheduler:
                 )
             slot.pending = [last, *draft]
 
-    def _delta(self, slot: _Slot, text: str) -> None:
+    def _delta(self, slot: Slot, text: str) -> None:
         if slot.stats.ttft_ms is None:
             slot.stats.ttft_ms = int((time.monotonic() - slot.job.submitted) * 1000)
         slot.text += text
         slot.job.sink(GenerationEvent(job_id=slot.request.job_id, kind="delta", text=text))
 
-    def _finish(self, rt: Runtime, slot: _Slot) -> None:
+    def _finish(self, rt: Runtime, slot: Slot) -> None:
         tail = slot.decoder.decode(b"", final=True)
         if tail:
             self._delta(slot, tail)
@@ -523,15 +421,3 @@ class Scheduler:
                 stats=slot.stats,
             )
         )
-
-
-class _Rejected(Exception):
-    pass
-
-
-def _common(a: Sequence[int], b: Sequence[int]) -> int:
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i

@@ -29,7 +29,7 @@ from conversations.campaigns.outbox import outbox_retry
 from conversations.campaigns.reviews import review_reply_approve, review_reply_reject
 from conversations.campaigns.selectors import campaign_figures
 from engine.review_reply import MAX_REPLY_CHARS
-from kb.admin import StoreScopedAdminMixin, store_filter
+from kb.admin_base import StoreScopedAdminMixin, store_filter
 
 
 @admin.register(ReminderSettings)

@@ -7,10 +7,9 @@ run both every minute or so.
 import logging
 from datetime import timedelta
 
-from celery import shared_task
-from django.db import OperationalError
 from django.utils import timezone
 
+from config.celery import idempotent_task
 from conversations.campaigns.outbox import outbox_relay
 from conversations.campaigns.reminders import reminders_plan
 from conversations.campaigns.reviews import review_reply_draft, reviews_awaiting_draft
@@ -30,15 +29,7 @@ SWEEP_BATCH = 20
 SWEEP_WINDOW = timedelta(days=7)
 
 
-@shared_task(
-    name="campaigns.reminders_plan",
-    acks_late=True,
-    soft_time_limit=PLAN_TIME_LIMIT - 10,
-    time_limit=PLAN_TIME_LIMIT,
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
-    max_retries=3,
-)
+@idempotent_task(name="campaigns.reminders_plan", time_limit=PLAN_TIME_LIMIT, soft_margin=10)
 def reminders_plan_task() -> int:
     now = timezone.now()
     webhook_receipts_prune(now=now)
@@ -49,15 +40,7 @@ def reminders_plan_task() -> int:
     return report.decided
 
 
-@shared_task(
-    name="campaigns.outbox_relay",
-    acks_late=True,
-    soft_time_limit=RELAY_TIME_LIMIT - 20,
-    time_limit=RELAY_TIME_LIMIT,
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
-    max_retries=3,
-)
+@idempotent_task(name="campaigns.outbox_relay", time_limit=RELAY_TIME_LIMIT, soft_margin=20)
 def outbox_relay_task() -> int:
     report = outbox_relay(limit=RELAY_BATCH)
     if report.sent or report.failed or report.dead:
@@ -71,30 +54,14 @@ def outbox_relay_task() -> int:
     return report.sent
 
 
-@shared_task(
-    name="campaigns.review_draft",
-    acks_late=True,
-    soft_time_limit=DRAFT_TIME_LIMIT - 10,
-    time_limit=DRAFT_TIME_LIMIT,
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
-    max_retries=3,
-)
+@idempotent_task(name="campaigns.review_draft", time_limit=DRAFT_TIME_LIMIT, soft_margin=10)
 def review_draft_task(review_id: int) -> bool:
     """Draft the reply to one review (a no-op when it has one); True when a reply was written now."""
     outcome = review_reply_draft(review_id=review_id)
     return outcome.created
 
 
-@shared_task(
-    name="campaigns.reviews_sweep",
-    acks_late=True,
-    soft_time_limit=SWEEP_TIME_LIMIT - 20,
-    time_limit=SWEEP_TIME_LIMIT,
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
-    max_retries=3,
-)
+@idempotent_task(name="campaigns.reviews_sweep", time_limit=SWEEP_TIME_LIMIT, soft_margin=20)
 def reviews_sweep_task() -> int:
     """Draft replies a lost task or a stopped worker left undone (reviews of the last 7 days)."""
     drafted = 0

@@ -6,10 +6,9 @@ recomputed from the log as a whole.
 
 import logging
 
-from celery import shared_task
-from django.db import OperationalError
 from django.utils import timezone
 
+from config.celery import idempotent_task
 from conversations.reports.services import daily_figures_refresh
 from conversations.services.handoff import conversations_close_idle
 
@@ -19,27 +18,11 @@ SWEEP_TIME_LIMIT = 300
 REFRESH_TIME_LIMIT = 900
 
 
-@shared_task(
-    name="reports.conversations_sweep",
-    acks_late=True,
-    soft_time_limit=SWEEP_TIME_LIMIT - 20,
-    time_limit=SWEEP_TIME_LIMIT,
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
-    max_retries=3,
-)
+@idempotent_task(name="reports.conversations_sweep", time_limit=SWEEP_TIME_LIMIT, soft_margin=20)
 def conversations_sweep_task() -> int:
     return conversations_close_idle(now=timezone.now())
 
 
-@shared_task(
-    name="reports.daily_figures_refresh",
-    acks_late=True,
-    soft_time_limit=REFRESH_TIME_LIMIT - 30,
-    time_limit=REFRESH_TIME_LIMIT,
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
-    max_retries=3,
-)
+@idempotent_task(name="reports.daily_figures_refresh", time_limit=REFRESH_TIME_LIMIT, soft_margin=30)
 def daily_figures_refresh_task() -> int:
     return daily_figures_refresh(now=timezone.now())

@@ -32,6 +32,21 @@ def fake_engine(monkeypatch):
     channel_layers.backends.clear()
 
 
+@pytest.fixture
+def submitted(monkeypatch) -> list[str]:
+    """The ids of the jobs the engine is given, in order (warm-ups start with "warm-")."""
+    scheduler = service.get_scheduler()
+    ids: list[str] = []
+    submit = scheduler.submit
+
+    def recording(request, sink):
+        ids.append(request.job_id)
+        return submit(request, sink)
+
+    monkeypatch.setattr(scheduler, "submit", recording)
+    return ids
+
+
 def _make_store():
     store = StoreFactory(slug="shop")
     ProductFactory(store=store, sku="TS-1", name="纯棉T恤", description="纯棉面料，柔软透气", price="99.00")
@@ -52,17 +67,8 @@ async def _ask(communicator, client_id: str) -> dict:
     return (await until(communicator, "final"))[-1]
 
 
-async def test_after_an_edit_the_next_question_evaluates_only_its_own_turn():
+async def test_after_an_edit_the_next_question_evaluates_only_its_own_turn(submitted):
     store = await database_sync_to_async(_make_store)()
-    scheduler = service.get_scheduler()
-    submitted: list[str] = []
-    submit = scheduler.submit
-
-    def recording(request, sink):
-        submitted.append(request.job_id)
-        return submit(request, sink)
-
-    scheduler.submit = recording  # type: ignore[method-assign]
     cold, _ = await connect()
     try:
         first = await _ask(cold, "c1")  # a cold store: this question builds the prefix itself
@@ -111,17 +117,8 @@ def test_no_engine_channel_message_when_warming_is_off(store_factory, settings):
         async_to_sync(asyncio.wait_for)(get_channel_layer().receive(settings.ENGINE_CHANNEL), 0.2)
 
 
-async def test_a_shopper_opening_the_chat_has_the_store_prefix_evaluated_before_asking():
+async def test_a_shopper_opening_the_chat_has_the_store_prefix_evaluated_before_asking(submitted):
     store = await database_sync_to_async(_make_store)()
-    scheduler = service.get_scheduler()
-    submitted: list[str] = []
-    submit = scheduler.submit
-
-    def recording(request, sink):
-        submitted.append(request.job_id)
-        return submit(request, sink)
-
-    scheduler.submit = recording  # type: ignore[method-assign]
     with override_settings(ENGINE_WARM_PREFIXES=True, ENGINE_WARM_DELAY_SECONDS=0.05):
         communicator, _ = await connect()
         try:

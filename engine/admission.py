@@ -1,0 +1,163 @@
+"""Admission: a queued job gets a KV sequence and the warmest start the cache allows.
+
+The warmest start, best first: the conversation's own sequence (a follow-up evaluates only its new
+turn), its saved state from the RAM LRU, a copy of the store's prefix sequence (`llama_memory_seq_cp`,
+no cells copied), or nothing, in which case this job evaluates the store's prefix into a sequence of
+its own that later conversations share. Only the engine thread calls this.
+"""
+
+import codecs
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from engine.generate import FinishReason, GenerationEvent, GenerationRequest, GenerationStats
+from engine.kv_cache import KvCache, KvEntry
+
+EventSink = Callable[[GenerationEvent], None]
+
+
+class AdmissionRuntime(Protocol):
+    """The part of `engine.scheduler.Runtime` admission touches."""
+
+    n_ctx: int
+    n_seq_max: int
+
+    def render_chat(self, messages: Sequence[dict[str, str]], *, add_generation_prompt: bool = True) -> str: ...
+    def tokenize(self, text: str, *, special: bool = True) -> list[int]: ...
+    def seq_remove(self, seq: int, start: int = 0, end: int = -1) -> None: ...
+    def seq_copy(self, src: int, dst: int, start: int = 0, end: int = -1) -> None: ...
+    def seq_state_save(self, seq: int) -> bytes: ...
+    def seq_state_load(self, seq: int, data: bytes) -> bool: ...
+
+
+@dataclass
+class Job:
+    request: GenerationRequest
+    sink: EventSink
+    submitted: float = field(default_factory=time.monotonic)
+    cancelled: bool = False
+
+
+@dataclass
+class Slot:
+    """A running answer: its sequence, its prompt and what it has written so far."""
+
+    job: Job
+    entry: KvEntry
+    prompt: list[int]
+    prefix_len: int
+    prefix_entry: KvEntry | None  # set while this slot builds its store prefix
+    n_past: int  # prompt tokens already in this slot's sequence
+    stats: GenerationStats
+    started: float
+    generated: list[int] = field(default_factory=list)
+    pending: list[int] = field(default_factory=list)  # tokens to evaluate next step (last + drafts)
+    decoder: Any = field(default_factory=lambda: codecs.getincrementaldecoder("utf-8")(errors="replace"))
+    text: str = ""
+    finished: FinishReason | None = None
+    draft_pause: int = 0
+
+    @property
+    def request(self) -> GenerationRequest:
+        return self.job.request
+
+
+class Rejected(Exception):
+    """A job that can never run (its prompt does not fit): answered with an error at once."""
+
+
+def slot_prepare(
+    rt: AdmissionRuntime,
+    kv: KvCache,
+    job: Job,
+    *,
+    building: set[str],
+    active: Iterable[Slot],
+    draft_tokens: int,
+    kv_margin: int,
+) -> Slot | None:
+    """A slot for `job`, or None when it must wait (no room, or its store prefix is being built)."""
+    request = job.request
+    prompt = rt.tokenize(rt.render_chat(request.messages))
+    prefix = rt.tokenize(rt.render_chat(request.messages[:1], add_generation_prompt=False))
+    if prompt[: len(prefix)] != prefix:
+        prefix = []
+    prefix_key = f"prefix:{hash(tuple(prefix))}"
+    max_tokens = max(1, min(request.max_tokens, rt.n_ctx // 4))
+    if len(prompt) + max_tokens + draft_tokens > rt.n_ctx // 2:
+        raise Rejected(f"the prompt is too long ({len(prompt)} tokens)")
+    if prefix and prefix_key in building:
+        return None  # another chat is evaluating this store's prefix right now; wait for it
+    conv_key = f"conv:{request.conversation_key}"
+    need = len(prompt) + max_tokens + draft_tokens + len(prefix)
+    # What the running answers will still write is reserved, not yet in any cell.
+    reserved = sum(_still_to_write(slot, draft_tokens) for slot in active)
+    if not kv.make_room(rt, reserved + need, limit=rt.n_ctx - kv_margin, keep={conv_key, prefix_key}):
+        return None
+    entry = kv.find(conv_key)
+    prefix_entry = kv.find(prefix_key) if prefix else None
+    stats = GenerationStats(prompt_tokens=len(prompt))
+    now = time.monotonic()
+
+    kept = 0
+    if entry is None:
+        seq = kv.free_seq(rt, avoid={prefix_entry.seq} if prefix_entry else None)
+        if seq is None:
+            return None
+        entry = KvEntry(seq=seq, kind="conversation", key=conv_key)
+        kv.add(entry)
+        saved = kv.take_saved(conv_key)
+        warm = saved is not None and common_prefix(saved[1], prompt) > (len(prefix) if prefix_entry else 0)
+        if saved is not None and warm and rt.seq_state_load(seq, saved[0]):
+            entry.tokens = list(saved[1])
+    if entry.tokens:
+        kept = min(common_prefix(entry.tokens, prompt), len(prompt) - 1)
+        if kept <= len(prefix) and prefix_entry is not None and entry.shared_with != prefix_key:
+            kept = 0  # the cached turns sit on an old store prefix: start from the current one
+    entry.busy = True
+    entry.last_used = now
+    building_prefix: KvEntry | None = None
+    if kept == 0:
+        rt.seq_remove(entry.seq)
+        entry.tokens, entry.shared, entry.shared_with = [], 0, ""
+        if prefix_entry is not None:
+            rt.seq_copy(prefix_entry.seq, entry.seq)
+            prefix_entry.last_used = now
+            entry.tokens, entry.shared, entry.shared_with = list(prefix), len(prefix), prefix_key
+            kept = len(prefix)
+        elif prefix:
+            seq = kv.free_seq(rt, avoid={entry.seq})  # may be None: then no shared prefix this time
+            if seq is not None:
+                building_prefix = KvEntry(seq=seq, kind="prefix", key=prefix_key, busy=True)
+                kv.add(building_prefix)
+    else:
+        rt.seq_remove(entry.seq, kept)
+        entry.tokens = entry.tokens[:kept]
+        entry.shared = min(entry.shared, kept)
+    return Slot(
+        job=job,
+        entry=entry,
+        prompt=prompt,
+        prefix_len=len(prefix),
+        prefix_entry=building_prefix,
+        n_past=kept,
+        stats=stats,
+        started=now,
+    )
+
+
+def _still_to_write(slot: Slot, draft_tokens: int) -> int:
+    cells = slot.request.max_tokens - len(slot.generated) + draft_tokens
+    if slot.n_past < len(slot.prompt):
+        cells += len(slot.prompt) - slot.n_past
+    return cells
+
+
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
