@@ -11,6 +11,8 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+PARK_MIN_CELLS = 64
+
 
 class KvRuntime(Protocol):
     """The part of `engine.scheduler.Runtime` the bookkeeping touches."""
@@ -97,6 +99,34 @@ class KvCache:
                 return False
             self._evict(rt, victim)
         return True
+
+    def park_idle(self, rt: KvRuntime, *, budget: int) -> int:
+        """Save idle conversations to RAM, oldest first, until their own cells fit `budget`; how many went.
+
+        llama.cpp attends over every cell up to the highest one in use, whichever sequence holds it: with
+        a cache full of idle conversations a turn's prefill ran at a third of its speed (70 against 200
+        prompt tokens a second on the 0.5B model). A parked conversation's next turn loads its state
+        (~13 ms for 1,000 tokens) and evaluates only its new tokens, as it would have in place.
+        """
+        prefixes = {e.key for e in self.entries.values() if e.kind == "prefix"}
+
+        def own(e: KvEntry) -> int:
+            return len(e.tokens) - (e.shared if e.shared_with in prefixes else 0)
+
+        idle = sorted(
+            (e for e in self.entries.values() if e.kind == "conversation" and not e.busy), key=lambda e: e.last_used
+        )
+        held = sum(own(e) for e in idle)
+        parked = 0
+        for entry in idle:
+            if held <= budget:
+                break
+            if own(entry) < PARK_MIN_CELLS:
+                continue  # a prefix warm-up's stub: its whole saved state would cost more than its cells
+            held -= own(entry)
+            self._evict(rt, entry)
+            parked += 1
+        return parked
 
     def _lru_idle(self, avoid: set[int], keep: set[str] | None = None) -> KvEntry | None:
         keep = keep or set()

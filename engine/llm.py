@@ -187,7 +187,9 @@ class LlamaRuntime:
         size = llama_cpp.llama_state_seq_get_size(self._ctx, seq)
         buf = (ctypes.c_uint8 * size)()
         written = llama_cpp.llama_state_seq_get_data(self._ctx, buf, size, seq)
-        return bytes(buf[:written])
+        # string_at copies the bytes at once; slicing the ctypes array would build a list of ints first
+        # (a quarter of a second for a 12 MB conversation, in the engine thread, while chats wait).
+        return ctypes.string_at(buf, written)
 
     def seq_state_load(self, seq: int, data: bytes) -> bool:
         buf = (ctypes.c_uint8 * len(data)).from_buffer_copy(data)

@@ -68,6 +68,8 @@ class SchedulerConfig:
     repeat_penalty: float = 1.1
     penalty_window: int = 64
     state_cache_mb: int = 256  # saved conversation states kept in RAM
+    # Cells idle conversations may keep in the KV cache; past it the oldest are saved to RAM (kv_cache.park_idle).
+    idle_kv_cells: int = 1024
     kv_margin: int = 64
 
 
@@ -421,3 +423,4 @@ class Scheduler:
                 stats=slot.stats,
             )
         )
+        self._kv.park_idle(rt, budget=self.config.idle_kv_cells)

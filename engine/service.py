@@ -29,6 +29,7 @@ def scheduler_config() -> SchedulerConfig:
         queue_size=settings.ENGINE_QUEUE_SIZE,
         draft_tokens=settings.ENGINE_DRAFT_TOKENS,
         state_cache_mb=settings.ENGINE_STATE_CACHE_MB,
+        idle_kv_cells=settings.ENGINE_IDLE_KV_CELLS,
     )
 
 

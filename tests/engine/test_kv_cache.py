@@ -67,3 +67,33 @@ def test_a_shared_prefix_counts_once_and_room_is_made_from_idle_entries_only():
     assert kv.make_room(rt, 3, limit=8, keep={"conv:a", "prefix:1"})  # 6 + 3 does not: conv:b goes
     assert kv.find("conv:b") is None and kv.cells_used() == 5
     assert not kv.make_room(rt, 8, limit=8, keep={"conv:a", "prefix:1"})  # nothing else may go
+
+
+def test_idle_conversations_past_the_budget_are_parked_oldest_first():
+    rt = FakeRuntime(n_seq_max=4)
+    kv = KvCache(state_cache_mb=1)
+    kv.add(_fill(rt, KvEntry(seq=0, kind="prefix", key="prefix:1", tokens=list(range(100)), last_used=0.0)))
+    for seq, last_used in ((1, 3.0), (2, 1.0), (3, 2.0)):
+        tokens = list(range(100)) + [seq] * 80  # the store prefix (shared) and 80 cells of its own
+        entry = KvEntry(seq=seq, kind="conversation", key=f"conv:{seq}", tokens=tokens, last_used=last_used)
+        entry.shared, entry.shared_with = 100, "prefix:1"
+        kv.add(_fill(rt, entry))
+    kv.find("conv:1").busy = True  # type: ignore[union-attr]  # answering now: never parked
+
+    assert kv.park_idle(rt, budget=100) == 1
+    assert kv.find("conv:2") is None and not rt.kv.get(2)  # the oldest idle one went, cells and all
+    assert kv.find("conv:3") is not None and kv.find("conv:1") is not None
+    assert kv.find("prefix:1") is not None  # store prefixes are never parked
+    assert (kv.take_saved("conv:2") or (b"", []))[1][-1] == 2  # and its state waits in RAM
+    assert kv.park_idle(rt, budget=0) == 1 and kv.find("conv:3") is None
+
+
+def test_a_warm_up_stub_is_not_parked():
+    rt = FakeRuntime(n_seq_max=2)
+    kv = KvCache(state_cache_mb=1)
+    kv.add(_fill(rt, KvEntry(seq=0, kind="prefix", key="prefix:1", tokens=list(range(500)))))
+    stub = KvEntry(seq=1, kind="conversation", key="conv:warm", tokens=[*range(500), 1, 2, 3])
+    stub.shared, stub.shared_with = 500, "prefix:1"
+    kv.add(_fill(rt, stub))
+    assert kv.park_idle(rt, budget=0) == 0  # saving 503 tokens of state to free 3 cells is no saving
+    assert kv.find("conv:warm") is not None

@@ -1,6 +1,7 @@
 """The scheduler's behaviour with a scripted fake runtime: no model needed, no timings asserted."""
 
 import threading
+import time
 
 import pytest
 
@@ -197,6 +198,32 @@ def test_evicted_conversation_is_restored_from_saved_state(make_scheduler):
     stats = follow.final.stats
     assert stats.evaluated_tokens < stats.prompt_tokens / 2
     assert follow.final.text == rt.answer
+
+
+def test_a_finished_conversation_past_the_idle_budget_is_parked_and_its_follow_up_loads_it(make_scheduler):
+    rt = FakeRuntime()
+    scheduler, _ = make_scheduler(rt, parallel=1, idle_kv_cells=0)
+    question = "这件T恤的面料是纯棉的吗？洗了会不会缩水变形？夏天穿着热不热？我平时穿L码，这件要选哪个码？"
+    first = Collector()
+    scheduler.submit(request("j1", "c1", question), first)
+    first.final  # noqa: B018
+    # Once answered, its cells left the KV cache (attention spans every cell in use): only the store prefix stays.
+    assert _wait(lambda: len([seq for seq, cells in list(rt.kv.items()) if cells]) == 1)
+    follow = Collector()
+    history = [{"role": "user", "content": question}, {"role": "assistant", "content": rt.answer}]
+    scheduler.submit(request("j2", "c1", "追问", history=history), follow)
+    stats = follow.final.stats
+    assert stats.evaluated_tokens < stats.prompt_tokens / 2  # its saved state came back: only the new turn
+    assert follow.final.text == rt.answer
+
+
+def _wait(condition, seconds: float = 5.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.01)
+    return False
 
 
 def test_live_chats_go_ahead_of_background_work(make_scheduler):
