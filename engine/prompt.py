@@ -118,7 +118,9 @@ def user_turn(
     if references:
         parts.append(f"{REFERENCE_HEADER}<<<")
         for i, ref in enumerate(references, start=1):
-            parts.append(f"[{i}] {ref.title}\n{ref.text}")
+            # An FAQ entry's text starts with its question: the title would only repeat it.
+            head = "" if ref.text.startswith(f"问：{ref.title}") else f"{ref.title}\n"
+            parts.append(f"[{i}] {head}{ref.text}")
         parts.append(">>>")
     if pointers:
         # The best reference comes first (the small model leans on what it reads first).
