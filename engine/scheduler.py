@@ -69,7 +69,7 @@ class SchedulerConfig:
     penalty_window: int = 64
     state_cache_mb: int = 256  # saved conversation states kept in RAM
     # Cells idle conversations may keep in the KV cache; past it the oldest are saved to RAM (kv_cache.park_idle).
-    idle_kv_cells: int = 1024
+    idle_kv_cells: int = 512
     kv_margin: int = 64
 
 

@@ -237,7 +237,7 @@ ENGINE_WARM_PREFIXES = env.bool("ENGINE_WARM_PREFIXES", default=True)
 ENGINE_DRAFT_TOKENS = env.int("ENGINE_DRAFT_TOKENS", default=6)
 ENGINE_STATE_CACHE_MB = env.int("ENGINE_STATE_CACHE_MB", default=256)
 # KV cells idle conversations may keep; beyond it the oldest are saved to RAM (attention spans every cell in use).
-ENGINE_IDLE_KV_CELLS = env.int("ENGINE_IDLE_KV_CELLS", default=1024)
+ENGINE_IDLE_KV_CELLS = env.int("ENGINE_IDLE_KV_CELLS", default=512)
 # A job the engine has not reported on for this long is taken for lost (the worker died).
 ENGINE_STALL_SECONDS = env.float("ENGINE_STALL_SECONDS", default=5.0)
 ENGINE_HEARTBEAT_SECONDS = 1.0
