@@ -236,3 +236,16 @@ def answer_blocking(*, job: AnswerJob, snapshot: StoreSnapshot, started: float) 
                 ttft_ms = int((time.monotonic() - started) * 1000)
             total_ms = int((time.monotonic() - started) * 1000)
             return BlockingAnswer(result=result, stats=event.stats, ttft_ms=ttft_ms, total_ms=total_ms)
+
+
+def prefix_warm_blocking(*, snapshot: StoreSnapshot, timeout: float = 300.0) -> bool:
+    """Evaluate a store's prefix into the KV cache now and wait for it (`eval_answers`), as a shopper opening
+    the chat has the worker do; False when the engine was too busy or the model failed."""
+    finished: queue.Queue[GenerationEvent] = queue.Queue()
+    request = warm_request(store_prefix(snapshot), key=f"warm-{snapshot.store_id}")
+    if not get_scheduler().submit(request, lambda ev: finished.put(ev) if ev.kind == "done" else None):
+        return False
+    try:
+        return finished.get(timeout=timeout).finish_reason != "error"
+    except queue.Empty:
+        return False

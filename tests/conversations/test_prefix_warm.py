@@ -1,11 +1,14 @@
 """A knowledge-base edit has the engine evaluate the store's new prompt prefix before the next question needs it."""
 
 import asyncio
+import io
+import json
 
 import pytest
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.layers import channel_layers, get_channel_layer
+from django.core.management import call_command
 from django.test import override_settings
 
 from conversations.models import Message
@@ -136,3 +139,16 @@ async def test_a_shopper_opening_the_chat_has_the_store_prefix_evaluated_before_
     assert len([job for job in submitted if job.startswith("warm-")]) == 1
     # The shopper's first question found the store's prefix evaluated: only its own turn was.
     assert 0 < 3 * final["evaluated_tokens"] < answer.prompt_tokens
+
+
+def test_the_evaluation_has_each_store_prefix_evaluated_before_its_first_question(submitted, tmp_path, settings):
+    settings.ENGINE_WARM_PREFIXES = True
+    asked = (("demo", "收到的东西有破损怎么办？"), ("demo", "洗了会变形吗？"), ("tea", "收到的东西有破损怎么办？"))
+    rows = [{"store": store, "question": q, "intent": "quality", "facts": [], "forbid": []} for store, q in asked]
+    path = tmp_path / "q.jsonl"
+    path.write_text("\n".join(json.dumps({**r, "handoff": False, "offtopic": False}) for r in rows), encoding="utf-8")
+    call_command("eval_answers", "--questions", str(path), "--json", stdout=io.StringIO(), stderr=io.StringIO())
+    warmed = [i for i, job in enumerate(submitted) if job.startswith("warm-")]
+    # One warm-up per store, each before that store's questions, as a shopper opening the chat has it done.
+    assert len(warmed) == 2 and warmed[0] == 0 and warmed[1] > 1  # the demo store's question went between
+    assert all(not job.startswith("warm-") for job in submitted[1 : warmed[1]])

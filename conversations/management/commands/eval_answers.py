@@ -13,6 +13,7 @@ from engine.evaluation.report import format_groups, format_route_distribution
 from engine.evaluation.routing import route_distribution, route_kind
 from engine.evaluation.scoring import score, summarize_groups
 from engine.pipeline import decide
+from engine.worker import prefix_warm_blocking
 from kb.kb_file_json import kb_file_read
 from kb.models import Store
 from kb.selectors import store_snapshot
@@ -120,8 +121,14 @@ class Command(BaseCommand):
 
     def _run_answers(self, questions: list[EvalQuestion], stores: dict[str, Store], *, show: bool) -> dict[str, Any]:
         answers, verdicts = [], []
+        warm_store = None
         for i, question in enumerate(questions, start=1):
             store = stores[question.store]
+            if store != warm_store and settings.ENGINE_WARM_PREFIXES:
+                # A running server has the store's prefix evaluated when a shopper opens the chat (while they
+                # type): the first question of each store finds it ready here too, as it would there.
+                prefix_warm_blocking(snapshot=store_snapshot(store=store))
+                warm_store = store
             visitor = visitor_create(store=store)
             conversation = conversation_start(store=store, visitor=visitor)
             if question.product:
