@@ -142,6 +142,22 @@ async def test_follow_up_evaluates_fewer_prompt_tokens_than_a_cold_turn(store):
     assert second["evaluated_tokens"] < first["evaluated_tokens"]
 
 
+async def test_a_parked_conversation_answers_its_follow_up_from_its_saved_state(store, settings):
+    # No idle conversation keeps its cells: each answer's sequence goes to RAM through llama.cpp's state
+    # save as it ends, and the follow-up loads it back.
+    settings.ENGINE_IDLE_KV_CELLS = 0
+    await asyncio.to_thread(service.reset_scheduler)
+    communicator, _ = await connect()
+    try:
+        first = (await ask(communicator, "碎花连衣裙适合什么场合穿？"))["final"]
+        second = (await ask(communicator, "那T恤适合什么场合穿？"))["final"]
+    finally:
+        await communicator.disconnect()
+        await asyncio.to_thread(service.reset_scheduler)
+    assert second["source"] in ("llm", "guardrail") and second["text"] and second["error"] == ""
+    assert second["evaluated_tokens"] < second["prompt_tokens"] - first["prompt_tokens"] + 8
+
+
 async def test_cancel_stops_generation(store):
     communicator, _ = await connect()
 
