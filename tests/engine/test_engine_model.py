@@ -127,14 +127,20 @@ async def test_hand_over_to_an_agent_and_back_the_model_uses_what_the_agent_said
     assert roles.count("agent") == 1 and roles[-1] == "bot"
 
 
-async def test_follow_up_evaluates_fewer_prompt_tokens_than_a_cold_turn(store):
-    await asyncio.to_thread(service.reset_scheduler)  # an empty KV cache: the first turn is cold
+async def _question_and_follow_up() -> tuple[dict, dict]:
+    """The final frames of a question and its follow-up in one chat."""
     communicator, _ = await connect()
     try:
         first = (await ask(communicator, "碎花连衣裙适合什么场合穿？"))["final"]
         second = (await ask(communicator, "那T恤适合什么场合穿？"))["final"]
     finally:
         await communicator.disconnect()
+    return first, second
+
+
+async def test_follow_up_evaluates_fewer_prompt_tokens_than_a_cold_turn(store):
+    await asyncio.to_thread(service.reset_scheduler)  # an empty KV cache: the first turn is cold
+    first, second = await _question_and_follow_up()
     assert first["evaluated_tokens"] == first["prompt_tokens"]
     assert second["prompt_tokens"] > first["prompt_tokens"]
     # The follow-up runs only its new tokens (last answer's end and the new question) through the model.
@@ -147,12 +153,9 @@ async def test_a_parked_conversation_answers_its_follow_up_from_its_saved_state(
     # save as it ends, and the follow-up loads it back.
     settings.ENGINE_IDLE_KV_CELLS = 0
     await asyncio.to_thread(service.reset_scheduler)
-    communicator, _ = await connect()
     try:
-        first = (await ask(communicator, "碎花连衣裙适合什么场合穿？"))["final"]
-        second = (await ask(communicator, "那T恤适合什么场合穿？"))["final"]
+        first, second = await _question_and_follow_up()
     finally:
-        await communicator.disconnect()
         await asyncio.to_thread(service.reset_scheduler)
     assert second["source"] in ("llm", "guardrail") and second["text"] and second["error"] == ""
     assert second["evaluated_tokens"] < second["prompt_tokens"] - first["prompt_tokens"] + 8
