@@ -112,6 +112,12 @@ def slot_prepare(
         warm = saved is not None and common_prefix(saved[1], prompt) > (len(prefix) if prefix_entry else 0)
         if saved is not None and warm and rt.seq_state_load(seq, saved[0]):
             entry.tokens = list(saved[1])
+            if prefix_entry is not None and entry.tokens[: len(prefix)] == prefix:
+                # The saved state holds its own copy of the store prefix: share the cached one again, so the
+                # conversation's cells are only its turns (and it is not parked again for the prefix's size).
+                rt.seq_remove(seq, 0, len(prefix))
+                rt.seq_copy(prefix_entry.seq, seq, 0, len(prefix))
+                entry.shared, entry.shared_with = len(prefix), prefix_key
     if entry.tokens:
         kept = min(common_prefix(entry.tokens, prompt), len(prompt) - 1)
         if kept <= len(prefix) and prefix_entry is not None and entry.shared_with != prefix_key:

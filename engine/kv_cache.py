@@ -1,9 +1,10 @@
 """What the llama.cpp KV cache holds, sequence by sequence, for the scheduler.
 
 A sequence holds either a store's prompt prefix (shared by copy with that store's conversations) or
-one conversation. When cells run short, idle conversations go first and store prefixes last; an
-evicted conversation's state is saved in a RAM LRU bounded in MB, so its next turn does not
-evaluate the whole chat again. Only the engine thread calls this: there is no lock.
+one conversation. When cells run short, idle conversations go first and store prefixes last, and idle
+conversations beyond a cell budget are parked as soon as an answer ends (`park_idle`); an evicted or
+parked conversation's state is saved in a RAM LRU bounded in MB, so its next turn does not evaluate the
+whole chat again. Only the engine thread calls this: there is no lock.
 """
 
 import time
@@ -108,6 +109,8 @@ class KvCache:
         prompt tokens a second on the 0.5B model). A parked conversation's next turn loads its state
         (~13 ms for 1,000 tokens) and evaluates only its new tokens, as it would have in place.
         """
+        if self.state_cache_mb <= 0:
+            return 0  # nowhere to save them: an idle conversation in the cache beats one thrown away
         prefixes = {e.key for e in self.entries.values() if e.kind == "prefix"}
 
         def own(e: KvEntry) -> int:
@@ -140,6 +143,7 @@ class KvCache:
             data = rt.seq_state_save(entry.seq)
             budget = self.state_cache_mb * 1024 * 1024
             if len(data) <= budget:
+                self.take_saved(entry.key)  # an older state of the same conversation is replaced, not counted twice
                 self._states[entry.key] = (data, list(entry.tokens))
                 self._states_bytes += len(data)
                 while self._states_bytes > budget:

@@ -3,8 +3,8 @@
 Speed comes from three things, all measured by `manage.py bench_engine`:
 - each store's stable prefix is evaluated once into its own KV sequence and shared (seq_cp) by every
   conversation of that store; a changed prefix has other tokens, so it is simply a new sequence;
-- a conversation keeps its KV sequence between turns (and, once evicted, a saved state in a RAM LRU
-  bounded in MB), so a follow-up turn evaluates only its new tokens;
+- a conversation keeps its KV sequence between turns (or, once evicted or parked beyond the idle-cell
+  budget, a saved state in a RAM LRU bounded in MB), so a follow-up turn evaluates only its new tokens;
 - concurrent chats decode together in one llama_batch (several sequences), and prompt-lookup drafts
   (tokens copied from the prompt, e.g. a knowledge-base answer) are verified several at a time.
 

@@ -127,11 +127,13 @@ async def test_hand_over_to_an_agent_and_back_the_model_uses_what_the_agent_said
     assert roles.count("agent") == 1 and roles[-1] == "bot"
 
 
-async def _question_and_follow_up() -> tuple[dict, dict]:
-    """The final frames of a question and its follow-up in one chat."""
+async def _question_and_follow_up(between=None) -> tuple[dict, dict]:
+    """The final frames of a question and its follow-up in one chat (`between` runs after the first)."""
     communicator, _ = await connect()
     try:
         first = (await ask(communicator, "碎花连衣裙适合什么场合穿？"))["final"]
+        if between is not None:
+            await between()
         second = (await ask(communicator, "那T恤适合什么场合穿？"))["final"]
     finally:
         await communicator.disconnect()
@@ -153,10 +155,21 @@ async def test_a_parked_conversation_answers_its_follow_up_from_its_saved_state(
     # save as it ends, and the follow-up loads it back.
     settings.ENGINE_IDLE_KV_CELLS = 0
     await asyncio.to_thread(service.reset_scheduler)
+    left: list[bool] = []
+
+    async def conversation_left_the_cache() -> None:
+        for _ in range(100):  # bounded: the engine parks it right after the final frame
+            kinds = [entry.kind for entry in list(service.get_scheduler()._kv.entries.values())]
+            if "conversation" not in kinds and "prefix" in kinds:
+                left.append(True)
+                return
+            await asyncio.sleep(0.05)
+
     try:
-        first, second = await _question_and_follow_up()
+        first, second = await _question_and_follow_up(between=conversation_left_the_cache)
     finally:
         await asyncio.to_thread(service.reset_scheduler)
+    assert left, "the answered conversation should have left the KV cache, its store prefix stayed"
     assert second["source"] in ("llm", "guardrail") and second["text"] and second["error"] == ""
     assert second["evaluated_tokens"] < second["prompt_tokens"] - first["prompt_tokens"] + 8
 

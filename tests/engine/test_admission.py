@@ -1,0 +1,43 @@
+"""Admission on the fake runtime: which sequence a queued job gets, and how warm it starts."""
+
+from engine.admission import Job, slot_prepare
+from engine.generate import GenerationRequest
+from engine.kv_cache import KvCache, KvEntry
+from tests.engine.fake_runtime import FakeRuntime
+
+SYSTEM = "你是示例店铺的客服。" * 10
+
+
+def _messages(*turns: str) -> list[dict[str, str]]:
+    roles = ["user", "assistant"]
+    return [{"role": "system", "content": SYSTEM}] + [
+        {"role": roles[i % 2], "content": text} for i, text in enumerate(turns)
+    ]
+
+
+def _prepare(rt: FakeRuntime, kv: KvCache, messages: list[dict[str, str]]):
+    job = Job(request=GenerationRequest("j", "c1", messages, 16), sink=lambda ev: None)
+    return slot_prepare(rt, kv, job, building=set(), active=(), draft_tokens=0, kv_margin=0)
+
+
+def test_a_conversation_loaded_from_ram_shares_the_cached_store_prefix_again():
+    rt = FakeRuntime(n_seq_max=4)
+    kv = KvCache(state_cache_mb=8)
+    prefix = rt.tokenize(rt.render_chat(_messages()[:1], add_generation_prompt=False))
+    kv.add(KvEntry(seq=0, kind="prefix", key=f"prefix:{hash(tuple(prefix))}", tokens=list(prefix)))
+    rt.kv[0] = dict(enumerate(prefix))
+    # The conversation's first turn, parked: its saved state holds its own copy of the prefix.
+    earlier = rt.tokenize(rt.render_chat(_messages("第一个问题"), add_generation_prompt=True)) + rt.tokenize("回答")
+    rt.kv[1] = dict(enumerate(earlier))
+    kv.add(KvEntry(seq=1, kind="conversation", key="conv:c1", tokens=list(earlier)))
+    assert kv.park_idle(rt, budget=0) == 1 and not rt.kv[1]
+
+    slot = _prepare(rt, kv, _messages("第一个问题", "回答", "追问"))
+
+    assert slot is not None and slot.n_past > len(prefix)  # warm: only the new turn is left to evaluate
+    entry = kv.find("conv:c1")
+    assert entry is not None and entry.shared == len(prefix)  # its prefix cells are the store's, shared
+    assert [rt.kv[slot.entry.seq][p] for p in range(len(prefix))] == prefix
+    # Idle again, it counts only its own turns against the budget: it stays in the cache.
+    entry.busy = False
+    assert kv.park_idle(rt, budget=len(earlier) - len(prefix)) == 0
