@@ -57,6 +57,8 @@ class RuntimeConfig:
     n_batch: int = 512
     n_seq_max: int = 16
     n_threads: int = 0  # 0: physical cores
+    # Off for an AMX copy: its weights are repacked into memory of their own, a mapped file would be a second copy.
+    use_mmap: bool = True
 
     @property
     def threads(self) -> int:
@@ -71,6 +73,7 @@ class LlamaRuntime:
         llama_cpp.llama_backend_init()
         mparams = llama_cpp.llama_model_default_params()
         mparams.n_gpu_layers = 0
+        mparams.use_mmap = config.use_mmap
         self._model = llama_cpp.llama_model_load_from_file(config.model_path.encode(), mparams)
         if not self._model:
             raise LlamaError(f"llama.cpp could not load {config.model_path}")
@@ -223,6 +226,43 @@ class LlamaRuntime:
         """The logits of batch item `index` as a numpy view (valid until the next decode)."""
         ptr = llama_cpp.llama_get_logits_ith(self._ctx, index)
         return np.ctypeslib.as_array(ptr, shape=(self.n_vocab,))
+
+
+AMX_SUFFIX = ".q8_0-amx.gguf"
+
+
+def cpu_has_amx(cpuinfo: str | None = None) -> bool:
+    """Whether this CPU has AMX int8 tiles (Intel Xeon since Sapphire Rapids), which llama.cpp uses for q8_0."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text(errors="replace")
+        except OSError:
+            return False
+    return any(line.startswith("flags") and "amx_int8" in line.split() for line in cpuinfo.splitlines())
+
+
+def amx_copy(path: str) -> str:
+    """A Q8_0 copy of the GGUF file at `path`, made beside it once (seconds) and again when the file changes.
+
+    Measured on a 2-core Xeon with AMX, 0.5B model: the Q4_K_M file (mostly q5_0 layers, which the AMX kernels
+    cannot run) prefilled 204 tok/s and generated 32 tok/s; its Q8_0 copy, all on AMX, 466 and 43, with held-out
+    facts and interception unchanged in `eval_answers`. Re-quantizing upward loses nothing measurable.
+    """
+    source = Path(path)
+    target = source.with_name(source.name.removesuffix(".gguf") + AMX_SUFFIX)
+    if target.is_file() and target.stat().st_mtime >= source.stat().st_mtime:
+        return str(target)
+    partial = target.with_name(target.name + ".partial")
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = llama_cpp.LLAMA_FTYPE_MOSTLY_Q8_0
+    params.allow_requantize = True
+    params.nthread = physical_cores()
+    if llama_cpp.llama_model_quantize(str(source).encode(), str(partial).encode(), ctypes.byref(params)) != 0:
+        partial.unlink(missing_ok=True)
+        raise LlamaError(f"llama.cpp could not make a Q8_0 copy of {source.name}")
+    os.replace(partial, target)  # whole or not at all: a crash mid-way leaves only the .partial file
+    logger.info("made %s for this CPU's AMX kernels", target.name)
+    return str(target)
 
 
 def _raise(message: str) -> None:

@@ -1,9 +1,11 @@
 """The process's one engine: a scheduler thread owning the llama.cpp runtime, built from settings."""
 
 import threading
+from pathlib import Path
 
 from django.conf import settings
 
+from engine import model_files
 from engine.scheduler import Runtime, Scheduler, SchedulerConfig
 
 _lock = threading.Lock()
@@ -13,14 +15,29 @@ _scheduler: Scheduler | None = None
 def _runtime() -> Runtime:
     from engine.llm import LlamaRuntime, RuntimeConfig
 
+    path, use_mmap = model_for_this_cpu(str(settings.ENGINE_MODEL_PATH))
     return LlamaRuntime(
         RuntimeConfig(
-            model_path=str(settings.ENGINE_MODEL_PATH),
+            model_path=path,
             n_ctx=settings.ENGINE_N_CTX,
             n_seq_max=min(64, settings.ENGINE_PARALLEL * 4),
             n_threads=settings.ENGINE_THREADS,
+            use_mmap=use_mmap,
         )
     )
+
+
+def model_for_this_cpu(path: str) -> tuple[str, bool]:
+    """The file the engine loads for the model at `path`, and whether to map it into memory.
+
+    A tier whose layers the AMX kernels cannot run gets its Q8_0 copy on a CPU with AMX (ENGINE_AMX_Q8).
+    """
+    from engine.llm import amx_copy, cpu_has_amx
+
+    spec = next((s for s in model_files.TIERS.values() if s.filename == Path(path).name), None)
+    if settings.ENGINE_AMX_Q8 and spec is not None and spec.amx_q8 and Path(path).is_file() and cpu_has_amx():
+        return amx_copy(path), False
+    return path, True
 
 
 def scheduler_config() -> SchedulerConfig:

@@ -11,7 +11,7 @@ from engine import model_files
 from engine.bench import DEMO_FILE, generation, pipeline_turns, report
 from engine.bench.faq import keyword_faq_latency
 from engine.bench.retrieval import retrieval_benchmark
-from engine.service import scheduler_config
+from engine.service import model_for_this_cpu, scheduler_config
 
 
 class Command(BaseCommand):
@@ -43,8 +43,10 @@ class Command(BaseCommand):
 
         concurrency = [int(n) for n in options["concurrency"].split(",") if n.strip()]
         prefix = generation.demo_prefix()
+        model_path, use_mmap = model_for_this_cpu(str(settings.ENGINE_MODEL_PATH))
         runtime_config = RuntimeConfig(
-            model_path=str(settings.ENGINE_MODEL_PATH),
+            model_path=model_path,
+            use_mmap=use_mmap,
             n_ctx=settings.ENGINE_N_CTX,
             n_seq_max=min(64, max([*concurrency, settings.ENGINE_PARALLEL]) * 4),
             n_threads=settings.ENGINE_THREADS,
@@ -87,7 +89,8 @@ class Command(BaseCommand):
             if not path.is_file():
                 self.stderr.write(f"tier {tier}: {path.name} not found (python manage.py fetch_model --tier {tier})")
                 continue
-            tier_config = dataclasses.replace(runtime_config, model_path=str(path))
+            tier_path, tier_mmap = model_for_this_cpu(str(path))
+            tier_config = dataclasses.replace(runtime_config, model_path=tier_path, use_mmap=tier_mmap)
             self.stderr.write(f"real-pipeline turns, tier {tier}: ours ...")
             runtime = runtime_class(tier_config)
             ours = generation.OurEngine(runtime, config)
@@ -105,7 +108,7 @@ class Command(BaseCommand):
             naive_report = pipeline_turns.run_pipeline_workload("naive", naive.submit, chats, max_tokens=max_tokens)
             naive_runtime.close()
             gc.collect()
-            out[tier] = report.summarize_pipeline(ours_report, naive_report, rss=rss, model=path.name)
+            out[tier] = report.summarize_pipeline(ours_report, naive_report, rss=rss, model=Path(tier_path).name)
         return out
 
     def _engine_workload(
@@ -126,7 +129,7 @@ class Command(BaseCommand):
         naive_report = generation.run_workload("naive", naive.ask, naive.closed_loop, prefix, **workload)
         naive_runtime.close()
 
-        result = report.summarize(ours_report, naive_report, rss, str(settings.ENGINE_MODEL_PATH))
+        result = report.summarize(ours_report, naive_report, rss, runtime_config.model_path)
         result["workload"] = workload
         self.stderr.write("timing keyword FAQ answers and retrieval over 10,000 FAQ entries ...")
         result["keyword_faq"] = keyword_faq_latency()
