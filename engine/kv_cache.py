@@ -9,6 +9,7 @@ whole chat again. Only the engine thread calls this: there is no lock.
 
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -82,12 +83,13 @@ class KvCache:
 
     def cells_used(self) -> int:
         """Cells the cached sequences take; a prefix's cells count once, however many share them."""
+        own = self._own_cells()
+        return sum(own(e) for e in self.entries.values())
+
+    def _own_cells(self) -> Callable[[KvEntry], int]:
+        """Cells an entry holds alone: its tokens less those shared with a cached store prefix."""
         prefixes = {e.key for e in self.entries.values() if e.kind == "prefix"}
-        used = 0
-        for e in self.entries.values():
-            shared = e.shared if e.shared_with in prefixes else 0
-            used += len(e.tokens) - shared
-        return used
+        return lambda e: len(e.tokens) - (e.shared if e.shared_with in prefixes else 0)
 
     def make_room(self, rt: KvRuntime, need: int, *, limit: int, keep: set[str]) -> bool:
         """Evict idle sequences (not those in `keep`) until `need` more cells fit under `limit`.
@@ -111,11 +113,7 @@ class KvCache:
         """
         if self.state_cache_mb <= 0:
             return 0  # nowhere to save them: an idle conversation in the cache beats one thrown away
-        prefixes = {e.key for e in self.entries.values() if e.kind == "prefix"}
-
-        def own(e: KvEntry) -> int:
-            return len(e.tokens) - (e.shared if e.shared_with in prefixes else 0)
-
+        own = self._own_cells()
         idle = sorted(
             (e for e in self.entries.values() if e.kind == "conversation" and not e.busy), key=lambda e: e.last_used
         )
