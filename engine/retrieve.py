@@ -63,6 +63,11 @@ STOP_WORDS = frozenset(
 _HTML_TAG = re.compile(r"</?[A-Za-z][^<>]*>")
 _NON_WORD = re.compile(r"[\W_]+")
 _NUMBER_UNIT = re.compile(r"(\d+(?:\.\d+)?)([a-z]+)")
+# A question asked as "A not A" (能不能, 是不是, 有没有, 退不退, 包不包邮) means "A?": the 不A/没A half is how it is
+# asked, not a negation. Left in, jieba's full mode finds 不能 / 不是 in it, which match every "不能…" an FAQ
+# answer says ("能不能先发货" scored the pregnancy entry's "不能提供医疗建议" highest). So A不A reads as A (包不包邮:
+# 包邮), and as a break where A alone is a stop word (有没有无糖的: 无糖, not 有无).
+_A_NOT_A = re.compile(r"([\u4e00-\u9fff])[不没]\1")
 
 SnippetKind = Literal["faq", "product", "promotion"]
 
@@ -84,6 +89,9 @@ class KbDocument:
     id: int
     title: str
     text: str
+    # A product's words that say what it is (name, SKU, the labels of its fields): never discounted as
+    # repeated details (`build_index`).
+    identity: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -120,6 +128,11 @@ def _ensure_jieba() -> None:
             _jieba_ready = True
 
 
+def _as_asked(match: re.Match[str]) -> str:
+    asked = match.group(1)
+    return " " if asked in STOP_WORDS else asked
+
+
 def tokenize(text: str) -> list[str]:
     """Lower-cased words without punctuation or stop words; a number with a unit also gives the number.
 
@@ -133,7 +146,7 @@ def tokenize(text: str) -> list[str]:
     _ensure_jieba()
     # NFKC folds full-width letters, digits and punctuation; jieba's dictionary spells "T恤" with a
     # capital, so Latin is upper-cased for segmentation and lower-cased afterwards.
-    cleaned = unicodedata.normalize("NFKC", _HTML_TAG.sub(" ", text)).upper()
+    cleaned = _A_NOT_A.sub(_as_asked, unicodedata.normalize("NFKC", _HTML_TAG.sub(" ", text)).upper())
     words = jieba.lcut_for_search(cleaned)
     seen = set(words)
     words += [word for word in jieba.lcut(cleaned, cut_all=True) if word not in seen]
@@ -200,7 +213,9 @@ def _product_document(product: ProductFact) -> tuple[KbDocument, list[str]]:
         lines.append(f"发货：{product.shipping_note}")
     text = "\n".join(lines)
     tokens = _weighted(product.name, TITLE_REPEAT) + _weighted(product.sku, KEYWORD_REPEAT) + tokenize(text)
-    return KbDocument("product", product.id, product.name, text), tokens
+    labels = " ".join([*(line.split("：", 1)[0] for line in lines), *(name for name, _ in product.attributes)])
+    identity = frozenset(tokenize(f"{product.name} {product.sku} {labels}"))
+    return KbDocument("product", product.id, product.name, text, identity), tokens
 
 
 def _promotion_offer(promotion: PromotionFact) -> str:
@@ -276,11 +291,26 @@ def build_index(store: StoreSnapshot) -> KbIndex:
             weights.append(count * (K1 + 1.0) / (count + norm))
 
     n_docs = len(docs)
+    products = [position for position, doc in enumerate(docs) if doc.kind == "product"]
+    unique_idf = _idf(len(products), 1)
     postings: dict[str, tuple[tuple[int, ...], tuple[float, ...]]] = {}
     idf: dict[str, float] = {}
     for token, (ids, weights) in collected.items():
         token_idf = idf[token] = _idf(n_docs, len(ids))
-        postings[token] = (tuple(ids), tuple(weight * token_idf for weight in weights))
+        in_products = sum(1 for position in ids if docs[position].kind == "product")
+        # A product is found by its name and by what sets it apart from the store's other products: a
+        # word every row's details repeat (the shipping note "付款后24小时内发货", a shared shelf life) says
+        # nothing about which product a question is about, and the FAQ entry on that policy answers it better.
+        apart = _idf(len(products), in_products) / unique_idf if in_products > 1 else 1.0
+        postings[token] = (
+            tuple(ids),
+            tuple(
+                weight
+                * token_idf
+                * (apart if docs[position].kind == "product" and token not in docs[position].identity else 1.0)
+                for position, weight in zip(ids, weights, strict=True)
+            ),
+        )
     return KbIndex(
         store_id=store.store_id,
         version=store.version,

@@ -434,3 +434,56 @@ def test_jieba_loads_quietly():
 
     assert "发货" in done.stdout
     assert done.stderr == ""
+
+
+def _bakery(**product_fields) -> StoreSnapshot:
+    """A store whose every product row repeats the same shipping note, as product imports do."""
+    note = "现货，付款后48小时内发货，默认圆通快递。"
+    names = ("手工核桃酥", "桂花绿豆糕", "凤梨酥礼盒", "蛋黄酥")
+    return StoreSnapshot(
+        store_id=9,
+        slug="bakery",
+        name="小城糕点铺",
+        faqs=(
+            FaqFact(id=1, question="什么时候发货?", answer="现货商品付款后48小时内发货（节假日顺延），默认圆通快递。"),
+            FaqFact(id=2, question="孕妇可以吃吗?", answer="孕期能不能吃请先咨询医生哦，我们不能提供医疗建议。"),
+        ),
+        products=tuple(
+            ProductFact(
+                id=10 + i,
+                sku=f"GD-{i}",
+                name=name,
+                price=Decimal(30 + i),
+                stock=5,
+                shipping_note=note,
+                **product_fields,
+            )
+            for i, name in enumerate(names)
+        ),
+        version="v1",
+    )
+
+
+def test_a_shipping_question_finds_the_policy_not_every_product_repeating_it():
+    found = ask(build_index(_bakery()), "能不能先发货后付款？")
+    assert found[0].title == "什么时候发货?"
+    assert not [s.title for s in found if s.kind == "product"]  # no row is about it more than another
+
+
+def test_a_not_a_question_is_not_a_negation():
+    # "能不能" asks "能…吗": the entry saying "不能提供医疗建议" is not about it.
+    assert tokenize("能不能先发货") == tokenize("先发货") and tokenize("包不包邮") == tokenize("包邮")
+    assert tokenize("有没有无糖的") == tokenize("无糖的")
+    assert "不能" not in tokenize("孕妇能不能吃核桃酥")
+
+
+def test_a_product_named_or_set_apart_by_its_details_is_still_found():
+    store = _bakery()
+    assert ask(build_index(store), "核桃酥什么时候发货")[0].title == "手工核桃酥"  # its name
+    index = build_index(
+        dataclasses.replace(
+            store,
+            products=(dataclasses.replace(store.products[0], description="无蔗糖，适合控糖人群"), *store.products[1:]),
+        )
+    )
+    assert ask(index, "有没有无蔗糖的")[0].title == "手工核桃酥"  # a detail no other row has
