@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from engine.generate import FinishReason, GenerationEvent, GenerationRequest, GenerationStats
-from engine.kv_cache import KvCache, KvEntry
+from engine.kv_cache import KvCache, KvEntry, SavedState
 
 EventSink = Callable[[GenerationEvent], None]
 
@@ -109,12 +109,11 @@ def slot_prepare(
         entry = KvEntry(seq=seq, kind="conversation", key=conv_key)
         kv.add(entry)
         saved = kv.take_saved(conv_key)
-        warm = saved is not None and common_prefix(saved[1], prompt) > (len(prefix) if prefix_entry else 0)
-        if saved is not None and warm and rt.seq_state_load(seq, saved[0]):
-            entry.tokens = list(saved[1])
+        if saved is not None and _loads(rt, seq, saved, prompt, prefix, prefix_entry):
+            entry.tokens = list(saved.tokens)
             if prefix_entry is not None and entry.tokens[: len(prefix)] == prefix:
-                # The saved state holds its own copy of the store prefix: share the cached one again, so the
-                # conversation's cells are only its turns (and it is not parked again for the prefix's size).
+                # Share the cached store prefix: a state saved whole holds its own copy of it, one saved from
+                # its end (`SavedState.start`) none. The conversation's cells are then only its turns.
                 rt.seq_remove(seq, 0, len(prefix))
                 rt.seq_copy(prefix_entry.seq, seq, 0, len(prefix))
                 entry.shared, entry.shared_with = len(prefix), prefix_key
@@ -152,6 +151,25 @@ def slot_prepare(
         stats=stats,
         started=now,
     )
+
+
+def _loads(
+    rt: AdmissionRuntime,
+    seq: int,
+    saved: SavedState,
+    prompt: list[int],
+    prefix: list[int],
+    prefix_entry: KvEntry | None,
+) -> bool:
+    """Load a saved conversation into `seq` when it is a warmer start than the store prefix alone.
+
+    A state saved without its store prefix is of use only over that same prefix, still cached.
+    """
+    if common_prefix(saved.tokens, prompt) <= (len(prefix) if prefix_entry is not None else 0):
+        return False
+    if saved.start and (prefix_entry is None or prefix_entry.key != saved.prefix_key or saved.start != len(prefix)):
+        return False
+    return rt.seq_state_load(seq, saved.data)
 
 
 def _still_to_write(slot: Slot, draft_tokens: int) -> int:

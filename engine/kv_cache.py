@@ -25,6 +25,22 @@ class KvRuntime(Protocol):
     def seq_state_save(self, seq: int) -> bytes: ...
 
 
+@dataclass(frozen=True)
+class SavedState:
+    """An evicted conversation's cells, saved in RAM.
+
+    `tokens` are all of its tokens; the state holds the cells from position `start` on. The first `start`
+    (a store prefix, `prefix_key`) were shared with the cached prefix and stayed there: saving them with every
+    conversation made each state several times larger than the turns it keeps (a 600-token store prompt
+    under a 150-token chat).
+    """
+
+    data: bytes
+    tokens: list[int]
+    start: int = 0
+    prefix_key: str = ""
+
+
 @dataclass
 class KvEntry:
     """What one KV-cache sequence holds."""
@@ -43,7 +59,7 @@ class KvCache:
     def __init__(self, state_cache_mb: int) -> None:
         self.state_cache_mb = state_cache_mb
         self.entries: dict[int, KvEntry] = {}
-        self._states: OrderedDict[str, tuple[bytes, list[int]]] = OrderedDict()
+        self._states: OrderedDict[str, SavedState] = OrderedDict()
         self._states_bytes = 0
 
     def add(self, entry: KvEntry) -> None:
@@ -63,11 +79,11 @@ class KvCache:
                 return entry
         return None
 
-    def take_saved(self, key: str) -> tuple[bytes, list[int]] | None:
-        """The saved state of an evicted conversation and its tokens, removed from the cache."""
+    def take_saved(self, key: str) -> SavedState | None:
+        """The saved state of an evicted conversation, removed from the cache."""
         saved = self._states.pop(key, None)
         if saved is not None:
-            self._states_bytes -= len(saved[0])
+            self._states_bytes -= len(saved.data)
         return saved
 
     def free_seq(self, rt: KvRuntime, avoid: set[int] | None = None) -> int | None:
@@ -138,14 +154,23 @@ class KvCache:
 
     def _evict(self, rt: KvRuntime, entry: KvEntry) -> None:
         if entry.kind == "conversation" and entry.tokens and self.state_cache_mb > 0:
-            data = rt.seq_state_save(entry.seq)
-            budget = self.state_cache_mb * 1024 * 1024
-            if len(data) <= budget:
-                self.take_saved(entry.key)  # an older state of the same conversation is replaced, not counted twice
-                self._states[entry.key] = (data, list(entry.tokens))
-                self._states_bytes += len(data)
-                while self._states_bytes > budget:
-                    _, (old, _tokens) = self._states.popitem(last=False)
-                    self._states_bytes -= len(old)
+            self._save(rt, entry)
         rt.seq_remove(entry.seq)
         del self.entries[entry.seq]
+
+    def _save(self, rt: KvRuntime, entry: KvEntry) -> None:
+        start = entry.shared if entry.shared and self.find(entry.shared_with) is not None else 0
+        if start >= len(entry.tokens):
+            return  # nothing of its own: a copy of the cached prefix starts its next turn as warm
+        if start:
+            rt.seq_remove(entry.seq, 0, start)  # the cached prefix keeps those cells
+        saved = SavedState(rt.seq_state_save(entry.seq), list(entry.tokens), start, entry.shared_with if start else "")
+        budget = self.state_cache_mb * 1024 * 1024
+        if len(saved.data) > budget:
+            return
+        self.take_saved(entry.key)  # an older state of the same conversation is replaced, not counted twice
+        self._states[entry.key] = saved
+        self._states_bytes += len(saved.data)
+        while self._states_bytes > budget:
+            _, old = self._states.popitem(last=False)
+            self._states_bytes -= len(old.data)

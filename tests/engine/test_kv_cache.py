@@ -38,8 +38,8 @@ def test_an_evicted_conversation_is_saved_and_taken_back_once():
     kv.add(_fill(rt, KvEntry(seq=0, kind="conversation", key="conv:a", tokens=[7, 8, 9])))
 
     assert kv.free_seq(rt) == 0
-    data, tokens = kv.take_saved("conv:a") or (b"", [])
-    assert tokens == [7, 8, 9] and data
+    saved = kv.take_saved("conv:a")
+    assert saved is not None and saved.tokens == [7, 8, 9] and saved.data and saved.start == 0
     assert kv.take_saved("conv:a") is None
 
 
@@ -84,8 +84,22 @@ def test_idle_conversations_past_the_budget_are_parked_oldest_first():
     assert kv.find("conv:2") is None and not rt.kv.get(2)  # the oldest idle one went, cells and all
     assert kv.find("conv:3") is not None and kv.find("conv:1") is not None
     assert kv.find("prefix:1") is not None  # store prefixes are never parked
-    assert (kv.take_saved("conv:2") or (b"", []))[1][-1] == 2  # and its state waits in RAM
+    saved = kv.take_saved("conv:2")  # and its state waits in RAM: its own 80 cells, not the shared prefix
+    assert saved is not None and saved.tokens[-1] == 2 and (saved.start, saved.prefix_key) == (100, "prefix:1")
+    assert sorted(dict(eval(saved.data.decode()))) == list(range(100, 180))  # noqa: S307 - the fake's own repr
+    assert len(rt.kv[0]) == 100  # the prefix keeps its cells
     assert kv.park_idle(rt, budget=0) == 1 and kv.find("conv:3") is None
+
+
+def test_a_conversation_whose_prefix_left_the_cache_is_saved_whole():
+    rt = FakeRuntime(n_seq_max=1)
+    kv = KvCache(state_cache_mb=1)
+    entry = KvEntry(seq=0, kind="conversation", key="conv:a", tokens=[*range(10), 42], shared=10)
+    entry.shared_with = "prefix:gone"
+    kv.add(_fill(rt, entry))
+    assert kv.free_seq(rt) == 0
+    saved = kv.take_saved("conv:a")
+    assert saved is not None and saved.start == 0 and len(dict(eval(saved.data.decode()))) == 11  # noqa: S307
 
 
 def test_a_warm_up_stub_is_not_parked():

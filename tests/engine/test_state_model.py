@@ -1,0 +1,79 @@
+"""llama.cpp's sequence state saved without the store prefix it shares, through the real model."""
+
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from engine import llm, model_files
+from engine.kv_cache import KvCache, KvEntry
+
+pytestmark = pytest.mark.model
+
+
+@pytest.fixture(scope="module")
+def rt():
+    path = Path(settings.ENGINE_MODEL_DIR) / model_files.DEFAULT_MODEL.filename
+    if not path.is_file():
+        pytest.skip("the fast model is not here (make model)")
+    runtime = llm.LlamaRuntime(llm.RuntimeConfig(model_path=str(path), n_ctx=2048, n_seq_max=4))
+    yield runtime
+    runtime.close()
+
+
+def _answer(rt: llm.LlamaRuntime, seq: int, tokens: list[int], start: int, n: int = 12) -> list[int]:
+    """Greedy tokens after evaluating tokens[start:] on `seq` (the rest already in its cells)."""
+    rt.decode([(tok, start + i, seq, start + i == len(tokens) - 1) for i, tok in enumerate(tokens[start:])])
+    out: list[int] = []
+    pos = len(tokens)
+    for _ in range(n):
+        token = int(rt.logits(0 if out else len(tokens) - start - 1).argmax())
+        if rt.is_end(token):
+            break
+        out.append(token)
+        rt.decode([(token, pos, seq, True)])
+        pos += 1
+    return out
+
+
+def test_a_conversation_saved_without_its_shared_prefix_answers_as_it_would_have(rt):
+    system = [{"role": "system", "content": "你是青山茶食小铺的客服。回答简短，只根据参考资料。" * 16}]
+    prefix = rt.tokenize(rt.render_chat(system, add_generation_prompt=False))
+    others = (("白茶", 168), ("普洱", 128), ("红茶", 98))
+    reference = "参考资料：\n龙井：198元，有货30件，付款后48小时内发货，默认圆通快递。\n" + "".join(
+        f"{name}：{price}元，有货，浙江产，100g纸罐装。\n" for name, price in others
+    )
+    turn = [*system, {"role": "user", "content": reference + "龙井多少钱？"}]
+    first = rt.tokenize(rt.render_chat(turn))
+    rt.clear()
+    rt.decode([(tok, pos, 0, False) for pos, tok in enumerate(prefix)])
+    rt.seq_copy(0, 1)
+    rt.decode([(tok, len(prefix) + i, 1, False) for i, tok in enumerate(first[len(prefix) :])])
+    follow = [*turn, {"role": "assistant", "content": "龙井198元。"}, {"role": "user", "content": "什么时候发货？"}]
+    tokens = rt.tokenize(rt.render_chat(follow))
+    assert tokens[: len(first)] == first
+
+    kv = KvCache(state_cache_mb=64)
+    kv.add(KvEntry(seq=0, kind="prefix", key="prefix:tea", tokens=list(prefix)))
+    entry = KvEntry(seq=1, kind="conversation", key="conv:c", tokens=list(first), shared=len(prefix))
+    entry.shared_with = "prefix:tea"
+    kv.add(entry)
+    assert kv.park_idle(rt, budget=0) == 1
+    saved = kv.take_saved("conv:c")
+    assert saved is not None and saved.start == len(prefix)
+    assert rt.seq_max_pos(1) < 0 and rt.seq_max_pos(0) == len(prefix) - 1  # gone; the prefix stayed whole
+
+    # Back into another sequence over the cached prefix, then on with the follow-up ...
+    assert rt.seq_state_load(2, saved.data)
+    rt.seq_copy(0, 2, 0, len(prefix))
+    assert rt.seq_max_pos(2) == len(first) - 1
+    resumed = _answer(rt, 2, tokens, len(first))
+    # ... against the same conversation evaluated whole in one sequence.
+    rt.decode([(tok, pos, 3, False) for pos, tok in enumerate(first)])
+    whole = _answer(rt, 3, tokens, len(first))
+
+    text = b"".join(map(rt.token_bytes, resumed)).decode("utf-8", errors="replace")
+    assert resumed == whole, text
+    assert "48" in text  # and it reads its reference
+    whole_state = len(rt.seq_state_save(3))
+    assert len(saved.data) * 3 < whole_state  # the saved state is the turn's cells, not the prompt's
