@@ -98,6 +98,8 @@ def slot_prepare(
         return None
     entry = kv.find(conv_key)
     prefix_entry = kv.find(prefix_key) if prefix else None
+    if prefix and prefix_entry is None:
+        prefix_entry = _parked_prefix(rt, kv, prefix_key, prefix, avoid={entry.seq} if entry else set())
     stats = GenerationStats(prompt_tokens=len(prompt))
     now = time.monotonic()
 
@@ -151,6 +153,23 @@ def slot_prepare(
         stats=stats,
         started=now,
     )
+
+
+def _parked_prefix(
+    rt: AdmissionRuntime, kv: KvCache, key: str, prefix: list[int], *, avoid: set[int]
+) -> KvEntry | None:
+    """A store prefix parked in RAM (`KvCache.park_idle`), loaded back into a sequence of its own."""
+    if not kv.has_saved(key):
+        return None
+    seq = kv.free_seq(rt, avoid=avoid)
+    if seq is None:
+        return None  # kept for a later chat
+    saved = kv.take_saved(key)
+    if saved is None or saved.tokens != prefix or not rt.seq_state_load(seq, saved.data):
+        return None
+    entry = KvEntry(seq=seq, kind="prefix", key=key, tokens=list(prefix))
+    kv.add(entry)
+    return entry
 
 
 def _loads(

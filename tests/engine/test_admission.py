@@ -89,3 +89,22 @@ def test_a_conversation_parked_over_an_older_store_prefix_starts_from_the_new_on
         SYSTEM = old
     assert slot is not None and slot.n_past == 0  # evaluated afresh: the saved turns sat on the old prompt
     assert kv.take_saved("conv:c1") is None
+
+
+def test_a_parked_store_prefix_is_loaded_back_not_evaluated_again():
+    rt = FakeRuntime(n_seq_max=4)
+    kv = KvCache(state_cache_mb=8)
+    prefix = rt.tokenize(rt.render_chat(_messages()[:1], add_generation_prompt=False))
+    key = f"prefix:{hash(tuple(prefix))}"
+    kv.add(KvEntry(seq=0, kind="prefix", key=key, tokens=list(prefix), last_used=1.0))
+    rt.kv[0] = dict(enumerate(prefix))
+    kv.add(KvEntry(seq=1, kind="prefix", key="prefix:other", tokens=list(range(500)), last_used=2.0))
+    rt.kv[1] = dict(enumerate(range(500)))
+    assert kv.park_idle(rt, budget=0) == 1 and kv.find(key) is None and not rt.kv[0]
+
+    slot = _prepare(rt, kv, _messages("新顾客的问题"))
+
+    assert slot is not None and slot.n_past == len(prefix)  # the prefix came back from RAM, shared
+    loaded = kv.find(key)
+    assert loaded is not None and loaded.kind == "prefix" and slot.entry.shared_with == key
+    assert [rt.kv[slot.entry.seq][p] for p in range(len(prefix))] == prefix

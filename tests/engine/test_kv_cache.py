@@ -111,3 +111,34 @@ def test_a_warm_up_stub_is_not_parked():
     kv.add(_fill(rt, stub))
     assert kv.park_idle(rt, budget=0) == 0  # saving 503 tokens of state to free 3 cells is no saving
     assert kv.find("conv:warm") is not None
+
+
+def test_another_stores_idle_prefix_is_parked_and_the_latest_stays():
+    rt = FakeRuntime(n_seq_max=6)
+    kv = KvCache(state_cache_mb=1)
+    tea, shoes, books = list(range(300)), list(range(1000, 1300)), list(range(2000, 2300))
+    kv.add(_fill(rt, KvEntry(seq=0, kind="prefix", key="prefix:tea", tokens=tea, last_used=1.0)))
+    kv.add(_fill(rt, KvEntry(seq=1, kind="prefix", key="prefix:shoes", tokens=shoes, last_used=2.0)))
+    kv.add(_fill(rt, KvEntry(seq=2, kind="prefix", key="prefix:books", tokens=books, last_used=3.0)))
+    stub = KvEntry(seq=3, kind="conversation", key="conv:warm-tea", tokens=[*tea, 1], shared=300)
+    stub.shared_with = "prefix:tea"
+    kv.add(_fill(rt, stub))
+    chat = KvEntry(seq=4, kind="conversation", key="conv:shoes", tokens=[*shoes, *[7] * 100], shared=300)
+    chat.shared_with = "prefix:shoes"
+    kv.add(_fill(rt, chat))
+
+    assert kv.park_idle(rt, budget=200) == 1
+    assert kv.find("prefix:tea") is None and kv.find("conv:warm-tea") is None and not rt.kv.get(0)
+    assert kv.find("prefix:shoes") is not None  # a chat of its store still sits on it
+    assert kv.find("prefix:books") is not None  # the latest store served stays
+    saved = kv.take_saved("prefix:tea")
+    assert saved is not None and saved.tokens == tea and saved.start == 0
+
+
+def test_no_prefix_is_parked_within_the_budget_or_without_a_state_cache():
+    for budget, mb in ((1000, 1), (0, 0)):
+        rt = FakeRuntime(n_seq_max=4)
+        kv = KvCache(state_cache_mb=mb)
+        kv.add(_fill(rt, KvEntry(seq=0, kind="prefix", key="prefix:tea", tokens=list(range(300)), last_used=1.0)))
+        kv.add(_fill(rt, KvEntry(seq=1, kind="prefix", key="prefix:shoes", tokens=list(range(300)), last_used=2.0)))
+        assert kv.park_idle(rt, budget=budget) == 0 and len(kv.entries) == 2
