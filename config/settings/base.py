@@ -209,8 +209,8 @@ if ENGINE_MODEL_TIER not in ENGINE_MODEL_FILES:
     raise ImproperlyConfigured(f"ENGINE_MODEL_TIER must be one of {', '.join(ENGINE_MODEL_FILES)}")
 ENGINE_DEFAULT_MODEL_FILE = ENGINE_MODEL_FILES[ENGINE_MODEL_TIER]
 ENGINE_MODEL_PATH = env.str("ENGINE_MODEL_PATH", default=str(ENGINE_MODEL_DIR / ENGINE_DEFAULT_MODEL_FILE))
-# On a CPU with AMX, the `fast` model runs as a Q8_0 copy made beside it (its own layers cannot use AMX).
-ENGINE_AMX_Q8 = env.bool("ENGINE_AMX_Q8", default=True)
+# On a CPU with AMX or AVX2, the `fast` model runs as a Q8_0 copy made beside it (faster there than its q5_0 layers).
+ENGINE_Q8_COPY = env.bool("ENGINE_Q8_COPY", default=True)
 
 LOGGING = {
     "version": 1,
