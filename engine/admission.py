@@ -119,6 +119,8 @@ def slot_prepare(
                 rt.seq_remove(seq, 0, len(prefix))
                 rt.seq_copy(prefix_entry.seq, seq, 0, len(prefix))
                 entry.shared, entry.shared_with = len(prefix), prefix_key
+    if prefix_entry is not None:
+        prefix_entry.last_used = now  # its store is chatting: not the prefix to park next
     if entry.tokens:
         kept = min(common_prefix(entry.tokens, prompt), len(prompt) - 1)
         if kept <= len(prefix) and prefix_entry is not None and entry.shared_with != prefix_key:
@@ -131,7 +133,6 @@ def slot_prepare(
         entry.tokens, entry.shared, entry.shared_with = [], 0, ""
         if prefix_entry is not None:
             rt.seq_copy(prefix_entry.seq, entry.seq)
-            prefix_entry.last_used = now
             entry.tokens, entry.shared, entry.shared_with = list(prefix), len(prefix), prefix_key
             kept = len(prefix)
         elif prefix:

@@ -185,6 +185,11 @@ class KvCache:
             self._save(rt, entry)
         rt.seq_remove(entry.seq)
         del self.entries[entry.seq]
+        for other in self.entries.values():
+            if other.shared_with == entry.key:
+                # It keeps the prefix's cells on its own now: they are its to count (and to save), even once
+                # the prefix is cached again in other cells.
+                other.shared, other.shared_with = 0, ""
 
     def _save(self, rt: KvRuntime, entry: KvEntry) -> None:
         start = entry.shared if entry.shared and self.find(entry.shared_with) is not None else 0

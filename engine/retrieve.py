@@ -128,9 +128,23 @@ def _ensure_jieba() -> None:
             _jieba_ready = True
 
 
-def _as_asked(match: re.Match[str]) -> str:
-    asked = match.group(1)
-    return " " if asked in STOP_WORDS else asked
+def _as_asked(text: str) -> str:
+    """`text` with each A不A read as A (a break where A alone is a stop word), where A starts a word: the 能
+    of 功能不能用 ends 功能, and 不能 there is a negation."""
+    if _A_NOT_A.search(text) is None:
+        return text
+    starts, at = set(), 0
+    for word in jieba.lcut(text):
+        starts.add(at)
+        at += len(word)
+
+    def read(match: re.Match[str]) -> str:
+        asked = match.group(1)
+        if match.start() not in starts:
+            return match.group(0)
+        return " " if asked in STOP_WORDS else asked
+
+    return _A_NOT_A.sub(read, text)
 
 
 def tokenize(text: str) -> list[str]:
@@ -146,7 +160,7 @@ def tokenize(text: str) -> list[str]:
     _ensure_jieba()
     # NFKC folds full-width letters, digits and punctuation; jieba's dictionary spells "T恤" with a
     # capital, so Latin is upper-cased for segmentation and lower-cased afterwards.
-    cleaned = _A_NOT_A.sub(_as_asked, unicodedata.normalize("NFKC", _HTML_TAG.sub(" ", text)).upper())
+    cleaned = _as_asked(unicodedata.normalize("NFKC", _HTML_TAG.sub(" ", text)).upper())
     words = jieba.lcut_for_search(cleaned)
     seen = set(words)
     words += [word for word in jieba.lcut(cleaned, cut_all=True) if word not in seen]

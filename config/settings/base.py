@@ -210,7 +210,7 @@ if ENGINE_MODEL_TIER not in ENGINE_MODEL_FILES:
 ENGINE_DEFAULT_MODEL_FILE = ENGINE_MODEL_FILES[ENGINE_MODEL_TIER]
 ENGINE_MODEL_PATH = env.str("ENGINE_MODEL_PATH", default=str(ENGINE_MODEL_DIR / ENGINE_DEFAULT_MODEL_FILE))
 # On a CPU with AMX or AVX2, the `fast` model runs as a Q8_0 copy made beside it (faster there than its q5_0 layers).
-ENGINE_Q8_COPY = env.bool("ENGINE_Q8_COPY", default=True)
+ENGINE_Q8_COPY = env.bool("ENGINE_Q8_COPY", default=env.bool("ENGINE_AMX_Q8", default=True))  # its former name
 
 LOGGING = {
     "version": 1,

@@ -83,7 +83,7 @@ def test_idle_conversations_past_the_budget_are_parked_oldest_first():
     assert kv.park_idle(rt, budget=100) == 1
     assert kv.find("conv:2") is None and not rt.kv.get(2)  # the oldest idle one went, cells and all
     assert kv.find("conv:3") is not None and kv.find("conv:1") is not None
-    assert kv.find("prefix:1") is not None  # store prefixes are never parked
+    assert kv.find("prefix:1") is not None  # the only store prefix, and chats sit on it: it stays
     saved = kv.take_saved("conv:2")  # and its state waits in RAM: its own 80 cells, not the shared prefix
     assert saved is not None and saved.tokens[-1] == 2 and (saved.start, saved.prefix_key) == (100, "prefix:1")
     assert sorted(dict(eval(saved.data.decode()))) == list(range(100, 180))  # noqa: S307 - the fake's own repr
@@ -142,3 +142,19 @@ def test_no_prefix_is_parked_within_the_budget_or_without_a_state_cache():
         kv.add(_fill(rt, KvEntry(seq=0, kind="prefix", key="prefix:tea", tokens=list(range(300)), last_used=1.0)))
         kv.add(_fill(rt, KvEntry(seq=1, kind="prefix", key="prefix:shoes", tokens=list(range(300)), last_used=2.0)))
         assert kv.park_idle(rt, budget=budget) == 0 and len(kv.entries) == 2
+
+
+def test_a_conversation_left_holding_an_evicted_prefix_counts_those_cells_as_its_own():
+    rt = FakeRuntime(n_seq_max=2)
+    kv = KvCache(state_cache_mb=1)
+    prefix = list(range(100))
+    kv.add(_fill(rt, KvEntry(seq=0, kind="prefix", key="prefix:1", tokens=prefix, last_used=1.0)))
+    chat = KvEntry(seq=1, kind="conversation", key="conv:a", tokens=[*prefix, 5, 6], shared=100, busy=True)
+    chat.shared_with = "prefix:1"
+    kv.add(_fill(rt, chat))
+    assert kv.cells_used() == 102
+
+    assert kv.free_seq(rt) == 0  # the prefix goes (the chat is answering)
+    # The prefix coming back (rebuilt, or loaded from RAM) is 100 more cells: the chat's copy still counts.
+    kv.add(_fill(rt, KvEntry(seq=0, kind="prefix", key="prefix:1", tokens=prefix)))
+    assert (chat.shared, chat.shared_with) == (0, "") and kv.cells_used() == 202

@@ -474,6 +474,9 @@ def test_a_not_a_question_is_not_a_negation():
     # "能不能" asks "能…吗": the entry saying "不能提供医疗建议" is not about it.
     assert tokenize("能不能先发货") == tokenize("先发货") and tokenize("包不包邮") == tokenize("包邮")
     assert tokenize("有没有无糖的") == tokenize("无糖的")
+    # Only where A starts a word: "功能不能用" and "但是不是" are negations after 功能 and 但是.
+    assert "不能" in tokenize("功能不能用") and "功能" in tokenize("功能不能用")
+    assert "不是" in tokenize("但是不是我要的颜色") and "但是" in tokenize("但是不是我要的颜色")
     assert "不能" not in tokenize("孕妇能不能吃核桃酥")
 
 

@@ -53,6 +53,7 @@ def test_a_conversation_saved_without_its_shared_prefix_answers_as_it_would_have
     tokens = rt.tokenize(rt.render_chat(follow))
     assert tokens[: len(first)] == first
 
+    whole_state = len(rt.seq_state_save(1))  # the first turn with its own copy of the prefix
     kv = KvCache(state_cache_mb=64)
     kv.add(KvEntry(seq=0, kind="prefix", key="prefix:tea", tokens=list(prefix)))
     entry = KvEntry(seq=1, kind="conversation", key="conv:c", tokens=list(first), shared=len(prefix))
@@ -75,5 +76,4 @@ def test_a_conversation_saved_without_its_shared_prefix_answers_as_it_would_have
     text = b"".join(map(rt.token_bytes, resumed)).decode("utf-8", errors="replace")
     assert resumed == whole, text
     assert "48" in text  # and it reads its reference
-    whole_state = len(rt.seq_state_save(3))
     assert len(saved.data) * 3 < whole_state  # the saved state is the turn's cells, not the prompt's
