@@ -93,9 +93,12 @@ def slot_prepare(
     conv_key = f"conv:{request.conversation_key}"
     need = len(prompt) + max_tokens + draft_tokens + len(prefix)
     # What the running answers will still write is reserved, not yet in any cell.
-    reserved = sum(_still_to_write(slot, draft_tokens) for slot in active)
+    running = list(active)
+    reserved = sum(_still_to_write(slot, draft_tokens) for slot in running)
     if not kv.make_room(rt, reserved + need, limit=rt.n_ctx - kv_margin, keep={conv_key, prefix_key}):
         return None
+    if prefix and kv.find(prefix_key) is None and not running:
+        kv.park_all(rt)  # its prefix goes to the lowest cells, not above another store's chats
     entry = kv.find(conv_key)
     prefix_entry = kv.find(prefix_key) if prefix else None
     if prefix and prefix_entry is None:

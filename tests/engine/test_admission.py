@@ -108,3 +108,52 @@ def test_a_parked_store_prefix_is_loaded_back_not_evaluated_again():
     loaded = kv.find(key)
     assert loaded is not None and loaded.kind == "prefix" and slot.entry.shared_with == key
     assert [rt.kv[slot.entry.seq][p] for p in range(len(prefix))] == prefix
+
+
+def _other_store(messages: list[dict[str, str]]) -> list[dict[str, str]]:
+    return [{"role": "system", "content": "你是另一家茶叶店的客服。" * 10}, *messages[1:]]
+
+
+def test_a_store_starting_on_an_idle_engine_gets_the_cache_to_itself_and_the_other_comes_back_warm():
+    rt = FakeRuntime(n_seq_max=8)
+    kv = KvCache(state_cache_mb=8)
+    prefix = _parked_sharing_the_prefix(rt, kv)  # store A: its prefix cached, a chat of it parked
+    b = rt.tokenize(rt.render_chat(_messages(FIRST, "回答" * 20)[:-1], add_generation_prompt=True))
+    kv.add(KvEntry(seq=2, kind="conversation", key="conv:c2", tokens=b, shared=len(prefix)))
+    kv.find("conv:c2").shared_with = kv.entries[0].key  # another chat of A, idle in the cache
+    rt.seq_copy(0, 2)
+    rt.kv[2].update((pos, tok) for pos, tok in enumerate(b) if pos >= len(prefix))
+
+    job = Job(request=GenerationRequest("j2", "c3", _other_store(_messages("茶叶保质期多久？")), 16), sink=print)
+    slot = slot_prepare(rt, kv, job, building=set(), active=(), draft_tokens=0, kv_margin=0)
+
+    # Store B's prefix is built in an empty cache: nothing of A stays for its turns to attend over.
+    assert slot is not None and slot.prefix_entry is not None and slot.n_past == 0
+    assert set(kv.entries) == {slot.entry.seq, slot.prefix_entry.seq}
+    assert all(not cells for seq, cells in rt.kv.items() if seq not in kv.entries)
+    slot.entry.busy = slot.prefix_entry.busy = False
+
+    # A's idle chat asks again: A's prefix comes back from RAM and the chat over it, only its new turn to go.
+    again = slot_prepare(
+        rt,
+        kv,
+        Job(request=GenerationRequest("j3", "c2", _messages(FIRST, "回答" * 20, "追问"), 16), sink=print),
+        building=set(),
+        active=(),
+        draft_tokens=0,
+        kv_margin=0,
+    )
+    assert again is not None and again.n_past == len(b) and again.entry.shared == len(prefix)
+
+
+def test_nothing_is_parked_for_a_new_store_while_another_answer_runs():
+    rt = FakeRuntime(n_seq_max=8)
+    kv = KvCache(state_cache_mb=8)
+    _parked_sharing_the_prefix(rt, kv)
+    running = _prepare(rt, kv, _messages(FIRST, "回答" * 20, "追问"))
+    assert running is not None
+    job = Job(request=GenerationRequest("j2", "c3", _other_store(_messages("茶叶保质期多久？")), 16), sink=print)
+
+    slot = slot_prepare(rt, kv, job, building=set(), active=[running], draft_tokens=0, kv_margin=0)
+
+    assert slot is not None and kv.find(running.entry.key) is running.entry and 0 in kv.entries  # A stays
