@@ -8,9 +8,13 @@ store file given, keeps the questions that go to the model, and times each answe
 (guarded) text, first turns and follow-ups apart.
 
 The questions are generic shop questions, not tuned to any store; a question a store answers without the
-model (an FAQ entry, a product row) is simply not part of that store's workload.
+model (an FAQ entry, a product row) is simply not part of that store's workload. The evaluation's questions
+(`tests/eval/questions.jsonl`) are a second workload, asked as `eval_answers` asks them - a new chat on the
+question's product page, its earlier messages first - and timed only where the model answers the question
+itself, so the two tools' figures measure the same turns.
 """
 
+import dataclasses
 import json
 import threading
 import time
@@ -19,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.bench import pct
+from engine.evaluation.questions import EvalQuestion
 from engine.focus import ChatContext
 from engine.generate import GenerationEvent, GenerationRequest, warm_request
 from engine.guard import StreamGuard
@@ -50,6 +55,20 @@ class Chat:
     follow_up: str
 
 
+CONTEXT_TEXTS = 6  # as `conversations.selectors.CONTEXT_TEXTS`: the recent texts a question may lean on
+HISTORY_TURNS = 6  # as settings.CHAT_HISTORY_TURNS: the exchanges the model sees
+
+
+@dataclass(frozen=True)
+class Asked:
+    """A question of the evaluation's set: a new chat on its product's page, its earlier messages asked first."""
+
+    store: StoreSnapshot
+    question: str
+    product: str = ""
+    earlier: tuple[str, ...] = ()
+
+
 @dataclass
 class PipelineReport:
     name: str
@@ -58,10 +77,16 @@ class PipelineReport:
     first_prompt_tokens: list[int] = field(default_factory=list)
     evaluated_first: list[int] = field(default_factory=list)
     evaluated_follow: list[int] = field(default_factory=list)
+    asked_visible: list[float] = field(default_factory=list)  # the evaluation's questions the model answers
+    evaluated_asked: list[int] = field(default_factory=list)
 
     def figures(self) -> dict[str, float]:
         both = [*self.first_visible, *self.follow_visible]
         return {
+            "evaluation_questions": len(self.asked_visible),
+            "evaluation_visible_p50_s": pct(self.asked_visible, 50),
+            "evaluation_visible_p95_s": pct(self.asked_visible, 95),
+            "evaluation_evaluated_tokens_p50": pct([float(n) for n in self.evaluated_asked], 50),
             "chats": len(self.first_visible),
             "first_turn_visible_p50_s": pct(self.first_visible, 50),
             "first_turn_visible_p95_s": pct(self.first_visible, 95),
@@ -75,15 +100,29 @@ class PipelineReport:
         }
 
 
-def pipeline_chats(paths: Sequence[Path]) -> list[Chat]:
-    """The chats of the workload: per store file, each first question `decide()` sends to the model."""
+def load_stores(files: dict[str, Path], *, prefix_entry_chars: int) -> dict[str, StoreSnapshot]:
+    """The stores' snapshots by name, from their knowledge-base files."""
+    return {
+        name: dataclasses.replace(
+            snapshot_from_file(json.loads(path.read_text(encoding="utf-8"))), prefix_entry_chars=prefix_entry_chars
+        )
+        for name, path in files.items()
+    }
+
+
+def pipeline_chats(stores: Sequence[StoreSnapshot]) -> list[Chat]:
+    """The chats of the workload: per store, each first question `decide()` sends to the model."""
     chats = []
-    for path in paths:
-        store = snapshot_from_file(json.loads(path.read_text(encoding="utf-8")))
+    for store in stores:
         for i, question in enumerate(FIRST_QUESTIONS):
             if decide(store=store, question=question).kind == "generate":
                 chats.append(Chat(store=store, first=question, follow_up=FOLLOW_UPS[i % len(FOLLOW_UPS)]))
     return chats
+
+
+def evaluation_chats(stores: dict[str, StoreSnapshot], questions: Sequence[EvalQuestion]) -> list[Asked]:
+    """The evaluation's questions on the stores given (by the name the question file uses)."""
+    return [Asked(stores[q.store], q.question, q.product, q.history) for q in questions if q.store in stores]
 
 
 Submit = Callable[[GenerationRequest, Callable[[GenerationEvent], None]], object]
@@ -151,4 +190,46 @@ def run_pipeline_workload(name: str, submit: Submit, chats: Sequence[Chat], *, m
         seconds, _, _, evaluated = _visible(submit, request, guard)
         report.follow_visible.append(seconds)
         report.evaluated_follow.append(evaluated)
+    return report
+
+
+def run_evaluation_workload(
+    report: PipelineReport, submit: Submit, asked: Sequence[Asked], *, max_tokens: int
+) -> PipelineReport:
+    """Each question as `eval_answers` asks it, one chat after another: its earlier messages first (answered
+    as the chat would: directly, or by the model, untimed), then the question, timed when the model answers
+    it. A store's prefix is warmed before its first chat, as a running server does when the chat opens."""
+    warmed: set[str] = set()
+    for i, chat in enumerate(asked):
+        prefix = store_prefix(chat.store)
+        if chat.store.version not in warmed:
+            _visible(submit, warm_request(prefix, key=f"{report.name}-ewarm{i}"), StreamGuard(chat.store))
+            warmed.add(chat.store.version)
+        conversation = f"{report.name}-eval{i}"
+        history: list[Turn] = []
+        recent: list[tuple[str, str]] = []
+        for n, text in enumerate([*chat.earlier, chat.question]):
+            context = ChatContext(product_in_view=chat.product, recent=tuple(recent[-CONTEXT_TEXTS:]))
+            decision = decide(store=chat.store, question=text, context=context)
+            timed = n == len(chat.earlier)
+            if decision.kind != "generate":
+                if decision.handoff:
+                    break  # a person takes the chat over: the bot answers nothing after this
+                history += [Turn("user", text), Turn("assistant", decision.text)]
+                recent += [
+                    ("shopper", text),
+                    ("entry" if decision.source in ("faq", "handoff") else "bot", decision.text),
+                ]
+                continue
+            messages = build_messages(
+                prefix=prefix, history=history[-HISTORY_TURNS * 2 :], user_content=decision.user_content
+            )
+            request = GenerationRequest(f"{conversation}-{n}", conversation, messages, max_tokens)
+            guard = StreamGuard(chat.store, reference=decision.reference, question=decision.question)
+            seconds, shown, _, evaluated = _visible(submit, request, guard)
+            if timed:
+                report.asked_visible.append(seconds)
+                report.evaluated_asked.append(evaluated)
+            history += [Turn("user", decision.user_content), Turn("assistant", shown)]
+            recent += [("shopper", text), ("bot", shown)]
     return report

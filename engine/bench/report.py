@@ -123,7 +123,14 @@ def summarize_pipeline(ours: PipelineReport, naive: PipelineReport, *, rss: floa
     """One tier's real-pipeline figures: ours, naive, and how many times faster ours shows the first word."""
     a, b = ours.figures(), naive.figures()
     speedup = {}
-    for key in ("first_turn_visible_p50_s", "follow_up_visible_p50_s", "all_visible_p50_s", "all_visible_p95_s"):
+    for key in (
+        "first_turn_visible_p50_s",
+        "follow_up_visible_p50_s",
+        "all_visible_p50_s",
+        "all_visible_p95_s",
+        "evaluation_visible_p50_s",
+        "evaluation_visible_p95_s",
+    ):
         speedup[key.removesuffix("_s")] = (b[key] / a[key]) if a[key] and b[key] else float("nan")
     return {"model": model, "engine_rss_mb": rss, "ours": a, "naive": b, "speedup": speedup}
 
@@ -137,16 +144,20 @@ def format_pipeline(by_tier: dict[str, Any]) -> str:
         ("first visible text, follow-up, p95 (s)", "follow_up_visible_p95_s", None),
         ("first visible text, all turns, p50 (s)", "all_visible_p50_s", "all_visible_p50"),
         ("first visible text, all turns, p95 (s)", "all_visible_p95_s", "all_visible_p95"),
+        ("the evaluation's model answers, p50 (s)", "evaluation_visible_p50_s", "evaluation_visible_p50"),
+        ("the evaluation's model answers, p95 (s)", "evaluation_visible_p95_s", "evaluation_visible_p95"),
         ("prompt tokens of a first turn, p50", "first_turn_prompt_tokens_p50", None),
         ("prompt tokens evaluated, first turn, p50", "first_turn_evaluated_tokens_p50", None),
         ("prompt tokens evaluated, follow-up, p50", "follow_up_evaluated_tokens_p50", None),
+        ("prompt tokens evaluated, evaluation's, p50", "evaluation_evaluated_tokens_p50", None),
     ]
     lines = ["", "Real-pipeline turns (decide() over the stores' data, guarded), per model tier:"]
     for tier, figures in by_tier.items():
         a, b, s = figures["ours"], figures["naive"], figures["speedup"]
         lines += [
             "",
-            f"tier {tier}: {figures['model']}, {int(a['chats'])} chats, engine RSS {figures['engine_rss_mb']:.0f} MB",
+            f"tier {tier}: {figures['model']}, {int(a['chats'])} chats and {int(a['evaluation_questions'])} of the "
+            f"evaluation's questions, engine RSS {figures['engine_rss_mb']:.0f} MB",
             f"| {'figure':<46} | {'ours':>9} | {'naive':>9} | {'ratio':>6} |",
             f"|{'-' * 48}|{'-' * 11}|{'-' * 11}|{'-' * 8}|",
         ]

@@ -11,6 +11,7 @@ from engine import model_files
 from engine.bench import DEMO_FILE, generation, pipeline_turns, report
 from engine.bench.faq import keyword_faq_latency
 from engine.bench.retrieval import retrieval_benchmark
+from engine.evaluation.questions import load_questions
 from engine.service import model_for_this_cpu, scheduler_config
 
 
@@ -31,6 +32,11 @@ class Command(BaseCommand):
             help="model tiers for the real-pipeline turns, comma-separated (a tier whose file is missing is skipped)",
         )
         parser.add_argument("--pipeline-only", action="store_true", help="only the real-pipeline turns per tier")
+        parser.add_argument(
+            "--no-evaluation-questions",
+            action="store_true",
+            help="leave out the evaluation's questions (tests/eval/questions.jsonl) from the real-pipeline turns",
+        )
         parser.add_argument(
             "--prefix-entry-chars",
             type=int,
@@ -74,13 +80,15 @@ class Command(BaseCommand):
         self, runtime_class: Any, runtime_config: Any, config: Any, options: dict[str, Any]
     ) -> dict[str, Any]:
         """The real pipeline's turns on each tier's model, ours against the naive baseline."""
-        stores = [DEMO_FILE, *sorted((Path(settings.BASE_DIR) / "tests" / "eval").glob("store_*.json"))]
-        chats = [
-            dataclasses.replace(
-                chat, store=dataclasses.replace(chat.store, prefix_entry_chars=options["prefix_entry_chars"])
-            )
-            for chat in pipeline_turns.pipeline_chats(stores)
-        ]
+        eval_dir = Path(settings.BASE_DIR) / "tests" / "eval"
+        files = {"demo": DEMO_FILE, **{p.stem.removeprefix("store_"): p for p in sorted(eval_dir.glob("store_*.json"))}}
+        snapshots = pipeline_turns.load_stores(files, prefix_entry_chars=options["prefix_entry_chars"])
+        chats = pipeline_turns.pipeline_chats(list(snapshots.values()))
+        asked = (
+            []
+            if options["no_evaluation_questions"]
+            else pipeline_turns.evaluation_chats(snapshots, load_questions(eval_dir / "questions.jsonl"))
+        )
         out: dict[str, Any] = {}
         for tier in [t.strip() for t in options["tiers"].split(",") if t.strip()]:
             if tier not in model_files.TIERS:
@@ -98,6 +106,7 @@ class Command(BaseCommand):
             ours_report = pipeline_turns.run_pipeline_workload(
                 "ours", ours.scheduler.submit, chats, max_tokens=max_tokens
             )
+            pipeline_turns.run_evaluation_workload(ours_report, ours.scheduler.submit, asked, max_tokens=max_tokens)
             rss = report.rss_mb()
             ours.close()
             runtime.close()
@@ -106,6 +115,7 @@ class Command(BaseCommand):
             naive_runtime = runtime_class(tier_config)
             naive = generation.NaiveEngine(naive_runtime)
             naive_report = pipeline_turns.run_pipeline_workload("naive", naive.submit, chats, max_tokens=max_tokens)
+            pipeline_turns.run_evaluation_workload(naive_report, naive.submit, asked, max_tokens=max_tokens)
             naive_runtime.close()
             gc.collect()
             out[tier] = report.summarize_pipeline(ours_report, naive_report, rss=rss, model=Path(tier_path).name)

@@ -6,6 +6,7 @@ No timings are asserted: only what each engine evaluates and what it answers.
 import pytest
 
 from engine.bench import generation
+from engine.pipeline import decide
 from engine.scheduler import SchedulerConfig
 from tests.engine.fake_runtime import FakeRuntime
 
@@ -52,10 +53,10 @@ def test_the_demo_prefix_is_the_demo_stores_prompt():
 
 
 def test_the_real_pipeline_workload_is_built_by_decide_and_timed_through_the_guard():
-    from engine.bench import DEMO_FILE, pipeline_turns
+    from engine.bench import demo_snapshot, pipeline_turns
     from engine.bench.report import format_pipeline, summarize_pipeline
 
-    chats = pipeline_turns.pipeline_chats([DEMO_FILE])
+    chats = pipeline_turns.pipeline_chats([demo_snapshot()])
     assert chats, "some generic questions go to the model on the demo store"
     assert all(c.first in pipeline_turns.FIRST_QUESTIONS for c in chats)
     rt = FakeRuntime(answer="亲，收到后请联系我们。", n_ctx=16384)
@@ -75,3 +76,39 @@ def test_the_real_pipeline_workload_is_built_by_decide_and_timed_through_the_gua
     figures = summarize_pipeline(ours_report, naive_report, rss=1.0, model="fake.gguf")
     assert set(figures) == {"model", "engine_rss_mb", "ours", "naive", "speedup"}
     assert "tier fast" in format_pipeline({"fast": figures})
+
+
+def test_the_evaluations_questions_are_asked_as_eval_answers_asks_them_and_timed_where_the_model_answers():
+    from engine.bench import DEMO_FILE, pipeline_turns
+    from engine.evaluation.questions import EvalQuestion
+
+    stores = pipeline_turns.load_stores({"demo": DEMO_FILE}, prefix_entry_chars=0)
+    first, second = (chat.first for chat in pipeline_turns.pipeline_chats([stores["demo"]])[:2])  # the model's
+    questions = [
+        EvalQuestion(store="demo", question=first, intent="policy"),
+        EvalQuestion(store="demo", question="你好", intent="greeting"),  # a template: not timed
+        EvalQuestion(store="demo", question=second, intent="policy", history=("你好",)),
+        EvalQuestion(store="tea", question=first, intent="policy"),  # a store not given
+    ]
+    asked = pipeline_turns.evaluation_chats(stores, questions)
+    assert [a.question for a in asked] == [q.question for q in questions[:3]] and asked[2].earlier == ("你好",)
+    rt = FakeRuntime(answer="亲，收到后请联系我们。", n_ctx=16384)
+    ours = generation.OurEngine(rt, SchedulerConfig(parallel=2))
+    seen: list[list[dict[str, str]]] = []
+
+    def submit(request, sink):
+        seen.append(request.messages)
+        return ours.scheduler.submit(request, sink)
+
+    try:
+        report = pipeline_turns.run_evaluation_workload(
+            pipeline_turns.PipelineReport("ours"), submit, asked, max_tokens=8
+        )
+    finally:
+        ours.close()
+    generated = sum(1 for q in questions[:3] if decide(store=stores["demo"], question=q.question).kind == "generate")
+    assert len(report.asked_visible) == generated == 2  # the greeting got its template, without the model
+    last = seen[-1]
+    # The third chat's greeting came first: the model sees it and its answer as the chat's history.
+    assert [m["role"] for m in last] == ["system", "user", "assistant", "user"] and last[1]["content"] == "你好"
+    assert report.figures()["evaluation_questions"] == 2
