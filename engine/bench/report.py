@@ -1,5 +1,6 @@
 """The benchmark's figures: one dict for `--json`, and the table the README quotes."""
 
+import math
 import os
 import platform
 import resource
@@ -117,6 +118,17 @@ def format_table(result: dict[str, Any]) -> str:
     lines.append("")
     lines.append("ratio: how many times better ours is (time: naive/ours; throughput: ours/naive)")
     return "\n".join(lines)
+
+
+def json_figures(value: Any) -> Any:
+    """`value` for strict JSON: a figure with nothing to measure (NaN) becomes null."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_figures(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [json_figures(v) for v in value]
+    return value
 
 
 def summarize_pipeline(ours: PipelineReport, naive: PipelineReport, *, rss: float, model: str) -> dict[str, Any]:

@@ -70,7 +70,7 @@ class Command(BaseCommand):
             result.update(self._engine_workload(LlamaRuntime, runtime_config, config, prefix, workload))
         result["pipeline"] = self._pipeline_by_tier(LlamaRuntime, runtime_config, config, options)
         if options["json"]:
-            self.stdout.write(json.dumps(result, indent=2, ensure_ascii=False))
+            self.stdout.write(json.dumps(report.json_figures(result), indent=2, ensure_ascii=False, allow_nan=False))
         else:
             if not options["pipeline_only"]:
                 self.stdout.write(report.format_table(result))

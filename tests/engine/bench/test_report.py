@@ -59,3 +59,17 @@ def test_a_side_without_conversations_prints_nan_instead_of_failing():
     result = report.summarize(empty, Report(name="naive", concurrent={}), 100.0, "m.gguf")
     assert math.isnan(result["ours"]["first_turn_ttft_p50_s"])
     assert "nan" in report.format_table(result)
+
+
+def test_a_figure_with_nothing_to_measure_is_null_in_strict_json():
+    from engine.bench.pipeline_turns import PipelineReport
+
+    ours = PipelineReport("ours", first_visible=[0.3, 0.4], follow_visible=[0.2])
+    naive = PipelineReport("naive", first_visible=[1.5, 1.6], follow_visible=[2.0])
+    figures = report.summarize_pipeline(ours, naive, rss=900.0, model="m.gguf")  # no evaluation questions
+    assert math.isnan(figures["ours"]["evaluation_visible_p50_s"])
+    text = json.dumps(report.json_figures({"pipeline": {"fast": figures}}), allow_nan=False)
+    parsed = json.loads(text)["pipeline"]["fast"]
+    assert parsed["ours"]["evaluation_visible_p50_s"] is None and parsed["speedup"]["evaluation_visible_p50"] is None
+    assert parsed["ours"]["first_turn_visible_p50_s"] == pytest.approx(0.35)
+    assert "evaluation's model answers, p50 (s)" in report.format_pipeline({"fast": figures})  # the table: nan
