@@ -98,7 +98,7 @@ def slot_prepare(
     if not kv.make_room(rt, reserved + need, limit=rt.n_ctx - kv_margin, keep={conv_key, prefix_key}):
         return None
     if prefix and kv.find(prefix_key) is None and not running:
-        kv.park_all(rt)  # its prefix goes to the lowest cells, not above another store's chats
+        kv.park_all(rt, keep=(prefix_key, conv_key))  # its prefix goes to the lowest cells, not above others
     entry = kv.find(conv_key)
     prefix_entry = kv.find(prefix_key) if prefix else None
     if prefix and prefix_entry is None:

@@ -63,6 +63,7 @@ class KvCache:
         self.entries: dict[int, KvEntry] = {}
         self._states: OrderedDict[str, SavedState] = OrderedDict()
         self._states_bytes = 0
+        self._bytes_per_cell = 0.0  # of the last state saved: what parking the cache would take
 
     def add(self, entry: KvEntry) -> None:
         self.entries[entry.seq] = entry
@@ -174,20 +175,32 @@ class KvCache:
             parked += 1
         return parked
 
-    def park_all(self, rt: KvRuntime) -> int:
+    def park_all(self, rt: KvRuntime, *, keep: tuple[str, ...] = ()) -> int:
         """Save every sequence to RAM (conversations first, over their prefixes): the cache is left empty.
 
         For a store whose prefix is not cached, while nothing runs. llama.cpp places new cells from the lowest
         free one and attends over every cell up to the highest in use: a prefix built or loaded above the
         cells of another store's chats made each of its turns attend over both (a 100-token turn on a
         747-token prefix: 253 ms alone, 343 ms above 700 cells of another store, 418 above 1,500). Saving and
-        loading cost milliseconds.
+        loading cost milliseconds. The saved states of `keep` (the job's own prefix and conversation) are made
+        the newest first, so the states saved now do not push them out; nothing is parked when the states
+        would take more than half the RAM budget (by the size of the states saved so far).
         """
         if self.state_cache_mb <= 0 or any(e.busy for e in self.entries.values()):
             return 0
+        own = self._own_cells()
+        cells = sum(own(e) for e in self.entries.values())
+        if self._bytes_per_cell and cells * self._bytes_per_cell > self.state_cache_mb * 1024 * 1024 // 2:
+            return 0
+        for key in keep:
+            if key in self._states:
+                self._states.move_to_end(key)
         entries = sorted(self.entries.values(), key=lambda e: (e.kind == "prefix", e.last_used))
         for entry in entries:
-            self._evict(rt, entry)
+            if entry.kind == "conversation" and own(entry) < PARK_MIN_CELLS:
+                self._evict(rt, entry, save=False)  # a warm-up's stub: no one comes back to it
+            else:
+                self._evict(rt, entry)
         return len(entries)
 
     def _lru_idle(self, avoid: set[int], keep: set[str] | None = None) -> KvEntry | None:
@@ -197,8 +210,8 @@ class KvCache:
         idle.sort(key=lambda e: (e.kind == "prefix", e.last_used))
         return idle[0] if idle else None
 
-    def _evict(self, rt: KvRuntime, entry: KvEntry) -> None:
-        if entry.tokens and self.state_cache_mb > 0:
+    def _evict(self, rt: KvRuntime, entry: KvEntry, *, save: bool = True) -> None:
+        if save and entry.tokens and self.state_cache_mb > 0:
             self._save(rt, entry)
         rt.seq_remove(entry.seq)
         del self.entries[entry.seq]
@@ -215,6 +228,7 @@ class KvCache:
         if start:
             rt.seq_remove(entry.seq, 0, start)  # the cached prefix keeps those cells
         saved = SavedState(rt.seq_state_save(entry.seq), list(entry.tokens), start, entry.shared_with if start else "")
+        self._bytes_per_cell = len(saved.data) / max(1, len(entry.tokens) - start)
         budget = self.state_cache_mb * 1024 * 1024
         if len(saved.data) > budget:
             return

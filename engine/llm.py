@@ -231,6 +231,11 @@ class LlamaRuntime:
 
 Q8_SUFFIX = ".q8_0.gguf"
 EMBEDDING_TENSOR = "token_embd.weight"
+OUTPUT_TENSOR = "output.weight"
+Q8_0 = 8  # ggml_type
+# The ggml types llama.cpp repacks into memory of its own for each CPU's kernels (ggml-cpu's AMX and "repack"
+# buffer types): a mapped file's pages of these stay resident beside the repacked copy.
+REPACKED_TYPES = {"amx": frozenset({2, 3, 8, 12, 13, 14, 23}), "avx2": frozenset({2, 10, 12, 20})}
 
 
 def cpu_flags(cpuinfo: str | None = None) -> set[str]:
@@ -261,14 +266,16 @@ def q8_copy(path: str) -> str:
     Measured with the 0.5B model's Q4_K_M file (mostly q5_0 layers) against its Q8_0 copy, prompt / generation
     tokens a second on 2 cores: Xeon with AMX (whose kernels cannot run q5_0) 204 / 32 -> 466 / 43; AMD EPYC
     with AVX2 105 / 36 -> 144 / 36. Held-out facts and interception unchanged in `eval_answers`: re-quantizing
-    upward loses nothing measurable. The token embedding keeps the file's own type, byte for byte: it is only
-    looked up, never multiplied, so 8 bits would cost memory (51 MB for the 0.5B model) and buy no speed.
+    upward loses nothing measurable. Where the file has an output layer of its own, the token embedding keeps
+    the file's type, byte for byte: it is then only looked up, never multiplied, so 8 bits would cost memory
+    (51 MB for the 0.5B model) and buy no speed.
     """
     from engine.model_files import gguf_tensor_types
 
     source = Path(path)
     target = source.with_name(source.name.removesuffix(".gguf") + Q8_SUFFIX)
-    embedding = gguf_tensor_types(source).get(EMBEDDING_TENSOR, -1)
+    types = gguf_tensor_types(source)
+    embedding = types.get(EMBEDDING_TENSOR, -1) if OUTPUT_TENSOR in types else Q8_0  # tied: it is the output too
     if (
         target.is_file()
         and target.stat().st_mtime >= source.stat().st_mtime
@@ -281,7 +288,7 @@ def q8_copy(path: str) -> str:
     params.allow_requantize = True
     params.nthread = physical_cores()
     if embedding >= 0:
-        params.token_embedding_type = embedding  # the same type: copied as it is
+        params.token_embedding_type = embedding  # the same type: copied as it is, or q8_0 like the rest
     if llama_cpp.llama_model_quantize(str(source).encode(), str(partial).encode(), ctypes.byref(params)) != 0:
         partial.unlink(missing_ok=True)
         raise LlamaError(f"llama.cpp could not make a Q8_0 copy of {source.name}")

@@ -30,18 +30,24 @@ def _runtime() -> Runtime:
 def model_for_this_cpu(path: str) -> tuple[str, bool]:
     """The file the engine loads for the model at `path`, and whether to map it into memory.
 
-    A tier marked for this CPU's kernels runs as its Q8_0 copy (ENGINE_Q8_COPY). Where llama.cpp repacks
-    weights for its kernels (x86 with AVX2 or AMX), the file is read into memory rather than mapped: a mapped
-    file would be a second copy of every repacked layer (the `quality` model on AMX: 2.1 GB mapped, 1.35 GB
-    read).
+    A tier marked for this CPU's kernels runs as its Q8_0 copy (ENGINE_Q8_COPY). A file holding layers llama.cpp
+    repacks for this CPU's kernels (`engine.llm.REPACKED_TYPES`) is read into memory rather than mapped: the
+    mapped pages would stay resident beside the repacked copy (the `quality` model on AMX: 2.1 GB mapped, 1.35
+    GB read). Any other file is mapped, and processes on one machine share its pages.
     """
-    from engine.llm import q8_copy, q8_kernels
+    from engine.llm import REPACKED_TYPES, q8_copy, q8_kernels
 
     kernels = q8_kernels()
     spec = next((s for s in model_files.TIERS.values() if s.filename == Path(path).name), None)
     if settings.ENGINE_Q8_COPY and spec is not None and kernels in spec.q8_copy and Path(path).is_file():
         path = q8_copy(path)
-    return path, not kernels
+    repacked = REPACKED_TYPES.get(kernels, frozenset())
+    if repacked and Path(path).is_file():
+        try:
+            return path, not repacked.intersection(model_files.gguf_tensor_types(Path(path)).values())
+        except (OSError, model_files.ModelFileError):
+            return path, True  # llama.cpp says what is wrong with it when it loads
+    return path, True
 
 
 def scheduler_config() -> SchedulerConfig:

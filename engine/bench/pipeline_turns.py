@@ -194,17 +194,19 @@ def run_pipeline_workload(name: str, submit: Submit, chats: Sequence[Chat], *, m
 
 
 def run_evaluation_workload(
-    report: PipelineReport, submit: Submit, asked: Sequence[Asked], *, max_tokens: int
+    report: PipelineReport, submit: Submit, asked: Sequence[Asked], *, max_tokens: int, earlier_max_tokens: int
 ) -> PipelineReport:
     """Each question as `eval_answers` asks it, one chat after another: its earlier messages first (answered
-    as the chat would: directly, or by the model, untimed), then the question, timed when the model answers
-    it. A store's prefix is warmed before its first chat, as a running server does when the chat opens."""
-    warmed: set[str] = set()
+    as the chat would: directly, or by the model with the engine's answer length, untimed), then the question,
+    timed when the model answers it (capped at `max_tokens`: the first visible text comes long before). A
+    store's prefix is warmed whenever the questions move to another store, as `eval_answers` does and a
+    running server does when a chat opens; a handed-off chat goes on, as the bot answers while it waits."""
+    warm_store = ""
     for i, chat in enumerate(asked):
         prefix = store_prefix(chat.store)
-        if chat.store.version not in warmed:
+        if chat.store.version != warm_store:
             _visible(submit, warm_request(prefix, key=f"{report.name}-ewarm{i}"), StreamGuard(chat.store))
-            warmed.add(chat.store.version)
+            warm_store = chat.store.version
         conversation = f"{report.name}-eval{i}"
         history: list[Turn] = []
         recent: list[tuple[str, str]] = []
@@ -213,18 +215,15 @@ def run_evaluation_workload(
             decision = decide(store=chat.store, question=text, context=context)
             timed = n == len(chat.earlier)
             if decision.kind != "generate":
-                if decision.handoff:
-                    break  # a person takes the chat over: the bot answers nothing after this
                 history += [Turn("user", text), Turn("assistant", decision.text)]
-                recent += [
-                    ("shopper", text),
-                    ("entry" if decision.source in ("faq", "handoff") else "bot", decision.text),
-                ]
+                role = "entry" if decision.source in ("faq", "handoff") else "bot"  # as the chat's context reads it
+                recent += [("shopper", text), (role, decision.text)]
                 continue
             messages = build_messages(
                 prefix=prefix, history=history[-HISTORY_TURNS * 2 :], user_content=decision.user_content
             )
-            request = GenerationRequest(f"{conversation}-{n}", conversation, messages, max_tokens)
+            cap = max_tokens if timed else earlier_max_tokens
+            request = GenerationRequest(f"{conversation}-{n}", conversation, messages, cap)
             guard = StreamGuard(chat.store, reference=decision.reference, question=decision.question)
             seconds, shown, _, evaluated = _visible(submit, request, guard)
             if timed:

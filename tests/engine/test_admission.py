@@ -131,6 +131,8 @@ def test_a_store_starting_on_an_idle_engine_gets_the_cache_to_itself_and_the_oth
     assert slot is not None and slot.prefix_entry is not None and slot.n_past == 0
     assert set(kv.entries) == {slot.entry.seq, slot.prefix_entry.seq}
     assert all(not cells for seq, cells in rt.kv.items() if seq not in kv.entries)
+    # A's chat was saved while A's prefix was still cached: its state holds its own turn, not the prefix.
+    assert kv._states["conv:c2"].start == len(prefix)
     slot.entry.busy = slot.prefix_entry.busy = False
 
     # A's idle chat asks again: A's prefix comes back from RAM and the chat over it, only its new turn to go.

@@ -158,3 +158,39 @@ def test_a_conversation_left_holding_an_evicted_prefix_counts_those_cells_as_its
     # The prefix coming back (rebuilt, or loaded from RAM) is 100 more cells: the chat's copy still counts.
     kv.add(_fill(rt, KvEntry(seq=0, kind="prefix", key="prefix:1", tokens=prefix)))
     assert (chat.shared, chat.shared_with) == (0, "") and kv.cells_used() == 202
+
+
+def test_parking_everything_keeps_the_jobs_own_states_and_stays_within_half_the_budget():
+    rt = FakeRuntime(n_seq_max=4)
+    kv = KvCache(state_cache_mb=1)
+    # The job's store prefix and another chat, parked earlier: together most of the 1 MB budget.
+    for seq, key in ((0, "prefix:job"), (1, "conv:old")):
+        kv.add(_fill(rt, KvEntry(seq=seq, kind="prefix" if seq == 0 else "conversation", key=key, tokens=[7] * 32_000)))
+        kv.free_seq(rt, avoid={s for s in range(4) if s != seq})
+    assert kv.has_saved("prefix:job") and kv.has_saved("conv:old")
+    kv.add(_fill(rt, KvEntry(seq=2, kind="conversation", key="conv:idle", tokens=[8] * 32_000)))
+
+    assert kv.park_all(rt, keep=("prefix:job",)) == 1
+    # Its state pushed the oldest one out, and that was not the prefix the job is about to load.
+    assert kv.has_saved("conv:idle") and kv.has_saved("prefix:job") and not kv.has_saved("conv:old")
+
+    # A cache whose states would take more than half the budget stays as it is: parking would throw away more
+    # than it saves.
+    kv.add(_fill(rt, KvEntry(seq=3, kind="conversation", key="conv:long", tokens=[9] * 50_000)))
+    assert kv.park_all(rt, keep=("prefix:job",)) == 0 and kv.find("conv:long") is not None and rt.kv[3]
+
+
+def test_parking_everything_drops_warm_up_stubs_and_waits_for_busy_sequences():
+    rt = FakeRuntime(n_seq_max=4)
+    kv = KvCache(state_cache_mb=1)
+    kv.add(_fill(rt, KvEntry(seq=0, kind="prefix", key="prefix:a", tokens=list(range(100)))))
+    stub = KvEntry(seq=1, kind="conversation", key="conv:warm", tokens=list(range(102)), shared=100)
+    stub.shared_with = "prefix:a"
+    kv.add(_fill(rt, stub))
+    busy = _fill(rt, KvEntry(seq=2, kind="conversation", key="conv:busy", tokens=list(range(300)), busy=True))
+    kv.add(busy)
+    assert kv.park_all(rt) == 0 and len(kv.entries) == 3  # an answer is running: nothing moves
+
+    busy.busy = False
+    assert kv.park_all(rt) == 3 and not kv.entries and not any(rt.kv.values())
+    assert kv.has_saved("prefix:a") and kv.has_saved("conv:busy") and not kv.has_saved("conv:warm")

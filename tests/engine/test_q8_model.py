@@ -19,26 +19,37 @@ def test_the_q8_kernels_are_read_from_the_cpu_flags():
     assert llm.q8_kernels("flags\t: amx_int8x avx2x\n") == ""  # whole flags, not prefixes of others
 
 
-def test_only_a_tier_marked_for_the_cpu_gets_the_copy_and_repacking_cpus_read_the_file(tmp_path, monkeypatch, settings):
+def test_only_a_tier_marked_for_the_cpu_gets_the_copy_and_a_file_is_read_where_its_layers_are_repacked(
+    tmp_path, monkeypatch, settings
+):
     made: list[str] = []
     kernels = ["amx"]
     monkeypatch.setattr(llm, "q8_copy", lambda path: made.append(path) or path + ".q8")
     monkeypatch.setattr(llm, "q8_kernels", lambda cpuinfo=None: kernels[0])
+    q5_0, q8_0, q4_k, q6_k = 6, 8, 12, 14
     fast = tmp_path / model_files.DEFAULT_MODEL.filename
     quality = tmp_path / model_files.QUALITY_MODEL.filename
     other = tmp_path / "my-own-model.gguf"
-    for path in (fast, quality, other):
-        path.write_bytes(b"GGUF")
+    types = {
+        str(fast): {"blk.0.ffn_up.weight": q5_0, "blk.0.ffn_down.weight": q4_k, "output.weight": q8_0},
+        str(fast) + ".q8": {"token_embd.weight": q5_0, "blk.0.ffn_up.weight": q8_0},
+        str(quality): {"blk.0.ffn_up.weight": q4_k, "output.weight": q6_k},
+        str(quality) + ".q8": {"blk.0.ffn_up.weight": q8_0},
+        str(other): {"blk.0.ffn_up.weight": q5_0},
+    }
+    for path in types:
+        Path(path).write_bytes(b"GGUF")
+    monkeypatch.setattr(model_files, "gguf_tensor_types", lambda path: types[str(path)])
 
-    # Not mapped on x86: llama.cpp repacks the layers into memory of its own, a mapping would be a second copy.
+    # AMX repacks q8_0 and the K-quants into memory of its own: a mapped file would stay resident beside them.
     assert service.model_for_this_cpu(str(fast)) == (str(fast) + ".q8", False)
     assert service.model_for_this_cpu(str(quality)) == (str(quality) + ".q8", False)
-    assert service.model_for_this_cpu(str(other)) == (str(other), False)  # a file we know nothing of: as it is
+    assert service.model_for_this_cpu(str(other)) == (str(other), True)  # q5_0 is not repacked: mapped
     kernels[0] = "avx2"
-    assert service.model_for_this_cpu(str(fast)) == (str(fast) + ".q8", False)
-    assert service.model_for_this_cpu(str(quality)) == (str(quality), False)  # K-quant layers: fast there already
+    assert service.model_for_this_cpu(str(fast)) == (str(fast) + ".q8", True)  # AVX2 runs q8_0 as it is
+    assert service.model_for_this_cpu(str(quality)) == (str(quality), False)  # K-quants repacked, fast already
     settings.ENGINE_Q8_COPY = False
-    assert service.model_for_this_cpu(str(fast)) == (str(fast), False)
+    assert service.model_for_this_cpu(str(fast)) == (str(fast), False)  # its q4_K layers are repacked
     settings.ENGINE_Q8_COPY = True
     kernels[0] = ""  # no kernels we measured (ARM, say): the file as it is, mapped
     assert service.model_for_this_cpu(str(fast)) == (str(fast), True)
@@ -103,7 +114,7 @@ def test_a_copy_whose_embedding_differs_from_the_file_is_made_again(tmp_path, mo
     source.write_bytes(b"GGUF source")
     target = tmp_path / ("model" + llm.Q8_SUFFIX)
     target.write_bytes(b"GGUF an older copy")
-    types = {str(source): {llm.EMBEDDING_TENSOR: 6}, str(target): {llm.EMBEDDING_TENSOR: 8}}
+    types = {str(source): {llm.EMBEDDING_TENSOR: 6, llm.OUTPUT_TENSOR: 8}, str(target): {llm.EMBEDDING_TENSOR: 8}}
     monkeypatch.setattr(model_files, "gguf_tensor_types", lambda path: types[str(path)])
     asked: list[int] = []
 
@@ -117,3 +128,7 @@ def test_a_copy_whose_embedding_differs_from_the_file_is_made_again(tmp_path, mo
     assert llm.q8_copy(str(source)) == str(target)
     assert asked == [6] and target.read_bytes() == b"GGUF the new copy"  # the older copy is replaced
     assert llm.q8_copy(str(source)) == str(target) and asked == [6]  # and then kept
+
+    # A model whose embedding is its output layer too (no output tensor of its own): multiplied, so q8_0.
+    del types[str(source)][llm.OUTPUT_TENSOR]
+    assert llm.q8_copy(str(source)) == str(target) and asked == [6, 8]

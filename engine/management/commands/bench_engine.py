@@ -103,10 +103,17 @@ class Command(BaseCommand):
             runtime = runtime_class(tier_config)
             ours = generation.OurEngine(runtime, config)
             max_tokens = options["max_tokens"]
+            earlier = settings.ENGINE_MAX_TOKENS  # the untimed earlier messages: answered as long as the chat's
             ours_report = pipeline_turns.run_pipeline_workload(
                 "ours", ours.scheduler.submit, chats, max_tokens=max_tokens
             )
-            pipeline_turns.run_evaluation_workload(ours_report, ours.scheduler.submit, asked, max_tokens=max_tokens)
+            pipeline_turns.run_evaluation_workload(
+                ours_report,
+                ours.scheduler.submit,
+                asked,
+                max_tokens=max_tokens,
+                earlier_max_tokens=settings.ENGINE_MAX_TOKENS,
+            )
             rss = report.rss_mb()
             ours.close()
             runtime.close()
@@ -115,7 +122,9 @@ class Command(BaseCommand):
             naive_runtime = runtime_class(tier_config)
             naive = generation.NaiveEngine(naive_runtime)
             naive_report = pipeline_turns.run_pipeline_workload("naive", naive.submit, chats, max_tokens=max_tokens)
-            pipeline_turns.run_evaluation_workload(naive_report, naive.submit, asked, max_tokens=max_tokens)
+            pipeline_turns.run_evaluation_workload(
+                naive_report, naive.submit, asked, max_tokens=max_tokens, earlier_max_tokens=earlier
+            )
             naive_runtime.close()
             gc.collect()
             out[tier] = report.summarize_pipeline(ours_report, naive_report, rss=rss, model=Path(tier_path).name)

@@ -102,7 +102,7 @@ def test_the_evaluations_questions_are_asked_as_eval_answers_asks_them_and_timed
 
     try:
         report = pipeline_turns.run_evaluation_workload(
-            pipeline_turns.PipelineReport("ours"), submit, asked, max_tokens=8
+            pipeline_turns.PipelineReport("ours"), submit, asked, max_tokens=8, earlier_max_tokens=16
         )
     finally:
         ours.close()
