@@ -112,7 +112,7 @@ class Command(BaseCommand):
                 ours.scheduler.submit,
                 asked,
                 max_tokens=max_tokens,
-                earlier_max_tokens=settings.ENGINE_MAX_TOKENS,
+                earlier_max_tokens=earlier,
             )
             rss = report.rss_mb()
             ours.close()
