@@ -137,7 +137,7 @@ def slot_prepare(
         if prefix_entry is not None:
             rt.seq_copy(prefix_entry.seq, entry.seq)
             entry.tokens, entry.shared, entry.shared_with = list(prefix), len(prefix), prefix_key
-            kept = len(prefix)
+            kept = _borrow(rt, kv, entry, prompt)
         elif prefix:
             seq = kv.free_seq(rt, avoid={entry.seq})  # may be None: then no shared prefix this time
             if seq is not None:
@@ -157,6 +157,32 @@ def slot_prepare(
         stats=stats,
         started=now,
     )
+
+
+BORROW_MIN_TOKENS = 8
+
+
+def _borrow(rt: AdmissionRuntime, kv: KvCache, entry: KvEntry, prompt: list[int]) -> int:
+    """Share the cells another chat over the same store prefix holds for how this prompt goes on; how many
+    tokens `entry` then holds.
+
+    Every first turn opens the same way after the store prefix (the reference header, often the same entry
+    first): a chat whose cells already hold those tokens at those positions holds exactly what evaluating them
+    again would give (a cell depends only on the tokens before it), so they are shared, not evaluated.
+    """
+    start = len(entry.tokens)
+    source, best = None, start
+    for other in kv.entries.values():
+        if other is not entry and other.kind == "conversation" and other.shared_with == entry.shared_with:
+            n = common_prefix(other.tokens, prompt)
+            if n > best:
+                source, best = other, n
+    best = min(best, len(prompt) - 1)  # the last token is evaluated: its logits start the answer
+    if source is None or best - start < BORROW_MIN_TOKENS:
+        return start
+    rt.seq_copy(source.seq, entry.seq, start, best)
+    entry.tokens.extend(prompt[start:best])
+    return best
 
 
 def _parked_prefix(

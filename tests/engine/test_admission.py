@@ -159,3 +159,33 @@ def test_nothing_is_parked_for_a_new_store_while_another_answer_runs():
     slot = slot_prepare(rt, kv, job, building=set(), active=[running], draft_tokens=0, kv_margin=0)
 
     assert slot is not None and kv.find(running.entry.key) is running.entry and 0 in kv.entries  # A stays
+
+
+def test_a_new_chat_shares_the_cells_another_chat_of_the_store_holds_for_how_its_turn_opens():
+    rt = FakeRuntime(n_seq_max=6)
+    kv = KvCache(state_cache_mb=8)
+    prefix = rt.tokenize(rt.render_chat(_messages()[:1], add_generation_prompt=False))
+    key = f"prefix:{hash(tuple(prefix))}"
+    kv.add(KvEntry(seq=0, kind="prefix", key=key, tokens=list(prefix)))
+    rt.kv[0] = dict(enumerate(prefix))
+    header = "参考资料：<<<\n[1] 问：什么时候发货？\n答：付款后24小时内发货。\n>>>\n顾客问题："
+    first = _prepare(rt, kv, _messages(header + "周末下单什么时候发？"))
+    assert first is not None and first.n_past == len(prefix)  # nothing to share yet
+    rt.kv[first.entry.seq].update((p, t) for p, t in enumerate(first.prompt) if p >= len(prefix))
+    first.entry.tokens, first.entry.busy = list(first.prompt), False
+
+    job = Job(request=GenerationRequest("j2", "c2", _messages(header + "今天能发出吗？"), 16), sink=print)
+    second = slot_prepare(rt, kv, job, building=set(), active=(), draft_tokens=0, kv_margin=0)
+
+    opening = len(rt.tokenize(rt.render_chat(_messages(header)[:1], add_generation_prompt=False))) + len(
+        rt.tokenize("<user>" + header)
+    )
+    assert second is not None and second.n_past == opening  # the store prefix and the turn's same opening
+    cells = rt.kv[second.entry.seq]
+    assert [cells[p] for p in range(second.n_past)] == second.prompt[: second.n_past]
+    assert second.entry.tokens == second.prompt[: second.n_past] and second.entry.shared == len(prefix)
+
+    # Another store's chat opening the same way shares nothing of it: its cells sit on another prefix.
+    other = Job(request=GenerationRequest("j3", "c3", _other_store(_messages(header + "今天能发出吗？")), 16), sink=print)
+    third = slot_prepare(rt, kv, other, building=set(), active=[second], draft_tokens=0, kv_margin=0)
+    assert third is not None and third.n_past == 0

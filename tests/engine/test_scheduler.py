@@ -83,10 +83,15 @@ def test_a_new_conversation_reuses_the_store_prefix(make_scheduler):
     a, b = Collector(), Collector()
     scheduler.submit(request("j1", "c1", "有现货吗?"), a)
     cold = a.final.stats
-    scheduler.submit(request("j2", "c2", "有现货吗?"), b)
+    scheduler.submit(request("j2", "c2", "什么时候发货?"), b)
     warm = b.final.stats
     prefix_len = len(f"<system>{SYSTEM}\n")
-    assert warm.evaluated_tokens == cold.evaluated_tokens - prefix_len
+    assert cold.evaluated_tokens == cold.prompt_tokens
+    assert warm.evaluated_tokens == warm.prompt_tokens - prefix_len
+    # The same question in a third chat: the second chat's cells already hold all of its turn but the last token.
+    c = Collector()
+    scheduler.submit(request("j3", "c3", "什么时候发货?"), c)
+    assert c.final.stats.evaluated_tokens == 1
 
 
 def test_changed_store_prefix_is_not_reused(make_scheduler):

@@ -77,3 +77,40 @@ def test_a_conversation_saved_without_its_shared_prefix_answers_as_it_would_have
     assert resumed == whole, text
     assert "48" in text  # and it reads its reference
     assert len(saved.data) * 3 < whole_state  # the saved state is the turn's cells, not the prompt's
+
+
+def test_a_chat_sharing_another_chats_opening_answers_as_it_would_have(rt):
+    from engine.admission import Job, slot_prepare
+    from engine.generate import GenerationRequest
+
+    system = {"role": "system", "content": "你是青山茶食小铺的客服。回答简短，只根据参考资料。" * 8}
+    reference = "参考资料：<<<\n[1] 问：什么时候发货？\n答：现货付款后48小时内发货，默认圆通快递。\n>>>\n顾客问题："
+    rt.clear()
+    kv = KvCache(state_cache_mb=64)
+
+    def admit(conversation: str, question: str):
+        messages = [system, {"role": "user", "content": reference + question}]
+        job = Job(request=GenerationRequest(conversation, conversation, messages, 12), sink=print)
+        slot = slot_prepare(rt, kv, job, building=set(), active=(), draft_tokens=0, kv_margin=0)
+        assert slot is not None
+        if slot.prefix_entry is not None:  # the first chat builds the store prefix
+            prefix = slot.prompt[: slot.prefix_len]
+            rt.decode([(tok, pos, slot.prefix_entry.seq, False) for pos, tok in enumerate(prefix)])
+            slot.prefix_entry.tokens, slot.prefix_entry.busy = list(prefix), False
+            rt.seq_copy(slot.prefix_entry.seq, slot.entry.seq)
+            slot.entry.tokens, slot.entry.shared, slot.n_past = list(prefix), len(prefix), len(prefix)
+            slot.entry.shared_with = slot.prefix_entry.key
+        answer = _answer(rt, slot.entry.seq, slot.prompt, slot.n_past)
+        slot.entry.tokens, slot.entry.busy = list(slot.prompt), False
+        return slot, answer
+
+    first, _ = admit("c1", "周末下单什么时候发？")
+    second, shared = admit("c2", "今天下单什么时候能发？")
+    assert second.n_past > first.prefix_len + 20  # the turn's opening came from the first chat's cells
+
+    fresh_seq = 3
+    rt.seq_remove(fresh_seq)
+    fresh = _answer(rt, fresh_seq, second.prompt, 0)
+    text = b"".join(map(rt.token_bytes, shared)).decode("utf-8", errors="replace")
+    assert shared == fresh, text
+    assert "48" in text  # it reads the reference it did not evaluate itself
