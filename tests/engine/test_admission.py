@@ -186,6 +186,7 @@ def test_a_new_chat_shares_the_cells_another_chat_of_the_store_holds_for_how_its
     assert second.entry.tokens == second.prompt[: second.n_past] and second.entry.shared == len(prefix)
 
     # Another store's chat opening the same way shares nothing of it: its cells sit on another prefix.
-    other = Job(request=GenerationRequest("j3", "c3", _other_store(_messages(header + "今天能发出吗？")), 16), sink=print)
+    asked = _other_store(_messages(header + "今天能发出吗？"))
+    other = Job(request=GenerationRequest("j3", "c3", asked, 16), sink=print)
     third = slot_prepare(rt, kv, other, building=set(), active=[second], draft_tokens=0, kv_margin=0)
     assert third is not None and third.n_past == 0
