@@ -232,10 +232,24 @@ class LlamaRuntime:
 Q8_SUFFIX = ".q8_0.gguf"
 EMBEDDING_TENSOR = "token_embd.weight"
 OUTPUT_TENSOR = "output.weight"
-Q8_0 = 8  # ggml_type
 # The ggml types llama.cpp repacks into memory of its own for each CPU's kernels (ggml-cpu's AMX and "repack"
 # buffer types): a mapped file's pages of these stay resident beside the repacked copy.
-REPACKED_TYPES = {"amx": frozenset({2, 3, 8, 12, 13, 14, 23}), "avx2": frozenset({2, 10, 12, 20})}
+REPACKED_TYPES = {
+    "amx": frozenset(
+        {
+            llama_cpp.GGML_TYPE_Q4_0,
+            llama_cpp.GGML_TYPE_Q4_1,
+            llama_cpp.GGML_TYPE_Q8_0,
+            llama_cpp.GGML_TYPE_Q4_K,
+            llama_cpp.GGML_TYPE_Q5_K,
+            llama_cpp.GGML_TYPE_Q6_K,
+            llama_cpp.GGML_TYPE_IQ4_XS,
+        }
+    ),
+    "avx2": frozenset(
+        {llama_cpp.GGML_TYPE_Q4_0, llama_cpp.GGML_TYPE_Q2_K, llama_cpp.GGML_TYPE_Q4_K, llama_cpp.GGML_TYPE_IQ4_NL}
+    ),
+}
 
 
 def cpu_flags(cpuinfo: str | None = None) -> set[str]:
@@ -275,7 +289,8 @@ def q8_copy(path: str) -> str:
     source = Path(path)
     target = source.with_name(source.name.removesuffix(".gguf") + Q8_SUFFIX)
     types = gguf_tensor_types(source)
-    embedding = types.get(EMBEDDING_TENSOR, -1) if OUTPUT_TENSOR in types else Q8_0  # tied: it is the output too
+    # Tied (no output layer of its own): the embedding is the output too, multiplied like the rest.
+    embedding = types.get(EMBEDDING_TENSOR, -1) if OUTPUT_TENSOR in types else llama_cpp.GGML_TYPE_Q8_0
     if (
         target.is_file()
         and target.stat().st_mtime >= source.stat().st_mtime
