@@ -19,8 +19,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-import jieba
-
+from engine import segment
 from engine.knowledge import ProductFact, StoreSnapshot
 from engine.lexicon import ATTRIBUTE_ASKS
 from engine.memo import IdentityMemo
@@ -140,11 +139,11 @@ def _qualifies_something_else(store: StoreSnapshot, text: str, word: str) -> boo
 
     known = store_vocabulary(store).terms
     names = " ".join(name for _, name, _ in _words(store).names)
-    segments = [s for s in jieba.lcut(text) if s.strip()]
-    for i, segment in enumerate(segments):
-        if word in segment and segment != word and segment not in names and len(segment) > len(word):
-            return not _shares_a_character(segment.replace(word, ""), names)  # 运动裤 (but 连衣裙子 is ours)
-        if segment == word and i + 1 < len(segments):
+    segments = [s for s in segment.cut(text) if s.strip()]
+    for i, piece in enumerate(segments):
+        if word in piece and piece != word and piece not in names and len(piece) > len(word):
+            return not _shares_a_character(piece.replace(word, ""), names)  # 运动裤 (but 连衣裙子 is ours)
+        if piece == word and i + 1 < len(segments):
             after = segments[i + 1]
             if len(after) >= 2 and _CJK.fullmatch(after) and after not in known and after not in names:
                 # 纯棉 衬衫: another kind of goods (针织 裙子 is a word for the store's own 连衣裙)

@@ -32,8 +32,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 
-import jieba
-
+from engine import segment
 from engine.amounts import discount_rate, money
 from engine.knowledge import FaqFact, ProductFact, PromotionFact, StoreSnapshot
 
@@ -112,21 +111,6 @@ class KbIndex:
 
 # --- tokenisation -------------------------------------------------------------------------------
 
-_jieba_lock = threading.Lock()
-_jieba_ready = False
-
-
-def _ensure_jieba() -> None:
-    global _jieba_ready
-    if _jieba_ready:
-        return
-    with _jieba_lock:
-        if not _jieba_ready:
-            # jieba writes "Building prefix dict..." to stderr when its dictionary first loads.
-            jieba.setLogLevel(logging.WARNING)
-            jieba.initialize()
-            _jieba_ready = True
-
 
 def _as_asked(text: str) -> str:
     """`text` with each A不A read as A (a break where A alone is a stop word), where A starts a word: the 能
@@ -134,7 +118,7 @@ def _as_asked(text: str) -> str:
     if _A_NOT_A.search(text) is None:
         return text
     starts, at = set(), 0
-    for word in jieba.lcut(text):
+    for word in segment.cut(text):
         starts.add(at)
         at += len(word)
 
@@ -157,13 +141,12 @@ def tokenize(text: str) -> list[str]:
     more on the demo store, blurred the threshold and doubled the postings. "55kg" yields "55kg" and
     "55", so "体重55" matches a size guide.
     """
-    _ensure_jieba()
     # NFKC folds full-width letters, digits and punctuation; jieba's dictionary spells "T恤" with a
     # capital, so Latin is upper-cased for segmentation and lower-cased afterwards.
     cleaned = _as_asked(unicodedata.normalize("NFKC", _HTML_TAG.sub(" ", text)).upper())
-    words = jieba.lcut_for_search(cleaned)
+    words = segment.cut_for_search(cleaned)
     seen = set(words)
-    words += [word for word in jieba.lcut(cleaned, cut_all=True) if word not in seen]
+    words += [word for word in segment.cut(cleaned, cut_all=True) if word not in seen]
     tokens: list[str] = []
     for raw in words:
         word = _NON_WORD.sub("", raw).lower()

@@ -19,8 +19,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import jieba
-
+from engine import segment
 from engine.knowledge import StoreSnapshot
 from engine.lexicon import ASKING_AUXILIARIES, CHITCHAT_WORDS, GENERIC_WORDS, compile_any
 from engine.memo import IdentityMemo
@@ -60,7 +59,7 @@ def _words(text: str, *, inner: bool) -> list[str]:
     """The words of `text` (jieba's precise mode), with `inner` also the words inside them (茉莉花茶: 茉莉, 花茶),
     never a word across two: retrieval's full mode also finds 天下 in 今天下单."""
     tokens = tokenize(text)
-    spans = {w.lower() for w in jieba.lcut(unicodedata.normalize("NFKC", text).upper()) if len(w) > 1}
+    spans = {w.lower() for w in segment.cut(unicodedata.normalize("NFKC", text).upper()) if len(w) > 1}
     return [t for t in tokens if (any(t in span for span in spans) if inner else t in spans)]
 
 
