@@ -67,8 +67,9 @@ class SchedulerConfig:
     draft_backoff: int = 8  # tokens without drafts after a draft was wholly rejected
     repeat_penalty: float = 1.1
     penalty_window: int = 64
-    state_cache_mb: int = 256  # saved conversation states kept in RAM
-    # Cells idle conversations may keep in the KV cache; past it the oldest are saved to RAM (kv_cache.park_idle).
+    state_cache_mb: int = 256  # saved conversation states kept
+    state_dir: str = ""  # they are files in a directory of the process's own under this one ("": bytes in RAM)
+    # Cells idle conversations may keep in the KV cache; past it the oldest are saved (kv_cache.park_idle).
     idle_kv_cells: int = 512
     kv_margin: int = 64
 
@@ -81,7 +82,7 @@ class Scheduler:
         self._lock = threading.Condition()
         self._queue: deque[Job] = deque()
         self._active: dict[str, Slot] = {}
-        self._kv = KvCache(self.config.state_cache_mb)
+        self._kv = KvCache(self.config.state_cache_mb, state_dir=self.config.state_dir)
         self._thread: threading.Thread | None = None
         self._stopping = False
         self.restarts = 0

@@ -56,6 +56,7 @@ def scheduler_config() -> SchedulerConfig:
         queue_size=settings.ENGINE_QUEUE_SIZE,
         draft_tokens=settings.ENGINE_DRAFT_TOKENS,
         state_cache_mb=settings.ENGINE_STATE_CACHE_MB,
+        state_dir=str(settings.ENGINE_STATE_DIR),
         idle_kv_cells=settings.ENGINE_IDLE_KV_CELLS,
     )
 

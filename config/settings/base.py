@@ -238,7 +238,11 @@ ENGINE_PREFIX_ENTRY_CHARS = env.int("ENGINE_PREFIX_ENTRY_CHARS", default=0)
 ENGINE_WARM_PREFIXES = env.bool("ENGINE_WARM_PREFIXES", default=True)
 ENGINE_DRAFT_TOKENS = env.int("ENGINE_DRAFT_TOKENS", default=6)
 ENGINE_STATE_CACHE_MB = env.int("ENGINE_STATE_CACHE_MB", default=256)
-# KV cells idle conversations may keep; beyond it the oldest are saved to RAM (attention spans every cell in use).
+# Saved conversation states are files here (each engine process has its own directory in it, removed when it
+# ends): the kernel keeps them in its page cache, which it can take back, instead of the engine's own memory.
+# Empty: they are kept in the engine's RAM.
+ENGINE_STATE_DIR = env.str("ENGINE_STATE_DIR", default=str(VAR_DIR / "kv-states"))
+# KV cells idle conversations may keep; beyond it the oldest are saved (attention spans every cell in use).
 ENGINE_IDLE_KV_CELLS = env.int("ENGINE_IDLE_KV_CELLS", default=512)
 # A job the engine has not reported on for this long is taken for lost (the worker died).
 ENGINE_STALL_SECONDS = env.float("ENGINE_STALL_SECONDS", default=5.0)

@@ -194,3 +194,72 @@ def test_parking_everything_drops_warm_up_stubs_and_waits_for_busy_sequences():
     busy.busy = False
     assert kv.park_all(rt) == 3 and not kv.entries and not any(rt.kv.values())
     assert kv.has_saved("prefix:a") and kv.has_saved("conv:busy") and not kv.has_saved("conv:warm")
+
+
+def _parked(kv: KvCache, rt: FakeRuntime, key: str, tokens: list[int]) -> None:
+    seq = kv.free_seq(rt)
+    assert seq is not None
+    kv.add(_fill(rt, KvEntry(seq=seq, kind="conversation", key=key, tokens=tokens)))
+    assert kv.park_idle(rt, budget=0) == 1
+
+
+def test_saved_states_are_files_of_the_process_own_not_its_memory(tmp_path):
+    rt = FakeRuntime(n_seq_max=2)
+    kv = KvCache(state_cache_mb=1, state_dir=tmp_path)
+    _parked(kv, rt, "conv:a", list(range(100)))
+
+    (own,) = tmp_path.glob("states-*")
+    (file,) = own.glob("*.kv")
+    assert file.read_bytes() == repr(sorted(enumerate(range(100)))).encode()
+    assert kv.has_saved("conv:a")
+
+    saved = kv.take_saved("conv:a")
+    assert saved is not None and saved.tokens == list(range(100))
+    assert rt.seq_state_load(1, saved.data) and rt.kv[1][99] == 99  # the same bytes come back
+    assert not file.exists() and kv.take_saved("conv:a") is None
+
+
+def test_states_past_the_budget_leave_the_disk_too(tmp_path):
+    rt = FakeRuntime(n_seq_max=2)
+    kv = KvCache(state_cache_mb=1, state_dir=tmp_path)
+    size = len(repr(sorted(enumerate([10**6] * 25_000))).encode())
+    assert 1024 * 1024 / 3 < size <= 1024 * 1024 / 2  # two states fit in the MB, three do not
+    for i in range(3):
+        _parked(kv, rt, f"conv:{i}", [10**6 + i] * 25_000)
+
+    assert not kv.has_saved("conv:0") and kv.has_saved("conv:1") and kv.has_saved("conv:2")
+    assert len(list(tmp_path.glob("states-*/*.kv"))) == 2
+
+
+def test_a_state_the_disk_cannot_take_is_lost_and_nothing_else(tmp_path):
+    rt = FakeRuntime(n_seq_max=1)
+    kv = KvCache(state_cache_mb=1, state_dir=tmp_path)
+    for own in tmp_path.glob("states-*"):
+        own.rmdir()  # as a full or vanished disk would refuse the write
+    _parked(kv, rt, "conv:a", [1] * 100)
+
+    assert kv.find("conv:a") is None and not rt.kv.get(0)  # evicted all the same
+    assert kv.take_saved("conv:a") is None  # its next turn evaluates its tokens again
+
+
+def test_a_gone_process_directory_is_removed_and_ours_goes_with_the_cache(tmp_path):
+    gone = tmp_path / "states-999999999-x"
+    gone.mkdir()
+    (gone / "0.kv").write_bytes(b"old")
+    kv = KvCache(state_cache_mb=1, state_dir=tmp_path)
+
+    assert not gone.exists()
+    (own,) = tmp_path.glob("states-*")
+    del kv
+    import gc
+
+    gc.collect()
+    assert not own.exists()
+
+
+def test_without_a_directory_states_stay_in_ram(tmp_path):
+    rt = FakeRuntime(n_seq_max=1)
+    kv = KvCache(state_cache_mb=1)
+    _parked(kv, rt, "conv:a", [1] * 100)
+    assert kv.take_saved("conv:a") is not None
+    assert not list(tmp_path.iterdir())

@@ -36,7 +36,8 @@ def _answer(rt: llm.LlamaRuntime, seq: int, tokens: list[int], start: int, n: in
     return out
 
 
-def test_a_conversation_saved_without_its_shared_prefix_answers_as_it_would_have(rt):
+@pytest.mark.parametrize("in_files", [False, True], ids=["in RAM", "in files"])
+def test_a_conversation_saved_without_its_shared_prefix_answers_as_it_would_have(rt, tmp_path, in_files):
     system = [{"role": "system", "content": "你是青山茶食小铺的客服。回答简短，只根据参考资料。" * 16}]
     prefix = rt.tokenize(rt.render_chat(system, add_generation_prompt=False))
     others = (("白茶", 168), ("普洱", 128), ("红茶", 98))
@@ -54,13 +55,16 @@ def test_a_conversation_saved_without_its_shared_prefix_answers_as_it_would_have
     assert tokens[: len(first)] == first
 
     whole_state = len(rt.seq_state_save(1))  # the first turn with its own copy of the prefix
-    kv = KvCache(state_cache_mb=64)
+    kv = KvCache(state_cache_mb=64, state_dir=tmp_path if in_files else "")
     kv.add(KvEntry(seq=0, kind="prefix", key="prefix:tea", tokens=list(prefix)))
     entry = KvEntry(seq=1, kind="conversation", key="conv:c", tokens=list(first), shared=len(prefix))
     entry.shared_with = "prefix:tea"
     kv.add(entry)
     assert kv.park_idle(rt, budget=0) == 1
+    files = list(tmp_path.glob("states-*/*.kv"))
+    assert len(files) == (1 if in_files else 0)
     saved = kv.take_saved("conv:c")
+    assert not any(f.exists() for f in files)  # read back and removed
     assert saved is not None and saved.start == len(prefix)
     assert rt.seq_max_pos(1) < 0 and rt.seq_max_pos(0) == len(prefix) - 1  # gone; the prefix stayed whole
 
