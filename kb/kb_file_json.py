@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from config.exceptions import ApplicationError
 from kb.hours import HoursError, hours_clean
-from kb.validation import InvalidValue, ListRule, string_list_clean, value_shown
+from kb.validation import InvalidValue, ListRule, attributes_clean, string_list_clean, value_shown
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
 MAX_SHOWN_ERRORS = 50
@@ -144,12 +144,7 @@ def as_json_object(value: Any) -> dict[str, Any]:
 
 
 def as_attributes(value: Any) -> dict[str, Any]:
-    obj = as_json_object(value)
-    for key, item in value.items():
-        items = item if isinstance(item, list) else [item]
-        if not all(isinstance(one, str | int | Decimal) for one in items):
-            raise InvalidValue(f'"{key}" is {value_shown(item)}; expected a string, a number or an array of them')
-    return obj
+    return attributes_clean(as_json_object(value))
 
 
 def as_boolean(value: Any) -> bool:

@@ -24,6 +24,7 @@ from import_export.formats.base_formats import CSV
 from kb.form_fields import AttributesField
 from kb.models import FaqEntry, Product, Store
 from kb.selectors import store_list_for_user
+from kb.validation import InvalidValue, attributes_clean
 
 LIST_SEPARATOR = "|"
 # Languages whose field names a header may use.
@@ -95,18 +96,20 @@ class JSONObjectWidget(widgets.Widget):
     ``{"颜色": "红色"}`` (what export writes; Chinese stays readable)."""
 
     def clean(self, value: Any, row: Any = None, **kwargs: Any) -> dict[str, Any]:
-        if isinstance(value, dict):
-            return value
-        text = "" if value is None else str(value).strip()
-        if not text:
-            return {}
+        parsed: Any = value
+        text = "" if value is None or isinstance(value, dict) else str(value).strip()
         if text.startswith("{"):
             try:
                 parsed = json.loads(text)
             except ValueError:
                 parsed = None
-            if isinstance(parsed, dict):
-                return parsed
+        if isinstance(parsed, dict):
+            try:
+                return attributes_clean(parsed)
+            except InvalidValue as exc:
+                raise ValueError(str(exc)) from None
+        if not text:
+            return {}
         try:
             return AttributesField().clean(re.sub(r"\s*[;；]\s*", "\n", text))
         except Exception as exc:  # a ValidationError: its message says what to write

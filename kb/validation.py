@@ -51,6 +51,38 @@ def text_clean(value: str) -> str:
     return _CONTROL.sub("", text)
 
 
+# --- product attributes -------------------------------------------------------------------------------
+
+
+def attributes_clean(value: Any) -> dict[str, Any]:
+    """Product attributes: names to a text, a number, true/false or an array of them, as the bot reads them.
+
+    Names and texts go through `text_clean` (PostgreSQL refuses NUL in JSON as in text); a nested object or
+    null is refused: the bot would show it as it is stored."""
+    if not isinstance(value, dict):
+        raise InvalidValue(_("expected an object, got %(value)s") % {"value": value_shown(value)})
+    cleaned: dict[str, Any] = {}
+    for key, item in value.items():
+        name = text_clean(str(key)).strip()
+        if not name:
+            raise InvalidValue(_("an attribute needs a name"))
+        items = item if isinstance(item, list) else [item]
+        if not all(_attribute_value(one) for one in items):
+            raise InvalidValue(
+                _('"%(name)s" is %(value)s; expected a text, a number or an array of them')
+                % {"name": name, "value": value_shown(item)}
+            )
+        kept = [text_clean(one) if isinstance(one, str) else one for one in items]
+        cleaned[name] = kept if isinstance(item, list) else kept[0]
+    return cleaned
+
+
+def _attribute_value(value: Any) -> bool:
+    if isinstance(value, float):
+        return value == value and abs(value) != float("inf")
+    return isinstance(value, str | int | Decimal)  # bool is an int
+
+
 # --- lists of strings --------------------------------------------------------------------------------
 
 

@@ -22,7 +22,7 @@ from rest_framework.validators import UniqueTogetherValidator
 from config.exceptions import ApplicationError
 from kb.models import Store
 from kb.selectors import store_list_for_user
-from kb.validation import InvalidValue, ListRule, string_list_clean
+from kb.validation import InvalidValue, ListRule, attributes_clean, string_list_clean
 
 logger = logging.getLogger(__name__)
 
@@ -147,6 +147,16 @@ class StoreScopedViewSet(viewsets.ModelViewSet[Any]):
 
 def unique_per_store(model: type[models.Model], field: str, message: str) -> UniqueTogetherValidator:
     return UniqueTogetherValidator(queryset=model._default_manager.all(), fields=("store", field), message=message)
+
+
+class AttributesField(serializers.DictField):
+    """Product attributes checked by the rule the KB file uses too (`kb.validation.attributes_clean`)."""
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        try:
+            return attributes_clean(data)
+        except InvalidValue as exc:
+            raise serializers.ValidationError(str(exc)) from None
 
 
 class StringListField(serializers.ListField):

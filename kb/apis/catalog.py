@@ -4,7 +4,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from kb.apis.base import StoreScopedViewSet, StoreSlugField, StringListField, unique_per_store
+from kb.apis.base import AttributesField, StoreScopedViewSet, StoreSlugField, StringListField, unique_per_store
 from kb.models import FaqEntry, Product, Promotion, SynonymRule
 from kb.validation import FAQ_ALT_QUESTIONS, FAQ_KEYWORDS, promotion_errors
 
@@ -17,7 +17,7 @@ class ProductViewSet(StoreScopedViewSet):
 
     class InputSerializer(serializers.ModelSerializer[Product]):
         store = StoreSlugField()
-        attributes = serializers.DictField(required=False)
+        attributes = AttributesField(required=False)
 
         class Meta:
             model = Product

@@ -37,6 +37,37 @@ def test_product_crud_round_trip(api: APIClient, store: Store) -> None:
     assert api.get(f"/api/products/{product_id}/").status_code == 404
 
 
+def test_product_attributes_with_nul_are_saved_clean_on_every_database(api: APIClient, store: Store) -> None:
+    # PostgreSQL refuses NUL in JSON ("unsupported Unicode escape sequence"): it was a server error.
+    attributes = {"颜\u0000色": "白\u0000", "尺码": ["S", "M\u0000"], "克重": 180, "含量": 0.5}
+    created = api.post(
+        "/api/products/",
+        {"store": "shop-a", "sku": "TEE-NUL", "name": "纯棉T恤", "price": "79.00", "attributes": attributes},
+        format="json",
+    )
+
+    assert created.status_code == 201, created.json()
+    expected = {"颜色": "白", "尺码": ["S", "M"], "克重": 180, "含量": 0.5}
+    assert created.json()["attributes"] == expected
+    assert Product.objects.get(sku="TEE-NUL").attributes == expected
+
+
+@pytest.mark.parametrize(
+    "attributes",
+    [{"颜色": {"主色": "白"}}, {"颜色": None}, {"尺码": [["S"]]}, {" ": "白"}, ["颜色", "白"]],
+)
+def test_product_attributes_the_bot_cannot_read_are_refused(api: APIClient, store: Store, attributes) -> None:
+    created = api.post(
+        "/api/products/",
+        {"store": "shop-a", "sku": "TEE-BAD", "name": "纯棉T恤", "price": "79.00", "attributes": attributes},
+        format="json",
+    )
+
+    assert created.status_code == 400
+    assert "attributes" in str(created.json())
+    assert not Product.objects.filter(sku="TEE-BAD").exists()
+
+
 def test_faq_crud_round_trip(api: APIClient, store: Store) -> None:
     created = api.post(
         "/api/faqs/",
