@@ -60,14 +60,10 @@ class RuntimeConfig:
     # Off where llama.cpp repacks the weights into memory of its own (x86 with AVX2 or AMX): a mapped file would
     # be a second copy.
     use_mmap: bool = True
-    k_cache_type: str = "f16"  # the KV cache's keys: "f16" or "q8_0" (KV_CACHE_TYPES)
 
     @property
     def threads(self) -> int:
         return self.n_threads or physical_cores()
-
-
-KV_CACHE_TYPES = {"f16": llama_cpp.GGML_TYPE_F16, "q8_0": llama_cpp.GGML_TYPE_Q8_0}
 
 
 class LlamaRuntime:
@@ -91,9 +87,6 @@ class LlamaRuntime:
         cparams.n_threads = config.threads
         cparams.n_threads_batch = config.threads
         cparams.kv_unified = True  # sequences share prefix cells (store prompts) in one cache
-        if config.k_cache_type not in KV_CACHE_TYPES:
-            raise LlamaError(f"KV cache type {config.k_cache_type!r}: one of {', '.join(KV_CACHE_TYPES)}")
-        cparams.type_k = KV_CACHE_TYPES[config.k_cache_type]
         cparams.no_perf = True
         self._ctx = llama_cpp.llama_init_from_model(self._model, cparams)
         if not self._ctx:

@@ -23,7 +23,6 @@ def _runtime() -> Runtime:
             n_seq_max=min(64, settings.ENGINE_PARALLEL * 4),
             n_threads=settings.ENGINE_THREADS,
             use_mmap=use_mmap,
-            k_cache_type=settings.ENGINE_K_CACHE_TYPE,
         )
     )
 

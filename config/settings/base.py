@@ -237,9 +237,6 @@ ENGINE_PREFIX_ENTRY_CHARS = env.int("ENGINE_PREFIX_ENTRY_CHARS", default=0)
 # Stores' prompt prefixes are evaluated ahead: after a knowledge-base edit, and when a shopper opens the chat.
 ENGINE_WARM_PREFIXES = env.bool("ENGINE_WARM_PREFIXES", default=True)
 ENGINE_DRAFT_TOKENS = env.int("ENGINE_DRAFT_TOKENS", default=6)
-ENGINE_K_CACHE_TYPE = env.str("ENGINE_K_CACHE_TYPE", default="f16")  # the KV cache's keys: f16 or q8_0
-if ENGINE_K_CACHE_TYPE not in ("f16", "q8_0"):
-    raise ImproperlyConfigured("ENGINE_K_CACHE_TYPE must be f16 or q8_0")
 ENGINE_STATE_CACHE_MB = env.int("ENGINE_STATE_CACHE_MB", default=256)
 # Saved conversation states are files here (each engine process has its own directory in it, removed when it
 # ends): the kernel keeps them in its page cache, which it can take back, instead of the engine's own memory.

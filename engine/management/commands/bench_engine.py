@@ -56,7 +56,6 @@ class Command(BaseCommand):
             n_ctx=settings.ENGINE_N_CTX,
             n_seq_max=min(64, max([*concurrency, settings.ENGINE_PARALLEL]) * 4),
             n_threads=settings.ENGINE_THREADS,
-            k_cache_type=settings.ENGINE_K_CACHE_TYPE,
         )
         config = scheduler_config()
         config = type(config)(**{**config.__dict__, "parallel": max([*concurrency, config.parallel])})
