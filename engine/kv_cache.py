@@ -16,6 +16,7 @@ engine, and the next turn reads them from disk. In RAM they counted in the engin
 """
 
 import itertools
+import logging
 import os
 import re
 import shutil
@@ -27,6 +28,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, Protocol
+
+logger = logging.getLogger(__name__)
 
 PARK_MIN_CELLS = 64
 
@@ -83,10 +86,15 @@ class KvCache:
         self._states: OrderedDict[str, SavedState] = OrderedDict()
         self._states_bytes = 0
         self._bytes_per_cell = 0.0  # of the last state saved: what parking the cache would take
-        self._dir = _own_state_dir(Path(state_dir)) if state_dir and state_cache_mb > 0 else None
+        self._dir: Path | None = None
         self._names = itertools.count()
-        if self._dir is not None:
-            weakref.finalize(self, shutil.rmtree, self._dir, ignore_errors=True)
+        if state_dir and state_cache_mb > 0:
+            try:
+                self._dir = _own_state_dir(Path(state_dir))
+            except OSError as exc:
+                logger.warning("saved states stay in RAM: %s", exc)
+            else:
+                weakref.finalize(self, shutil.rmtree, self._dir, ignore_errors=True)
 
     def add(self, entry: KvEntry) -> None:
         self.entries[entry.seq] = entry

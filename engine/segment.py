@@ -1,11 +1,12 @@
-"""Chinese word segmentation: jieba, with its dictionary held in 6 MB instead of 60.
+"""Chinese word segmentation: jieba, with its dictionary held in 9 MB instead of 62.
 
 jieba keeps its dictionary as a Python dict of 498,000 words and word prefixes (the prefixes let it
 stop extending a fragment early): 62 MB in every process that segments (the server with its embedded
 engine, an engine worker, Celery), a sixteenth of what the whole engine may take. `CompactFreq` holds
 the same map in sorted arrays of 64-bit keys (a fragment of up to four UTF-16 units is its own key; a
 longer one is keyed by a 64-bit BLAKE2 digest) and answers jieba's `in`, `[]` and `get` by binary search:
-6 MB, segmentation 2-3x slower (0.1-0.3 ms for a question), the same words.
+9 MB, segmentation about 2x slower (0.4 ms instead of 0.2 for a question in all three of retrieval's
+modes), the same words (tests/engine/test_segment.py holds it to jieba's own on every text of the stores).
 
 The arrays are built once per jieba dictionary, in a child process (the dict jieba builds would leave
 its memory fragmented in ours), and kept in the temporary directory beside jieba's own cache.
@@ -60,7 +61,7 @@ class CompactFreq:
     def _find(self, word: str) -> int | None:
         if self._added and word in self._added:
             return self._added[word]
-        if len(word) == 1:
+        if len(word) == 1 and word < "\U00010000":  # one UTF-16 unit
             return self._chars.get(word)
         short, key = _key(word)
         keys, freqs = (self._short_keys, self._short_freqs) if short else (self._long_keys, self._long_freqs)

@@ -263,3 +263,15 @@ def test_without_a_directory_states_stay_in_ram(tmp_path):
     _parked(kv, rt, "conv:a", [1] * 100)
     assert kv.take_saved("conv:a") is not None
     assert not list(tmp_path.iterdir())
+
+
+def test_a_state_directory_that_cannot_be_made_keeps_states_in_ram(tmp_path, caplog):
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("a file where the directory would go")
+    rt = FakeRuntime(n_seq_max=1)
+    kv = KvCache(state_cache_mb=1, state_dir=blocked)
+    _parked(kv, rt, "conv:a", [1] * 100)
+
+    saved = kv.take_saved("conv:a")
+    assert saved is not None and saved.data
+    assert "saved states stay in RAM" in caplog.text
