@@ -76,6 +76,15 @@ def test_a_word_added_later_is_found(tokenizers):
     assert compact.lcut("茉莉银毫很香") == ["茉莉银毫", "很香"]
 
 
+def test_remembered_lookups_stay_bounded_and_right(tokenizers, monkeypatch):
+    own, compact = tokenizers
+    monkeypatch.setattr(segment, "RECENT_LOOKUPS", 50)
+    compact.FREQ._recent.clear()
+    for text in _texts()[:200]:
+        assert compact.lcut(text) == own.lcut(text), text
+        assert len(compact.FREQ._recent) <= 50
+
+
 def test_a_broken_dictionary_file_is_built_again(tmp_path, caplog):
     path = tmp_path / "dict.bin"
     path.write_bytes(b"12 3 4\nnot arrays")
