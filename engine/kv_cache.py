@@ -15,10 +15,10 @@ before it would swap or kill the engine, and the next turn reads them from disk.
 the engine's RSS as they filled: 1.06 -> 1.27 GB over the benchmark's 73 chats.
 """
 
+import fcntl
 import itertools
 import logging
 import os
-import re
 import shutil
 import tempfile
 import time
@@ -32,6 +32,8 @@ from typing import Literal, Protocol
 logger = logging.getLogger(__name__)
 
 PARK_MIN_CELLS = 64
+STATE_DIR_LOCK = "in-use.lock"
+LOST_STATE_LOG_SECONDS = 300.0  # a full disk loses every state: one warning per this many seconds
 
 
 class KvRuntime(Protocol):
@@ -88,13 +90,14 @@ class KvCache:
         self._bytes_per_cell = 0.0  # of the last state saved: what parking the cache would take
         self._dir: Path | None = None
         self._names = itertools.count()
+        self._lost_logged = 0.0
         if state_dir and state_cache_mb > 0:
             try:
-                self._dir = _own_state_dir(Path(state_dir))
+                self._dir, lock = _own_state_dir(Path(state_dir))
             except OSError as exc:
                 logger.warning("saved states stay in RAM: %s", exc)
             else:
-                weakref.finalize(self, shutil.rmtree, self._dir, ignore_errors=True)
+                weakref.finalize(self, _remove_own_state_dir, self._dir, lock, os.getpid())
 
     def add(self, entry: KvEntry) -> None:
         self.entries[entry.seq] = entry
@@ -277,8 +280,11 @@ class KvCache:
             path = self._dir / f"{next(self._names)}.kv"
             try:
                 path.write_bytes(data)
-            except OSError:
+            except OSError as exc:
                 path.unlink(missing_ok=True)
+                if time.monotonic() - self._lost_logged > LOST_STATE_LOG_SECONDS:
+                    self._lost_logged = time.monotonic()
+                    logger.warning("a saved conversation state was lost (%s): its next turn evaluates it again", exc)
                 return  # a full disk loses the state, not the answer
             saved = replace(saved, data=b"", path=path)
         self._states[entry.key] = saved
@@ -294,21 +300,43 @@ class KvCache:
                 saved.path.unlink(missing_ok=True)
 
 
-def _own_state_dir(base: Path) -> Path:
-    """A new directory for this process's saved states under `base`; those of processes gone are removed."""
+def _own_state_dir(base: Path) -> tuple[Path, int]:
+    """A new directory for this process's saved states under `base`, and the descriptor of the lock that marks
+    it as in use; directories whose owner is gone (their lock is free) are removed.
+
+    A lock, not a process id: engine processes in containers sharing `base` see each other's ids as free or
+    as their own, and a restarted container often gets its crashed predecessor's id."""
     base.mkdir(parents=True, exist_ok=True)
+    own = Path(tempfile.mkdtemp(prefix="states-", dir=base))
+    lock = os.open(own / STATE_DIR_LOCK, os.O_CREAT | os.O_RDWR, 0o600)
+    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     for old in base.glob("states-*"):
-        found = re.fullmatch(r"states-(\d+)-.*", old.name)
-        if found and int(found.group(1)) != os.getpid() and not _alive(int(found.group(1))):
+        if old != own and _abandoned(old):
             shutil.rmtree(old, ignore_errors=True)
-    return Path(tempfile.mkdtemp(prefix=f"states-{os.getpid()}-", dir=base))
+    return own, lock
 
 
-def _alive(pid: int) -> bool:
+def _abandoned(directory: Path) -> bool:
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        fd = os.open(directory / STATE_DIR_LOCK, os.O_RDWR)
+    except FileNotFoundError:
+        # One being made this instant has no lock yet; one older than a minute without it never will.
+        try:
+            return time.time() - directory.stat().st_mtime > 60
+        except OSError:
+            return False
+    except OSError:
         return False
-    except PermissionError:
-        return True  # another user's process
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False  # its process holds it
+    finally:
+        os.close(fd)  # also lets go of the lock if it was taken
     return True
+
+
+def _remove_own_state_dir(directory: Path, lock: int, owner: int) -> None:
+    if os.getpid() == owner:  # not a forked child's exit: the directory is its parent's
+        shutil.rmtree(directory, ignore_errors=True)
+        os.close(lock)

@@ -53,9 +53,21 @@ class CompactFreq:
     later (`jieba.add_word`) goes to an overlay dict, as jieba would put it in its own.
     """
 
-    __slots__ = ("_added", "_chars", "_long_freqs", "_long_keys", "_recent", "_short_freqs", "_short_keys")
+    __slots__ = (
+        "_added",
+        "_chars",
+        "_long_freqs",
+        "_long_keys",
+        "_longest",
+        "_recent",
+        "_short_freqs",
+        "_short_keys",
+    )
 
-    def __init__(self, short: tuple[array.array, array.array], long: tuple[array.array, array.array]) -> None:
+    def __init__(
+        self, short: tuple[array.array, array.array], long: tuple[array.array, array.array], *, longest: int
+    ) -> None:
+        self._longest = longest  # characters of the longest dictionary word: nothing longer is looked up
         keys, freqs = short
         singles = bisect.bisect_left(keys, 1 << 16)  # sorted: one UTF-16 unit first
         self._chars = {chr(keys[i]): freqs[i] for i in range(singles)}
@@ -70,6 +82,8 @@ class CompactFreq:
             return found  # type: ignore[return-value]
         if self._added and word in self._added:
             return self._added[word]
+        if len(word) > self._longest:
+            return None  # jieba also asks for whole runs of unknown characters: not remembered either
         if len(word) == 1 and word < "\U00010000":  # one UTF-16 unit
             return self._chars.get(word)
         short, key = _key(word)
@@ -109,10 +123,14 @@ def _dictionary_file() -> Path:
     return Path(jieba.__file__).with_name(jieba.DEFAULT_DICT_NAME)
 
 
+FILE_FORMAT = 2  # of the file below: a change to it or to `_key` makes a new file
+
+
 def _cache_path() -> Path:
     source = _dictionary_file()
     stat = source.stat()
-    tag = hashlib.sha256(f"{jieba.__version__}|{source}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:16]
+    made = f"{FILE_FORMAT}|{jieba.__version__}|{source}|{stat.st_size}|{stat.st_mtime_ns}"
+    tag = hashlib.sha256(made.encode()).hexdigest()[:16]
     return Path(tempfile.gettempdir()) / f"shopdesk-jieba-{tag}.bin"
 
 
@@ -128,13 +146,19 @@ def build_arrays(out: str) -> None:
     long.sort()
     if any(a[0] == b[0] for a, b in itertools.pairwise(long)):
         raise RuntimeError("two dictionary words share a digest")  # about 1 in 10^11: refuse rather than mix them
-    tmp = f"{out}.{os.getpid()}.tmp"
-    with open(tmp, "wb") as f:
-        f.write(f"{len(short)} {len(long)} {total}\n".encode())
-        for pairs in (short, long):
-            array.array("Q", [k for k, _ in pairs]).tofile(f)
-            array.array("l", [v for _, v in pairs]).tofile(f)
-    os.replace(tmp, out)
+    longest = max(len(word) for word in freq)
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(out) or ".", prefix=".jieba-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(f"{len(short)} {len(long)} {total} {longest}\n".encode())
+            for pairs in (short, long):
+                array.array("Q", [k for k, _ in pairs]).tofile(f)
+                array.array("q", [v for _, v in pairs]).tofile(f)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def load(path: Path | None = None) -> tuple[CompactFreq, int]:
@@ -163,15 +187,18 @@ def load(path: Path | None = None) -> tuple[CompactFreq, int]:
 
 def _read(path: Path) -> tuple[CompactFreq, int]:
     with open(path, "rb") as f:
-        n_short, n_long, total = (int(n) for n in f.readline().split())
+        header = f.readline(200)
+        n_short, n_long, total, longest = (int(n) for n in header.split())
+        if len(header) + 16 * (n_short + n_long) != path.stat().st_size:
+            raise ValueError(f"{path}: not the size its header says")
         parts = []
-        for n, code in ((n_short, "Q"), (n_short, "l"), (n_long, "Q"), (n_long, "l")):
+        for n, code in ((n_short, "Q"), (n_short, "q"), (n_long, "Q"), (n_long, "q")):
             part = array.array(code)
             part.fromfile(f, n)
             parts.append(part)
         if f.read(1):
             raise ValueError(f"{path}: longer than its header says")
-    return CompactFreq((parts[0], parts[1]), (parts[2], parts[3])), total
+    return CompactFreq((parts[0], parts[1]), (parts[2], parts[3]), longest=longest), total
 
 
 def ensure_ready() -> None:
@@ -186,7 +213,8 @@ def ensure_ready() -> None:
         try:
             freq, total = load()
         except (OSError, ValueError, EOFError, subprocess.SubprocessError) as exc:
-            logger.warning("compact jieba dictionary unavailable (%s): using jieba's own", exc)
+            why = (getattr(exc, "stderr", b"") or b"").decode(errors="replace")[-500:]
+            logger.warning("compact jieba dictionary unavailable (%s %s): using jieba's own", exc, why)
             jieba.initialize()
         else:
             with jieba.dt.lock:

@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from kb.hours import DAYS, HoursError, hours_clean
-from kb.validation import InvalidValue, ListRule, string_list_clean
+from kb.validation import InvalidValue, ListRule, attributes_clean, string_list_clean
 
 # Quotes people wrap an item in, in both widths; they are not part of the item.
 _QUOTES = "\"'“”‘’「」『』《》"
@@ -114,6 +114,12 @@ class AttributesField(forms.Field):
         return value
 
     def clean(self, value: Any) -> dict[str, Any]:
+        try:
+            return attributes_clean(self._parse(value))
+        except InvalidValue as exc:
+            raise ValidationError(str(exc)) from None
+
+    def _parse(self, value: Any) -> dict[str, Any]:
         if isinstance(value, dict):
             return value
         text = "" if value is None else str(value)

@@ -66,6 +66,8 @@ def attributes_clean(value: Any) -> dict[str, Any]:
         name = text_clean(str(key)).strip()
         if not name:
             raise InvalidValue(_("an attribute needs a name"))
+        if name in cleaned:
+            raise InvalidValue(_('"%(name)s" is given twice; give each name once') % {"name": name})
         items = item if isinstance(item, list) else [item]
         if not all(_attribute_value(one) for one in items):
             raise InvalidValue(

@@ -1,5 +1,10 @@
 """The KV-cache bookkeeping on the fake runtime: who is evicted first, and what is saved."""
 
+import gc
+import os
+import shutil
+import time
+
 from engine.kv_cache import KvCache, KvEntry
 from tests.engine.fake_runtime import FakeRuntime
 
@@ -231,30 +236,42 @@ def test_states_past_the_budget_leave_the_disk_too(tmp_path):
     assert len(list(tmp_path.glob("states-*/*.kv"))) == 2
 
 
-def test_a_state_the_disk_cannot_take_is_lost_and_nothing_else(tmp_path):
+def test_a_state_the_disk_cannot_take_is_lost_and_nothing_else(tmp_path, caplog):
     rt = FakeRuntime(n_seq_max=1)
     kv = KvCache(state_cache_mb=1, state_dir=tmp_path)
     for own in tmp_path.glob("states-*"):
-        own.rmdir()  # as a full or vanished disk would refuse the write
+        shutil.rmtree(own)  # as a full or vanished disk would refuse the write
     _parked(kv, rt, "conv:a", [1] * 100)
 
     assert kv.find("conv:a") is None and not rt.kv.get(0)  # evicted all the same
     assert kv.take_saved("conv:a") is None  # its next turn evaluates its tokens again
+    assert "a saved conversation state was lost" in caplog.text
 
 
-def test_a_gone_process_directory_is_removed_and_ours_goes_with_the_cache(tmp_path):
-    gone = tmp_path / "states-999999999-x"
+def test_only_directories_no_live_process_holds_are_removed_and_ours_goes_with_the_cache(tmp_path):
+    gone = tmp_path / "states-gone"  # its process died: its lock file is there, nobody holds it
     gone.mkdir()
+    (gone / "in-use.lock").touch()
     (gone / "0.kv").write_bytes(b"old")
+    unlocked_old = tmp_path / "states-old"
+    unlocked_old.mkdir()
+    os.utime(unlocked_old, (time.time() - 120, time.time() - 120))
+    being_made = tmp_path / "states-new"  # another process between making it and locking it
+    being_made.mkdir()
+    live = KvCache(state_cache_mb=1, state_dir=tmp_path)  # another engine, in its own container say
+    (live_dir,) = (d for d in tmp_path.glob("states-*") if (d / "in-use.lock").exists() and d != gone)
+
     kv = KvCache(state_cache_mb=1, state_dir=tmp_path)
 
-    assert not gone.exists()
-    (own,) = tmp_path.glob("states-*")
+    assert not gone.exists() and not unlocked_old.exists()
+    assert being_made.exists() and live_dir.exists()
+    (own,) = set(tmp_path.glob("states-*")) - {being_made, live_dir}
     del kv
-    import gc
-
     gc.collect()
-    assert not own.exists()
+    assert not own.exists() and live_dir.exists()
+    del live
+    gc.collect()
+    assert not live_dir.exists()
 
 
 def test_without_a_directory_states_stay_in_ram(tmp_path):

@@ -85,6 +85,16 @@ def test_remembered_lookups_stay_bounded_and_right(tokenizers, monkeypatch):
         assert len(compact.FREQ._recent) <= 50
 
 
+def test_text_longer_than_any_word_is_not_remembered(tokenizers):
+    _, compact = tokenizers
+    compact.FREQ._recent.clear()
+    run = "".join(chr(0x4E00 + (i * 7919) % 20000) for i in range(3000))  # no word in it, one long run
+
+    compact.lcut(run)
+
+    assert max(map(len, compact.FREQ._recent)) <= compact.FREQ._longest < 30
+
+
 def test_a_broken_dictionary_file_is_built_again(tmp_path, caplog):
     path = tmp_path / "dict.bin"
     path.write_bytes(b"12 3 4\nnot arrays")

@@ -6,8 +6,10 @@ import re
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 
+from kb.form_fields import AttributesField
 from kb.models import FaqEntry, Product, Store
 from tests.kb.factories import StoreFactory
 
@@ -178,3 +180,12 @@ def test_an_english_browser_gets_the_same_refusal_in_english(boss, store):
     assert response.context["adminform"].form.errors["attributes"] == [
         "Line 1 “colour” needs a name and a value, e.g. Material: cotton"
     ]
+
+
+def test_attributes_typed_or_pasted_are_cleaned_as_everywhere_else():
+    field = AttributesField()
+    assert field.clean("颜\u0000色：红\u0000色\n尺码：S、M") == {"颜色": "红色", "尺码": ["S", "M"]}
+    with pytest.raises(ValidationError, match="expected a text"):
+        field.clean('{"a": {"b": null}}')
+    with pytest.raises(ValidationError, match="given twice"):
+        field.clean('{"颜色": "红", " 颜色 ": "白"}')
