@@ -137,7 +137,7 @@ def slot_prepare(
         if prefix_entry is not None:
             rt.seq_copy(prefix_entry.seq, entry.seq)
             entry.tokens, entry.shared, entry.shared_with = list(prefix), len(prefix), prefix_key
-            kept = _borrow(rt, kv, entry, prompt)
+            kept = _borrow(rt, kv, entry, prompt, prefix_entry)
         elif prefix:
             seq = kv.free_seq(rt, avoid={entry.seq})  # may be None: then no shared prefix this time
             if seq is not None:
@@ -162,27 +162,61 @@ def slot_prepare(
 BORROW_MIN_TOKENS = 8
 
 
-def _borrow(rt: AdmissionRuntime, kv: KvCache, entry: KvEntry, prompt: list[int]) -> int:
-    """Share the cells another chat over the same store prefix holds for how this prompt goes on; how many
-    tokens `entry` then holds.
+def _borrow(rt: AdmissionRuntime, kv: KvCache, entry: KvEntry, prompt: list[int], prefix_entry: KvEntry) -> int:
+    """Share the cells another chat over the same store prefix holds for how this prompt goes on, or load them
+    from a saved state that goes on the same way; how many tokens `entry` then holds.
 
     Every first turn opens the same way after the store prefix (the reference header, often the same entry
     first): a chat whose cells already hold those tokens at those positions holds exactly what evaluating them
-    again would give (a cell depends only on the tokens before it), so they are shared, not evaluated.
+    again would give (a cell depends only on the tokens before it), so they are shared, not evaluated. A saved
+    state (a parked chat, or an opening evaluated ahead, `engine.openings`) is loaded and cut where the prompt
+    leaves it.
     """
     start = len(entry.tokens)
+    last = len(prompt) - 1  # the last token is evaluated: its logits start the answer
     source, best = None, start
     for other in kv.entries.values():
         if other is not entry and other.kind == "conversation" and other.shared_with == entry.shared_with:
             n = common_prefix(other.tokens, prompt)
             if n > best:
                 source, best = other, n
-    best = min(best, len(prompt) - 1)  # the last token is evaluated: its logits start the answer
+    best = min(best, last)
+    saved_key, saved_best = None, best
+    for key, saved in kv.saved_over(entry.shared_with, entry.tokens):
+        n = min(common_prefix(saved.tokens, prompt, start), last)  # both begin with the store prefix
+        if n > saved_best:
+            saved_key, saved_best = key, n
+    if (
+        saved_key is not None
+        and saved_best - best >= BORROW_MIN_TOKENS
+        and _load_opening(rt, kv, entry, saved_key, prompt, saved_best, prefix_entry)
+    ):
+        return saved_best
     if source is None or best - start < BORROW_MIN_TOKENS:
         return start
     rt.seq_copy(source.seq, entry.seq, start, best)
     entry.tokens.extend(prompt[start:best])
     return best
+
+
+def _load_opening(
+    rt: AdmissionRuntime, kv: KvCache, entry: KvEntry, key: str, prompt: list[int], n: int, prefix_entry: KvEntry
+) -> bool:
+    """Load a saved state into `entry`'s sequence and keep its cells for `prompt[:n]` over the cached store
+    prefix; False when it could not be loaded (the sequence holds the prefix again)."""
+    data = kv.read_saved(key)
+    prefix_len = len(entry.tokens)
+    rt.seq_remove(entry.seq)
+    loaded = bool(data) and rt.seq_state_load(entry.seq, data)
+    if loaded:
+        rt.seq_remove(entry.seq, 0, prefix_len)  # a state saved whole brought its own copy of the prefix
+        rt.seq_remove(entry.seq, n)  # and the rest of its own turn
+    else:
+        rt.seq_remove(entry.seq)
+    rt.seq_copy(prefix_entry.seq, entry.seq, 0, prefix_len)
+    if loaded:
+        entry.tokens = list(prompt[:n])
+    return loaded
 
 
 def _parked_prefix(
@@ -228,9 +262,10 @@ def _still_to_write(slot: Slot, draft_tokens: int) -> int:
     return cells
 
 
-def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+def common_prefix(a: Sequence[int], b: Sequence[int], start: int = 0) -> int:
+    """How many tokens `a` and `b` share from the start (the first `start` known to be the same)."""
     n = min(len(a), len(b))
-    i = 0
+    i = min(start, n)
     while i < n and a[i] == b[i]:
         i += 1
     return i

@@ -24,7 +24,7 @@ import tempfile
 import time
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, Protocol
@@ -133,6 +133,29 @@ class KvCache:
 
     def has_saved(self, key: str) -> bool:
         return key in self._states
+
+    def saved_over(self, prefix_key: str, prefix: Sequence[int]) -> Iterator[tuple[str, SavedState]]:
+        """The saved states that go on from this store prefix: loaded, they fit over its cached cells."""
+        n = len(prefix)
+        for key, saved in self._states.items():
+            over_it = saved.start == n and saved.prefix_key == prefix_key  # saved from the prefix's end
+            whole = saved.start == 0 and len(saved.tokens) > n and saved.tokens[:n] == prefix
+            if n and (over_it or whole):
+                yield key, saved
+
+    def read_saved(self, key: str) -> bytes:
+        """A saved state's data, left saved and made the newest (another chat shares how it opens); empty
+        when it is gone."""
+        saved = self._states.get(key)
+        if saved is None:
+            return b""
+        self._states.move_to_end(key)
+        if saved.path is None:
+            return saved.data
+        try:
+            return saved.path.read_bytes()
+        except OSError:
+            return b""
 
     def free_seq(self, rt: KvRuntime, avoid: set[int] | None = None) -> int | None:
         avoid = avoid or set()

@@ -13,6 +13,7 @@ conversation_id, text), `conversation.heartbeat` (job_id, position), then whatev
 """
 
 import asyncio
+import functools
 import logging
 import queue
 import time
@@ -36,6 +37,7 @@ from engine.generate import (
 )
 from engine.guard import StreamGuard
 from engine.knowledge import StoreSnapshot
+from engine.openings import opening_request, opening_turns
 from engine.prompt import store_prefix
 from engine.service import get_scheduler
 
@@ -44,6 +46,9 @@ logger = logging.getLogger(__name__)
 BUSY_TEXT = AnswerStream.BUSY_TEXT
 # A prefix warmed this recently and unchanged is not warmed again for the next shopper who opens the chat.
 WARM_AGAIN_SECONDS = 60.0
+# A store's openings are evaluated again after this long (the saved states may have made room for others).
+OPEN_AGAIN_SECONDS = 600.0
+OPENING_IDLE_POLL_SECONDS = 0.25
 FAILED_TEXT = AnswerStream.FAILED_TEXT
 
 
@@ -135,11 +140,33 @@ class EngineWorker(AsyncConsumer):
                 self._warmed[store_id] = (hash(prefix), time.monotonic())
             else:
                 logger.info("engine busy: store %s's prefix is built by its next question instead", store_id)
+                return
+            opened = self._opened.get(store_id)
+            if opened is None or opened[0] != hash(prefix) or time.monotonic() - opened[1] > OPEN_AGAIN_SECONDS:
+                self._opened[store_id] = (hash(prefix), time.monotonic())
+                await self._warm_openings(snapshot, prefix)
         except Exception:
             logger.exception("could not warm the prefix of store %s", store_id)
         finally:
             self._warming.pop(store_id, None)
             self._warm_due.pop(store_id, None)
+
+    async def _warm_openings(self, snapshot: StoreSnapshot, prefix: str) -> None:
+        """The store's turn openings (`engine.openings`), one job at a time, each only once the engine has
+        nothing else to do: shoppers' answers never queue behind them. Stops when the store changes again."""
+        scheduler = get_scheduler()
+        loop = asyncio.get_running_loop()
+        turns = await asyncio.to_thread(opening_turns, snapshot, limit=settings.ENGINE_WARM_OPENINGS)
+        for i, turn in enumerate(turns):
+            while scheduler.job_ids():
+                await asyncio.sleep(OPENING_IDLE_POLL_SECONDS)
+            if self._warm_due.get(snapshot.store_id, 0.0) > time.monotonic():
+                return  # edited meanwhile: the warm-up after the edit starts over with the new data
+            done = asyncio.Event()
+            request = opening_request(prefix, turn, key=f"opening-{snapshot.store_id}-{i}")
+            if not scheduler.submit(request, functools.partial(_set_when_done, loop, done)):
+                return
+            await done.wait()
 
     def _setup(self) -> None:
         if getattr(self, "_outbox", None) is not None:
@@ -149,6 +176,7 @@ class EngineWorker(AsyncConsumer):
         self._warm_due: dict[int, float] = {}
         self._warming: dict[int, asyncio.Future[None]] = {}
         self._warmed: dict[int, tuple[int, float]] = {}  # store: (hash of the prefix warmed, when)
+        self._opened: dict[int, tuple[int, float]] = {}  # store: (hash of the prefix its openings went with, when)
         self._tasks = [
             asyncio.ensure_future(self._forward()),
             asyncio.ensure_future(self._heartbeat()),
@@ -238,14 +266,38 @@ def answer_blocking(*, job: AnswerJob, snapshot: StoreSnapshot, started: float) 
             return BlockingAnswer(result=result, stats=event.stats, ttft_ms=ttft_ms, total_ms=total_ms)
 
 
-def prefix_warm_blocking(*, snapshot: StoreSnapshot, timeout: float = 300.0) -> bool:
-    """Evaluate a store's prefix into the KV cache now and wait for it (`eval_answers`), as a shopper opening
-    the chat has the worker do; False when the engine was too busy or the model failed."""
-    finished: queue.Queue[GenerationEvent] = queue.Queue()
-    request = warm_request(store_prefix(snapshot), key=f"warm-{snapshot.store_id}")
-    if not get_scheduler().submit(request, lambda ev: finished.put(ev) if ev.kind == "done" else None):
-        return False
-    try:
-        return finished.get(timeout=timeout).finish_reason != "error"
-    except queue.Empty:
-        return False
+def _set_when_done(loop: asyncio.AbstractEventLoop, done: asyncio.Event, ev: GenerationEvent) -> None:
+    if ev.kind == "done":
+        try:
+            loop.call_soon_threadsafe(done.set)
+        except RuntimeError:
+            logger.debug("an opening finished after its event loop closed")
+
+
+def _put_when_done(finished: "queue.Queue[GenerationEvent]", ev: GenerationEvent) -> None:
+    if ev.kind == "done":
+        finished.put(ev)
+
+
+def prefix_warm_blocking(*, snapshot: StoreSnapshot, timeout: float = 300.0, openings: int | None = None) -> bool:
+    """Evaluate a store's prefix into the KV cache now, then its turn openings (`ENGINE_WARM_OPENINGS` unless
+    `openings` says), and wait for them (`eval_answers`), as a shopper opening the chat has the worker do;
+    False when the engine was too busy or the model failed."""
+    prefix = store_prefix(snapshot)
+    limit = settings.ENGINE_WARM_OPENINGS if openings is None else openings
+    requests = [warm_request(prefix, key=f"warm-{snapshot.store_id}")]
+    requests += [
+        opening_request(prefix, turn, key=f"opening-{snapshot.store_id}-{i}")
+        for i, turn in enumerate(opening_turns(snapshot, limit=limit))
+    ]
+    deadline = time.monotonic() + timeout
+    for request in requests:
+        finished: queue.Queue[GenerationEvent] = queue.Queue()
+        if not get_scheduler().submit(request, functools.partial(_put_when_done, finished)):
+            return False
+        try:
+            if finished.get(timeout=max(0.0, deadline - time.monotonic())).finish_reason == "error":
+                return False
+        except queue.Empty:
+            return False
+    return True

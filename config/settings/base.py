@@ -236,6 +236,10 @@ ENGINE_WARM_DELAY_SECONDS = env.float("ENGINE_WARM_DELAY_SECONDS", default=2.0)
 ENGINE_PREFIX_ENTRY_CHARS = env.int("ENGINE_PREFIX_ENTRY_CHARS", default=0)
 # Stores' prompt prefixes are evaluated ahead: after a knowledge-base edit, and when a shopper opens the chat.
 ENGINE_WARM_PREFIXES = env.bool("ENGINE_WARM_PREFIXES", default=True)
+# With a warmed prefix, the openings of this many of the store's entries (a turn's reference header and the
+# entry as its first reference) are evaluated and saved too, one background job at a time while the engine is
+# idle: a first turn opening with one of them evaluates only the rest (engine/openings.py). 0: none.
+ENGINE_WARM_OPENINGS = env.int("ENGINE_WARM_OPENINGS", default=64)
 ENGINE_DRAFT_TOKENS = env.int("ENGINE_DRAFT_TOKENS", default=6)
 ENGINE_STATE_CACHE_MB = env.int("ENGINE_STATE_CACHE_MB", default=256)
 # Saved conversation states are files here (each engine process has its own directory in it, removed when it

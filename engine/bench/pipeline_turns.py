@@ -28,6 +28,7 @@ from engine.focus import ChatContext
 from engine.generate import GenerationEvent, GenerationRequest, warm_request
 from engine.guard import StreamGuard
 from engine.knowledge import StoreSnapshot, snapshot_from_file
+from engine.openings import opening_request, opening_turns
 from engine.pipeline import decide
 from engine.prompt import Turn, build_messages, store_prefix
 
@@ -159,15 +160,27 @@ def _visible(submit: Submit, request: GenerationRequest, guard: StreamGuard) -> 
     return elapsed, "".join(shown), stats.get("prompt", 0), stats.get("evaluated", 0)
 
 
-def run_pipeline_workload(name: str, submit: Submit, chats: Sequence[Chat], *, max_tokens: int) -> PipelineReport:
+def _warm(submit: Submit, store: StoreSnapshot, *, key: str, openings: int) -> None:
+    """What a running server evaluates ahead for a store (`engine.worker`): its prefix, then its first `openings`
+    turn openings (`engine.openings`), untimed."""
+    prefix = store_prefix(store)
+    _visible(submit, warm_request(prefix, key=key), StreamGuard(store))
+    for n, turn in enumerate(opening_turns(store, limit=openings)):
+        _visible(submit, opening_request(prefix, turn, key=f"{key}-opening{n}"), StreamGuard(store))
+
+
+def run_pipeline_workload(
+    name: str, submit: Submit, chats: Sequence[Chat], *, max_tokens: int, openings: int = 0
+) -> PipelineReport:
     """Each chat: its first question, then its follow-up with the first turn as history, one chat after another
-    (a warm-up turn per store first, as on a running server whose store prefix is cached)."""
+    (a warm-up per store first, as on a running server whose store prefix, and `openings` of its entries' turn
+    openings, are cached)."""
     report = PipelineReport(name=name)
     warmed: set[str] = set()
     for i, chat in enumerate(chats):
         prefix = store_prefix(chat.store)
         if chat.store.version not in warmed:
-            _visible(submit, warm_request(prefix, key=f"{name}-warm{i}"), StreamGuard(chat.store))
+            _warm(submit, chat.store, key=f"{name}-warm{i}", openings=openings)
             warmed.add(chat.store.version)
         conversation = f"{name}-chat{i}"
         first = decide(store=chat.store, question=chat.first)
@@ -194,7 +207,13 @@ def run_pipeline_workload(name: str, submit: Submit, chats: Sequence[Chat], *, m
 
 
 def run_evaluation_workload(
-    report: PipelineReport, submit: Submit, asked: Sequence[Asked], *, max_tokens: int, earlier_max_tokens: int
+    report: PipelineReport,
+    submit: Submit,
+    asked: Sequence[Asked],
+    *,
+    max_tokens: int,
+    earlier_max_tokens: int,
+    openings: int = 0,
 ) -> PipelineReport:
     """Each question as `eval_answers` asks it, one chat after another: its earlier messages first (answered
     as the chat would: directly, or by the model with the engine's answer length, untimed), then the question,
@@ -205,7 +224,7 @@ def run_evaluation_workload(
     for i, chat in enumerate(asked):
         prefix = store_prefix(chat.store)
         if chat.store.version != warm_store:
-            _visible(submit, warm_request(prefix, key=f"{report.name}-ewarm{i}"), StreamGuard(chat.store))
+            _warm(submit, chat.store, key=f"{report.name}-ewarm{i}", openings=openings)
             warm_store = chat.store.version
         conversation = f"{report.name}-eval{i}"
         history: list[Turn] = []

@@ -152,3 +152,49 @@ def test_the_evaluation_has_each_store_prefix_evaluated_before_its_first_questio
     # One warm-up per store, each before that store's questions, as a shopper opening the chat has it done.
     assert len(warmed) == 2 and warmed[0] == 0 and warmed[1] > 1  # the demo store's question went between
     assert all(not job.startswith("warm-") for job in submitted[1 : warmed[1]])
+
+
+async def test_after_an_edit_each_entrys_turn_opening_is_evaluated_once_the_engine_is_idle(monkeypatch):
+    scheduler = service.get_scheduler()
+    busy_at_submit: list[tuple[str, list[str]]] = []
+    submit = scheduler.submit
+
+    def recording(request, sink):
+        busy_at_submit.append((request.job_id, scheduler.job_ids()))
+        return submit(request, sink)
+
+    monkeypatch.setattr(scheduler, "submit", recording)
+    store = await database_sync_to_async(_make_store)()
+    shopper, _ = await connect()  # the server with its engine worker
+    try:
+        with override_settings(ENGINE_WARM_PREFIXES=True, ENGINE_WARM_DELAY_SECONDS=0.05, ENGINE_WARM_OPENINGS=64):
+            await database_sync_to_async(_edit_entries)(store)
+            for _ in range(200):  # bounded: 4 FAQ entries, 1 product and its copy, one job after another
+                if sum(job.startswith(f"opening-{store.pk}-") for job, _ in busy_at_submit) == 6:
+                    break
+                await asyncio.sleep(0.05)
+    finally:
+        await shopper.disconnect()
+    jobs = [job for job, _ in busy_at_submit]
+    assert jobs and jobs[0].startswith(f"warm-{store.pk}")  # the prefix first
+    openings = [(job, busy) for job, busy in busy_at_submit if job.startswith(f"opening-{store.pk}-")]
+    assert len(openings) == 6
+    # Each went in only when the engine had nothing else to do: no shopper's answer ever waited behind one.
+    assert all(busy == [] for _, busy in openings)
+
+
+async def test_no_turn_openings_when_they_are_turned_off(submitted):
+    store = await database_sync_to_async(_make_store)()
+    shopper, _ = await connect()
+    try:
+        with override_settings(ENGINE_WARM_PREFIXES=True, ENGINE_WARM_DELAY_SECONDS=0.05, ENGINE_WARM_OPENINGS=0):
+            await database_sync_to_async(_edit_entries)(store)
+            for _ in range(200):
+                if any(job.startswith(f"warm-{store.pk}") for job in submitted):
+                    break
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.3)
+    finally:
+        await shopper.disconnect()
+    assert any(job.startswith(f"warm-{store.pk}") for job in submitted)
+    assert not any(job.startswith("opening-") for job in submitted)

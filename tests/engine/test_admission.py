@@ -190,3 +190,46 @@ def test_a_new_chat_shares_the_cells_another_chat_of_the_store_holds_for_how_its
     other = Job(request=GenerationRequest("j3", "c3", asked, 16), sink=print)
     third = slot_prepare(rt, kv, other, building=set(), active=[second], draft_tokens=0, kv_margin=0)
     assert third is not None and third.n_past == 0
+
+
+def test_a_new_chat_loads_how_its_turn_opens_from_a_saved_opening_and_leaves_it_saved():
+    rt = FakeRuntime(n_seq_max=6)
+    kv = KvCache(state_cache_mb=8)
+    prefix = rt.tokenize(rt.render_chat(_messages()[:1], add_generation_prompt=False))
+    key = f"prefix:{hash(tuple(prefix))}"
+    kv.add(KvEntry(seq=0, kind="prefix", key=key, tokens=list(prefix)))
+    rt.kv[0] = dict(enumerate(prefix))
+    header = (
+        "参考资料：<<<\n[1] 问：什么时候发货？\n答：现货付款后24小时内发货，默认圆通快递，偏远地区顺延一到两天。"
+        "\n>>>\n顾客问题："
+    )
+    # The opening evaluated ahead (engine.openings), then parked: its cells are saved, none are resident.
+    opening = rt.tokenize(rt.render_chat(_messages(header)))
+    rt.kv[1] = dict(enumerate(opening))
+    parked = KvEntry(seq=1, kind="conversation", key="conv:opening-1", tokens=opening, shared=len(prefix))
+    parked.shared_with = key
+    kv.add(parked)
+    assert kv.park_idle(rt, budget=0) == 1 and not rt.kv[1]
+
+    asked = [_messages(header + "周末下单什么时候发？"), _messages(header + "今天能发出吗？")]
+    slots = []
+    for n, messages in enumerate(asked):
+        job = Job(request=GenerationRequest(f"j{n}", f"c{n}", messages, 16), sink=print)
+        slot = slot_prepare(rt, kv, job, building=set(), active=slots, draft_tokens=0, kv_margin=0)
+        assert slot is not None
+        slot.entry.busy = True
+        slots.append(slot)
+
+    opened = len(prefix) + len(rt.tokenize("<user>" + header))
+    for slot in slots:
+        assert slot.n_past == opened  # only the question is left to evaluate
+        cells = rt.kv[slot.entry.seq]
+        assert sorted(cells) == list(range(slot.n_past))  # nothing of the opening's own end is left over
+        assert [cells[p] for p in range(slot.n_past)] == slot.prompt[: slot.n_past]
+        assert slot.entry.tokens == slot.prompt[: slot.n_past] and slot.entry.shared == len(prefix)
+    assert kv.has_saved("conv:opening-1")  # still there for the next chat
+
+    # A chat of another store opening the same way loads nothing: the saved cells sit on another prefix.
+    other = Job(request=GenerationRequest("j3", "c3", _other_store(asked[1]), 16), sink=print)
+    third = slot_prepare(rt, kv, other, building=set(), active=slots, draft_tokens=0, kv_margin=0)
+    assert third is not None and third.n_past == 0

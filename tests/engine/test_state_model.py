@@ -118,3 +118,46 @@ def test_a_chat_sharing_another_chats_opening_answers_as_it_would_have(rt):
     text = b"".join(map(rt.token_bytes, shared)).decode("utf-8", errors="replace")
     assert shared == fresh, text
     assert "48" in text  # it reads the reference it did not evaluate itself
+
+
+@pytest.mark.parametrize("in_files", [False, True], ids=["in RAM", "in files"])
+def test_a_chat_opening_like_a_saved_opening_answers_as_it_would_have(rt, tmp_path, in_files):
+    from engine.admission import Job, slot_prepare
+    from engine.generate import GenerationRequest
+
+    system = {"role": "system", "content": "你是青山茶食小铺的客服。回答简短，只根据参考资料。" * 8}
+    reference = (
+        "参考资料：<<<\n[1] 问：什么时候发货？\n答：现货付款后48小时内发货，默认圆通快递。发货后订单页会显示快递单号，"
+        "可以随时查看物流；节假日顺延，新疆、西藏等偏远地区另加一到两天，预售商品以商品页写的时间为准。\n>>>\n顾客问题："
+    )
+    rt.clear()
+    kv = KvCache(state_cache_mb=64, state_dir=tmp_path if in_files else "")
+
+    def admit(conversation: str, question: str):
+        messages = [system, {"role": "user", "content": reference + question}]
+        job = Job(request=GenerationRequest(conversation, conversation, messages, 12), sink=print)
+        slot = slot_prepare(rt, kv, job, building=set(), active=(), draft_tokens=0, kv_margin=0)
+        assert slot is not None
+        if slot.prefix_entry is not None:  # the first job builds the store prefix
+            prefix = slot.prompt[: slot.prefix_len]
+            rt.decode([(tok, pos, slot.prefix_entry.seq, False) for pos, tok in enumerate(prefix)])
+            slot.prefix_entry.tokens, slot.prefix_entry.busy = list(prefix), False
+            rt.seq_copy(slot.prefix_entry.seq, slot.entry.seq)
+            slot.entry.tokens, slot.entry.shared, slot.n_past = list(prefix), len(prefix), len(prefix)
+            slot.entry.shared_with = slot.prefix_entry.key
+        answer = _answer(rt, slot.entry.seq, slot.prompt, slot.n_past)
+        slot.entry.tokens, slot.entry.busy = list(slot.prompt), False
+        return slot, answer
+
+    ahead, _ = admit("opening-1", "")  # the opening evaluated ahead (engine.openings) ...
+    assert kv.park_idle(rt, budget=0) == 1  # ... and parked: none of its cells stay
+    assert rt.seq_max_pos(ahead.entry.seq) < 0
+    asked, loaded = admit("c1", "付款后多少小时内发货？")
+    assert asked.n_past > ahead.prefix_len + 20  # the turn's opening came from the saved state
+
+    fresh_seq = 3
+    rt.seq_remove(fresh_seq)
+    fresh = _answer(rt, fresh_seq, asked.prompt, 0)
+    text = b"".join(map(rt.token_bytes, loaded)).decode("utf-8", errors="replace")
+    assert loaded == fresh, text
+    assert "48" in text  # it reads the reference it did not evaluate itself

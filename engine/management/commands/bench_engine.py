@@ -38,6 +38,12 @@ class Command(BaseCommand):
             help="leave out the evaluation's questions (tests/eval/questions.jsonl) from the real-pipeline turns",
         )
         parser.add_argument(
+            "--warm-openings",
+            type=int,
+            default=settings.ENGINE_WARM_OPENINGS,
+            help="turn openings per store evaluated ahead with its prefix in the real-pipeline turns, ours (0: none)",
+        )
+        parser.add_argument(
             "--prefix-entry-chars",
             type=int,
             default=settings.ENGINE_PREFIX_ENTRY_CHARS,
@@ -104,8 +110,9 @@ class Command(BaseCommand):
             ours = generation.OurEngine(runtime, config)
             max_tokens = options["max_tokens"]
             earlier = settings.ENGINE_MAX_TOKENS  # the untimed earlier messages: answered as long as the chat's
+            openings = options["warm_openings"]
             ours_report = pipeline_turns.run_pipeline_workload(
-                "ours", ours.scheduler.submit, chats, max_tokens=max_tokens
+                "ours", ours.scheduler.submit, chats, max_tokens=max_tokens, openings=openings
             )
             pipeline_turns.run_evaluation_workload(
                 ours_report,
@@ -113,6 +120,7 @@ class Command(BaseCommand):
                 asked,
                 max_tokens=max_tokens,
                 earlier_max_tokens=earlier,
+                openings=openings,
             )
             rss = report.rss_mb()
             ours.close()

@@ -112,3 +112,22 @@ def test_the_evaluations_questions_are_asked_as_eval_answers_asks_them_and_timed
     # The third chat's greeting came first: the model sees it and its answer as the chat's history.
     assert [m["role"] for m in last] == ["system", "user", "assistant", "user"] and last[1]["content"] == "你好"
     assert report.figures()["evaluation_questions"] == 2
+
+
+def test_with_the_stores_turn_openings_evaluated_ahead_first_turns_evaluate_only_their_question():
+    from engine.bench import demo_snapshot, pipeline_turns
+
+    chats = pipeline_turns.pipeline_chats([demo_snapshot()])[:3]
+    evaluated = {}
+    for openings in (0, 100):
+        rt = FakeRuntime(answer="亲，收到后请联系我们。", n_ctx=16384)
+        ours = generation.OurEngine(rt, SchedulerConfig(parallel=2))
+        try:
+            report = pipeline_turns.run_pipeline_workload(
+                "ours", ours.scheduler.submit, chats, max_tokens=8, openings=openings
+            )
+        finally:
+            ours.close()
+        evaluated[openings] = report.evaluated_first
+    # The reference header and the first entry came from the saved openings: the question is what is left.
+    assert sum(evaluated[100]) * 3 < sum(evaluated[0])
