@@ -129,44 +129,59 @@ class EngineWorker(AsyncConsumer):
 
     async def _warm(self, store_id: int) -> None:
         try:
-            while (wait := self._warm_due[store_id] - time.monotonic()) > 0:
-                await asyncio.sleep(wait)
-            snapshot = await self.load_snapshot(store_id)
-            prefix = store_prefix(snapshot)
-            done = self._warmed.get(store_id)
-            if done is not None and done[0] == hash(prefix) and time.monotonic() - done[1] < WARM_AGAIN_SECONDS:
-                return  # warmed lately and unchanged: still cached, unless many other chats pushed it out
-            if get_scheduler().submit(warm_request(prefix, key=f"warm-{store_id}"), lambda ev: None):
-                self._warmed[store_id] = (hash(prefix), time.monotonic())
-            else:
-                logger.info("engine busy: store %s's prefix is built by its next question instead", store_id)
-                return
-            opened = self._opened.get(store_id)
-            if opened is None or opened[0] != hash(prefix) or time.monotonic() - opened[1] > OPEN_AGAIN_SECONDS:
-                self._opened[store_id] = (hash(prefix), time.monotonic())
-                await self._warm_openings(snapshot, prefix)
+            while True:
+                while (wait := self._warm_due[store_id] - time.monotonic()) > 0:
+                    await asyncio.sleep(wait)
+                due = self._warm_due[store_id]
+                await self._warm_store(store_id, due)
+                if self._warm_due[store_id] == due:
+                    return  # nobody asked again meanwhile (an edit, a chat opening)
         except Exception:
             logger.exception("could not warm the prefix of store %s", store_id)
         finally:
             self._warming.pop(store_id, None)
             self._warm_due.pop(store_id, None)
 
-    async def _warm_openings(self, snapshot: StoreSnapshot, prefix: str) -> None:
+    async def _warm_store(self, store_id: int, due: float) -> None:
+        snapshot = await self.load_snapshot(store_id)
+        prefix = store_prefix(snapshot)
+        done = self._warmed.get(store_id)
+        if done is None or done[0] != hash(prefix) or time.monotonic() - done[1] >= WARM_AGAIN_SECONDS:
+            # (A prefix warmed lately and unchanged is still cached, unless many other chats pushed it out.)
+            if not get_scheduler().submit(warm_request(prefix, key=f"warm-{store_id}"), lambda ev: None):
+                logger.info("engine busy: store %s's prefix is built by its next question instead", store_id)
+                return
+            self._warmed[store_id] = (hash(prefix), time.monotonic())
+        await self._warm_openings(snapshot, prefix, due)
+
+    async def _warm_openings(self, snapshot: StoreSnapshot, prefix: str, due: float) -> None:
         """The store's turn openings (`engine.openings`), one job at a time, each only once the engine has
-        nothing else to do: shoppers' answers never queue behind them. Stops when the store changes again."""
+        nothing else to do: shoppers' answers never queue behind them. When the store is asked to be warmed
+        again meanwhile (an edit, another chat opening), this stops; the next warm-up goes on from the same
+        opening if the prefix is unchanged, and starts over with a new one."""
+        store_id = snapshot.store_id
+        version = hash(prefix)
+        start = 0
+        opened = self._opened.get(store_id)  # (prefix hash, openings done, when all were done or 0)
+        if opened is not None and opened[0] == version:
+            if opened[2] and time.monotonic() - opened[2] < OPEN_AGAIN_SECONDS:
+                return
+            start = 0 if opened[2] else opened[1]
         scheduler = get_scheduler()
         loop = asyncio.get_running_loop()
         turns = await asyncio.to_thread(opening_turns, snapshot, limit=settings.ENGINE_WARM_OPENINGS)
-        for i, turn in enumerate(turns):
+        for i in range(start, len(turns)):
             while scheduler.job_ids():
                 await asyncio.sleep(OPENING_IDLE_POLL_SECONDS)
-            if self._warm_due.get(snapshot.store_id, 0.0) > time.monotonic():
-                return  # edited meanwhile: the warm-up after the edit starts over with the new data
+            if self._warm_due.get(store_id) != due:
+                return
             done = asyncio.Event()
-            request = opening_request(prefix, turn, key=f"opening-{snapshot.store_id}-{i}")
+            request = opening_request(prefix, turns[i], key=f"opening-{store_id}-{i}")
             if not scheduler.submit(request, functools.partial(_set_when_done, loop, done)):
                 return
             await done.wait()
+            self._opened[store_id] = (version, i + 1, 0.0)
+        self._opened[store_id] = (version, len(turns), time.monotonic())
 
     def _setup(self) -> None:
         if getattr(self, "_outbox", None) is not None:
@@ -176,7 +191,7 @@ class EngineWorker(AsyncConsumer):
         self._warm_due: dict[int, float] = {}
         self._warming: dict[int, asyncio.Future[None]] = {}
         self._warmed: dict[int, tuple[int, float]] = {}  # store: (hash of the prefix warmed, when)
-        self._opened: dict[int, tuple[int, float]] = {}  # store: (hash of the prefix its openings went with, when)
+        self._opened: dict[int, tuple[int, int, float]] = {}
         self._tasks = [
             asyncio.ensure_future(self._forward()),
             asyncio.ensure_future(self._heartbeat()),

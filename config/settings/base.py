@@ -241,7 +241,7 @@ ENGINE_WARM_PREFIXES = env.bool("ENGINE_WARM_PREFIXES", default=True)
 # idle: a first turn opening with one of them evaluates only the rest (engine/openings.py). 0: none.
 ENGINE_WARM_OPENINGS = env.int("ENGINE_WARM_OPENINGS", default=64)
 ENGINE_DRAFT_TOKENS = env.int("ENGINE_DRAFT_TOKENS", default=6)
-ENGINE_STATE_CACHE_MB = env.int("ENGINE_STATE_CACHE_MB", default=256)
+ENGINE_STATE_CACHE_MB = env.int("ENGINE_STATE_CACHE_MB", default=512)
 # Saved conversation states are files here (each engine process has its own directory in it, removed when it
 # ends): the kernel keeps them in its page cache, which it can take back, instead of the engine's own memory.
 # Empty: they are kept in the engine's RAM.

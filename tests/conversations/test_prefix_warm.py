@@ -198,3 +198,32 @@ async def test_no_turn_openings_when_they_are_turned_off(submitted):
         await shopper.disconnect()
     assert any(job.startswith(f"warm-{store.pk}") for job in submitted)
     assert not any(job.startswith("opening-") for job in submitted)
+
+
+async def test_chats_opening_while_the_openings_are_evaluated_do_not_start_them_over(monkeypatch, submitted, settings):
+    monkeypatch.setattr(service, "_runtime", lambda: FakeRuntime(answer=ANSWER, delay=0.03))
+    service.reset_scheduler()
+    scheduler = service.get_scheduler()
+    submit = scheduler.submit
+
+    def recording(request, sink):
+        submitted.append(request.job_id)
+        return submit(request, sink)
+
+    monkeypatch.setattr(scheduler, "submit", recording)
+    store = await database_sync_to_async(_make_store)()
+    layer = get_channel_layer()
+    shopper, _ = await connect()
+    try:
+        with override_settings(ENGINE_WARM_PREFIXES=True, ENGINE_WARM_DELAY_SECONDS=0.05, ENGINE_WARM_OPENINGS=64):
+            await database_sync_to_async(_edit_entries)(store)
+            for _ in range(100):  # bounded: shoppers keep opening the store's chat meanwhile
+                await layer.send(settings.ENGINE_CHANNEL, {"type": "engine.warm", "store_id": store.pk})
+                await asyncio.sleep(0.1)
+                if sum(job.startswith(f"opening-{store.pk}-") for job in submitted) == 6:
+                    break
+    finally:
+        await shopper.disconnect()
+    openings = [job.rsplit("-", 1)[0] for job in submitted if job.startswith(f"opening-{store.pk}-")]
+    # Every opening evaluated once, none started over after an interruption.
+    assert sorted(openings) == sorted(f"opening-{store.pk}-{i}" for i in range(6))
