@@ -181,11 +181,11 @@ def _borrow(rt: AdmissionRuntime, kv: KvCache, entry: KvEntry, prompt: list[int]
             if n > best:
                 source, best = other, n
     best = min(best, last)
-    saved_key, saved_best = None, best
+    saved_key, saved_best, saved_size = None, best, 0
     for key, saved in kv.saved_over(entry.shared_with, entry.tokens):
         n = min(common_prefix(saved.tokens, prompt, start), last)  # both begin with the store prefix
-        if n > saved_best:
-            saved_key, saved_best = key, n
+        if n > saved_best or (n == saved_best and saved_key is not None and saved.size < saved_size):
+            saved_key, saved_best, saved_size = key, n, saved.size  # the same tokens: the smaller state to read
     if (
         saved_key is not None
         and saved_best - best >= BORROW_MIN_TOKENS
@@ -213,6 +213,7 @@ def _load_opening(
         rt.seq_remove(entry.seq, n)  # and the rest of its own turn
     else:
         rt.seq_remove(entry.seq)
+        kv.forget_saved(key)  # or every new chat would try it again
     rt.seq_copy(prefix_entry.seq, entry.seq, 0, prefix_len)
     if loaded:
         entry.tokens = list(prompt[:n])

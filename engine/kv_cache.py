@@ -143,6 +143,10 @@ class KvCache:
             if n and (over_it or whole):
                 yield key, saved
 
+    def forget_saved(self, key: str) -> None:
+        """Drop a saved state that could not be loaded (its file gone, or no room for its cells)."""
+        self._drop_saved(key)
+
     def read_saved(self, key: str) -> bytes:
         """A saved state's data, left saved and made the newest (another chat shares how it opens); empty
         when it is gone."""

@@ -24,13 +24,14 @@ def opening_turns(store: StoreSnapshot, *, limit: int) -> list[str]:
     """Up to `limit` turn openings, rendered as `decide()` renders them, what they go on with left empty: each
     entry of the store (FAQ entries, products, promotions, in its index's order) as a question's first
     reference, then each product's row as a request for copy about it ("帮我写个文案") opens."""
+    limit = max(0, limit)
     turns = [
         # `focus` with no question words keeps what every question keeps (the first line, price, stock).
         user_turn("", [Reference(title=doc.title, text=focus(doc.text, set()))])
-        for doc in index_for(store).docs
+        for doc in index_for(store).docs[:limit]
     ]
-    turns += [copy_turn(product_facts_text(product), "") for product in store.products]
-    return turns[: max(0, limit)]
+    turns += [copy_turn(product_facts_text(product), "") for product in store.products[: limit - len(turns)]]
+    return turns
 
 
 def opening_request(prefix: str, turn: str, *, key: str) -> GenerationRequest:

@@ -46,9 +46,8 @@ logger = logging.getLogger(__name__)
 BUSY_TEXT = AnswerStream.BUSY_TEXT
 # A prefix warmed this recently and unchanged is not warmed again for the next shopper who opens the chat.
 WARM_AGAIN_SECONDS = 60.0
-# A store's openings are evaluated again after this long (the saved states may have made room for others).
-OPEN_AGAIN_SECONDS = 600.0
 OPENING_IDLE_POLL_SECONDS = 0.25
+OPENING_WAIT_MARGIN_SECONDS = 30.0
 FAILED_TEXT = AnswerStream.FAILED_TEXT
 
 
@@ -155,33 +154,37 @@ class EngineWorker(AsyncConsumer):
         await self._warm_openings(snapshot, prefix, due)
 
     async def _warm_openings(self, snapshot: StoreSnapshot, prefix: str, due: float) -> None:
-        """The store's turn openings (`engine.openings`), one job at a time, each only once the engine has
-        nothing else to do: shoppers' answers never queue behind them. When the store is asked to be warmed
-        again meanwhile (an edit, another chat opening), this stops; the next warm-up goes on from the same
-        opening if the prefix is unchanged, and starts over with a new one."""
+        """The store's turn openings (`engine.openings`), one job at a time, each submitted only when nothing
+        else is queued or running (a shopper who asks just after waits for that one opening's prefill). Each
+        version of the store's data is warmed once per process: the saved states keep the openings that get
+        used and let the others go. When the store is asked to be warmed again meanwhile (an edit, another
+        chat opening), this stops; the next warm-up goes on from the same opening if the openings are the
+        same, and starts over if they changed."""
         store_id = snapshot.store_id
-        version = hash(prefix)
-        start = 0
-        opened = self._opened.get(store_id)  # (prefix hash, openings done, when all were done or 0)
-        if opened is not None and opened[0] == version:
-            if opened[2] and time.monotonic() - opened[2] < OPEN_AGAIN_SECONDS:
-                return
-            start = 0 if opened[2] else opened[1]
-        scheduler = get_scheduler()
-        loop = asyncio.get_running_loop()
         turns = await asyncio.to_thread(opening_turns, snapshot, limit=settings.ENGINE_WARM_OPENINGS)
+        version = hash((prefix, *turns))
+        opened = self._opened.get(store_id)  # (version, openings done)
+        start = opened[1] if opened is not None and opened[0] == version else 0
+        loop = asyncio.get_running_loop()
         for i in range(start, len(turns)):
-            while scheduler.job_ids():
+            while get_scheduler().job_ids():
+                if self._warm_due.get(store_id) != due:
+                    return
                 await asyncio.sleep(OPENING_IDLE_POLL_SECONDS)
             if self._warm_due.get(store_id) != due:
                 return
             done = asyncio.Event()
             request = opening_request(prefix, turns[i], key=f"opening-{store_id}-{i}")
-            if not scheduler.submit(request, functools.partial(_set_when_done, loop, done)):
+            if not get_scheduler().submit(request, functools.partial(_set_when_done, loop, done)):
                 return
-            await done.wait()
-            self._opened[store_id] = (version, i + 1, 0.0)
-        self._opened[store_id] = (version, len(turns), time.monotonic())
+            try:
+                await asyncio.wait_for(done.wait(), request.max_seconds + OPENING_WAIT_MARGIN_SECONDS)
+            except TimeoutError:
+                logger.warning(
+                    "a turn opening of store %s did not finish; the others wait for the next warm-up", store_id
+                )
+                return
+            self._opened[store_id] = (version, i + 1)
 
     def _setup(self) -> None:
         if getattr(self, "_outbox", None) is not None:
@@ -191,7 +194,7 @@ class EngineWorker(AsyncConsumer):
         self._warm_due: dict[int, float] = {}
         self._warming: dict[int, asyncio.Future[None]] = {}
         self._warmed: dict[int, tuple[int, float]] = {}  # store: (hash of the prefix warmed, when)
-        self._opened: dict[int, tuple[int, int, float]] = {}
+        self._opened: dict[int, tuple[int, int]] = {}
         self._tasks = [
             asyncio.ensure_future(self._forward()),
             asyncio.ensure_future(self._heartbeat()),

@@ -227,3 +227,34 @@ async def test_chats_opening_while_the_openings_are_evaluated_do_not_start_them_
     openings = [job.rsplit("-", 1)[0] for job in submitted if job.startswith(f"opening-{store.pk}-")]
     # Every opening evaluated once, none started over after an interruption.
     assert sorted(openings) == sorted(f"opening-{store.pk}-{i}" for i in range(6))
+
+
+def _edit_answer(store) -> None:
+    entry = FaqEntry.objects.get(store=store, question="什么时候发货?")
+    entry.answer = "付款后72小时内发货。"
+    entry.save()
+
+
+async def test_an_edited_answer_gets_its_openings_evaluated_again_though_the_prefix_is_the_same(submitted):
+    store = await database_sync_to_async(_make_store)()
+    shopper, _ = await connect()
+
+    async def openings(count: int) -> list[str]:
+        for _ in range(200):  # bounded
+            found = [job for job in submitted if job.startswith(f"opening-{store.pk}-")]
+            if len(found) >= count:
+                return found
+            await asyncio.sleep(0.05)
+        return found
+
+    try:
+        with override_settings(ENGINE_WARM_PREFIXES=True, ENGINE_WARM_DELAY_SECONDS=0.05, ENGINE_WARM_OPENINGS=64):
+            await database_sync_to_async(_edit_entries)(store)
+            first = await openings(6)
+            await asyncio.sleep(1.1)  # edits more than a second apart: one message each (kb.services)
+            await database_sync_to_async(_edit_answer)(store)  # FAQ answers are not in the store prefix
+            both = await openings(12)
+    finally:
+        await shopper.disconnect()
+    assert len(first) == 6
+    assert len(both) == 12  # the entries' openings again, with the new answer

@@ -229,7 +229,36 @@ def test_a_new_chat_loads_how_its_turn_opens_from_a_saved_opening_and_leaves_it_
         assert slot.entry.tokens == slot.prompt[: slot.n_past] and slot.entry.shared == len(prefix)
     assert kv.has_saved("conv:opening-1")  # still there for the next chat
 
-    # A chat of another store opening the same way loads nothing: the saved cells sit on another prefix.
-    other = Job(request=GenerationRequest("j3", "c3", _other_store(asked[1]), 16), sink=print)
+    # A chat of another store opening the same way, its own prefix cached, loads nothing of the saved cells:
+    # they sit on the first store's prefix.
+    other_messages = _other_store(asked[1])
+    other_prefix = rt.tokenize(rt.render_chat(other_messages[:1], add_generation_prompt=False))
+    kv.add(KvEntry(seq=5, kind="prefix", key=f"prefix:{hash(tuple(other_prefix))}", tokens=list(other_prefix)))
+    rt.kv[5] = dict(enumerate(other_prefix))
+    other = Job(request=GenerationRequest("j3", "c3", other_messages, 16), sink=print)
     third = slot_prepare(rt, kv, other, building=set(), active=slots, draft_tokens=0, kv_margin=0)
-    assert third is not None and third.n_past == 0
+    assert third is not None and third.n_past == len(other_prefix)
+
+
+def test_a_saved_opening_that_cannot_be_loaded_is_dropped_and_the_chat_evaluates_its_turn(tmp_path):
+    rt = FakeRuntime(n_seq_max=6)
+    kv = KvCache(state_cache_mb=8, state_dir=tmp_path)
+    prefix = rt.tokenize(rt.render_chat(_messages()[:1], add_generation_prompt=False))
+    key = f"prefix:{hash(tuple(prefix))}"
+    kv.add(KvEntry(seq=0, kind="prefix", key=key, tokens=list(prefix)))
+    rt.kv[0] = dict(enumerate(prefix))
+    header = "参考资料：<<<\n[1] 问：什么时候发货？\n答：现货付款后24小时内发货，默认圆通快递。" * 2
+    opening = rt.tokenize(rt.render_chat(_messages(header)))
+    rt.kv[1] = dict(enumerate(opening))
+    parked = KvEntry(seq=1, kind="conversation", key="conv:opening-1", tokens=opening, shared=len(prefix))
+    parked.shared_with = key
+    kv.add(parked)
+    assert kv.park_idle(rt, budget=0) == 1
+    for state in tmp_path.glob("states-*/*.kv"):
+        state.unlink()  # the disk lost it
+
+    slot = _prepare(rt, kv, _messages(header + "今天能发出吗？"))
+
+    assert slot is not None and slot.n_past == len(prefix)  # the turn is evaluated, from the store prefix
+    assert sorted(rt.kv[slot.entry.seq]) == list(range(len(prefix)))
+    assert not kv.has_saved("conv:opening-1")  # not tried again by every new chat
