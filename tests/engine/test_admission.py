@@ -161,13 +161,18 @@ def test_nothing_is_parked_for_a_new_store_while_another_answer_runs():
     assert slot is not None and kv.find(running.entry.key) is running.entry and 0 in kv.entries  # A stays
 
 
-def test_a_new_chat_shares_the_cells_another_chat_of_the_store_holds_for_how_its_turn_opens():
+def _with_cached_prefix(kv: KvCache) -> tuple[FakeRuntime, KvCache, list[int], str]:
+    """A runtime whose sequence 0 holds the store prefix of `_messages`, cached in `kv`."""
     rt = FakeRuntime(n_seq_max=6)
-    kv = KvCache(state_cache_mb=8)
     prefix = rt.tokenize(rt.render_chat(_messages()[:1], add_generation_prompt=False))
     key = f"prefix:{hash(tuple(prefix))}"
     kv.add(KvEntry(seq=0, kind="prefix", key=key, tokens=list(prefix)))
     rt.kv[0] = dict(enumerate(prefix))
+    return rt, kv, prefix, key
+
+
+def test_a_new_chat_shares_the_cells_another_chat_of_the_store_holds_for_how_its_turn_opens():
+    rt, kv, prefix, _ = _with_cached_prefix(KvCache(state_cache_mb=8))
     header = "参考资料：<<<\n[1] 问：什么时候发货？\n答：付款后24小时内发货。\n>>>\n顾客问题："
     first = _prepare(rt, kv, _messages(header + "周末下单什么时候发？"))
     assert first is not None and first.n_past == len(prefix)  # nothing to share yet
@@ -193,12 +198,7 @@ def test_a_new_chat_shares_the_cells_another_chat_of_the_store_holds_for_how_its
 
 
 def test_a_new_chat_loads_how_its_turn_opens_from_a_saved_opening_and_leaves_it_saved():
-    rt = FakeRuntime(n_seq_max=6)
-    kv = KvCache(state_cache_mb=8)
-    prefix = rt.tokenize(rt.render_chat(_messages()[:1], add_generation_prompt=False))
-    key = f"prefix:{hash(tuple(prefix))}"
-    kv.add(KvEntry(seq=0, kind="prefix", key=key, tokens=list(prefix)))
-    rt.kv[0] = dict(enumerate(prefix))
+    rt, kv, prefix, key = _with_cached_prefix(KvCache(state_cache_mb=8))
     header = (
         "参考资料：<<<\n[1] 问：什么时候发货？\n答：现货付款后24小时内发货，默认圆通快递，偏远地区顺延一到两天。"
         "\n>>>\n顾客问题："
@@ -241,12 +241,7 @@ def test_a_new_chat_loads_how_its_turn_opens_from_a_saved_opening_and_leaves_it_
 
 
 def test_a_saved_opening_that_cannot_be_loaded_is_dropped_and_the_chat_evaluates_its_turn(tmp_path):
-    rt = FakeRuntime(n_seq_max=6)
-    kv = KvCache(state_cache_mb=8, state_dir=tmp_path)
-    prefix = rt.tokenize(rt.render_chat(_messages()[:1], add_generation_prompt=False))
-    key = f"prefix:{hash(tuple(prefix))}"
-    kv.add(KvEntry(seq=0, kind="prefix", key=key, tokens=list(prefix)))
-    rt.kv[0] = dict(enumerate(prefix))
+    rt, kv, prefix, key = _with_cached_prefix(KvCache(state_cache_mb=8, state_dir=tmp_path))
     header = "参考资料：<<<\n[1] 问：什么时候发货？\n答：现货付款后24小时内发货，默认圆通快递。" * 2
     opening = rt.tokenize(rt.render_chat(_messages(header)))
     rt.kv[1] = dict(enumerate(opening))

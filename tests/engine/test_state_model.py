@@ -36,6 +36,26 @@ def _answer(rt: llm.LlamaRuntime, seq: int, tokens: list[int], start: int, n: in
     return out
 
 
+def _admit(rt: llm.LlamaRuntime, kv: KvCache, messages: list[dict[str, str]], conversation: str):
+    """Admit a chat as the scheduler would, evaluate what its start left, answer greedily; (slot, answer)."""
+    from engine.admission import Job, slot_prepare
+    from engine.generate import GenerationRequest
+
+    job = Job(request=GenerationRequest(conversation, conversation, messages, 12), sink=print)
+    slot = slot_prepare(rt, kv, job, building=set(), active=(), draft_tokens=0, kv_margin=0)
+    assert slot is not None
+    if slot.prefix_entry is not None:  # the first chat builds the store prefix
+        prefix = slot.prompt[: slot.prefix_len]
+        rt.decode([(tok, pos, slot.prefix_entry.seq, False) for pos, tok in enumerate(prefix)])
+        slot.prefix_entry.tokens, slot.prefix_entry.busy = list(prefix), False
+        rt.seq_copy(slot.prefix_entry.seq, slot.entry.seq)
+        slot.entry.tokens, slot.entry.shared, slot.n_past = list(prefix), len(prefix), len(prefix)
+        slot.entry.shared_with = slot.prefix_entry.key
+    answer = _answer(rt, slot.entry.seq, slot.prompt, slot.n_past)
+    slot.entry.tokens, slot.entry.busy = list(slot.prompt), False
+    return slot, answer
+
+
 @pytest.mark.parametrize("in_files", [False, True], ids=["in RAM", "in files"])
 def test_a_conversation_saved_without_its_shared_prefix_answers_as_it_would_have(rt, tmp_path, in_files):
     system = [{"role": "system", "content": "你是青山茶食小铺的客服。回答简短，只根据参考资料。" * 16}]
@@ -84,29 +104,13 @@ def test_a_conversation_saved_without_its_shared_prefix_answers_as_it_would_have
 
 
 def test_a_chat_sharing_another_chats_opening_answers_as_it_would_have(rt):
-    from engine.admission import Job, slot_prepare
-    from engine.generate import GenerationRequest
-
     system = {"role": "system", "content": "你是青山茶食小铺的客服。回答简短，只根据参考资料。" * 8}
     reference = "参考资料：<<<\n[1] 问：什么时候发货？\n答：现货付款后48小时内发货，默认圆通快递。\n>>>\n顾客问题："
     rt.clear()
     kv = KvCache(state_cache_mb=64)
 
     def admit(conversation: str, question: str):
-        messages = [system, {"role": "user", "content": reference + question}]
-        job = Job(request=GenerationRequest(conversation, conversation, messages, 12), sink=print)
-        slot = slot_prepare(rt, kv, job, building=set(), active=(), draft_tokens=0, kv_margin=0)
-        assert slot is not None
-        if slot.prefix_entry is not None:  # the first chat builds the store prefix
-            prefix = slot.prompt[: slot.prefix_len]
-            rt.decode([(tok, pos, slot.prefix_entry.seq, False) for pos, tok in enumerate(prefix)])
-            slot.prefix_entry.tokens, slot.prefix_entry.busy = list(prefix), False
-            rt.seq_copy(slot.prefix_entry.seq, slot.entry.seq)
-            slot.entry.tokens, slot.entry.shared, slot.n_past = list(prefix), len(prefix), len(prefix)
-            slot.entry.shared_with = slot.prefix_entry.key
-        answer = _answer(rt, slot.entry.seq, slot.prompt, slot.n_past)
-        slot.entry.tokens, slot.entry.busy = list(slot.prompt), False
-        return slot, answer
+        return _admit(rt, kv, [system, {"role": "user", "content": reference + question}], conversation)
 
     first, _ = admit("c1", "周末下单什么时候发？")
     second, shared = admit("c2", "今天下单什么时候能发？")
@@ -122,9 +126,6 @@ def test_a_chat_sharing_another_chats_opening_answers_as_it_would_have(rt):
 
 @pytest.mark.parametrize("in_files", [False, True], ids=["in RAM", "in files"])
 def test_a_chat_opening_like_a_saved_opening_answers_as_it_would_have(rt, tmp_path, in_files):
-    from engine.admission import Job, slot_prepare
-    from engine.generate import GenerationRequest
-
     system = {"role": "system", "content": "你是青山茶食小铺的客服。回答简短，只根据参考资料。" * 8}
     reference = (
         "参考资料：<<<\n[1] 问：什么时候发货？\n答：现货付款后48小时内发货，默认圆通快递。发货后订单页会显示快递单号，"
@@ -134,20 +135,7 @@ def test_a_chat_opening_like_a_saved_opening_answers_as_it_would_have(rt, tmp_pa
     kv = KvCache(state_cache_mb=64, state_dir=tmp_path if in_files else "")
 
     def admit(conversation: str, question: str):
-        messages = [system, {"role": "user", "content": reference + question}]
-        job = Job(request=GenerationRequest(conversation, conversation, messages, 12), sink=print)
-        slot = slot_prepare(rt, kv, job, building=set(), active=(), draft_tokens=0, kv_margin=0)
-        assert slot is not None
-        if slot.prefix_entry is not None:  # the first job builds the store prefix
-            prefix = slot.prompt[: slot.prefix_len]
-            rt.decode([(tok, pos, slot.prefix_entry.seq, False) for pos, tok in enumerate(prefix)])
-            slot.prefix_entry.tokens, slot.prefix_entry.busy = list(prefix), False
-            rt.seq_copy(slot.prefix_entry.seq, slot.entry.seq)
-            slot.entry.tokens, slot.entry.shared, slot.n_past = list(prefix), len(prefix), len(prefix)
-            slot.entry.shared_with = slot.prefix_entry.key
-        answer = _answer(rt, slot.entry.seq, slot.prompt, slot.n_past)
-        slot.entry.tokens, slot.entry.busy = list(slot.prompt), False
-        return slot, answer
+        return _admit(rt, kv, [system, {"role": "user", "content": reference + question}], conversation)
 
     ahead, _ = admit("opening-1", "")  # the opening evaluated ahead (engine.openings) ...
     assert kv.park_idle(rt, budget=0) == 1  # ... and parked: none of its cells stay
