@@ -6,8 +6,8 @@ tokens are most of the turn (~80 of ~130 on the evaluation's questions) and all 
 before the first token: ~0.5 s on an AVX2 CPU. When a store's prefix is warmed, each entry's opening is
 evaluated too, as a one-token background job of its own; idle, it is parked among the saved states
 (`engine.kv_cache`), and a new chat whose prompt begins with the same tokens loads those cells instead of
-evaluating them (`engine.admission._borrow`). A cell depends only on the tokens before it, so the answer is
-the same.
+evaluating them (`engine.admission._borrow`). A cell depends only on the tokens before it, so the loaded
+cells are what evaluating those tokens gives (up to rounding: cells computed in another batch).
 """
 
 import uuid
